@@ -1,0 +1,100 @@
+"""The shipped checkpoints: what their JSON records, and a fast re-check of accuracy on a test subset."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+import illusion_torch as il
+from illusion_torch.checkpoint import CheckpointError, checkpoint_dir
+
+# issue targets: fixed-point test accuracy (fraction) on each checkpoint's own test split
+TARGETS = {"mnist": 0.97, "d2nn": 0.94, "svhn": 0.90, "kws": 0.85, "resnet": 0.90}
+SUBSET = {"mnist": None, "d2nn": None, "svhn": 1000, "kws": None, "resnet": 2000}
+REQUIRED = {"name", "dataset", "source", "train_size", "test_size", "test_accuracy", "float_test_accuracy",
+            "weight_bytes", "command", "synthetic"}
+PAPER_BYTES = {"mnist": 3648, "svhn": 31160, "kws": 30011, "d2nn": 240 + 7106 + 19686 + 3818}
+SHIPPED = sorted(p.stem for p in checkpoint_dir().glob("*.json"))
+
+
+def test_every_workload_has_a_shipped_checkpoint():
+    assert {"mnist", "d2nn", "svhn", "kws"} <= set(SHIPPED) <= set(TARGETS)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_json_records_data_and_meets_target(name):
+    meta = il.checkpoint.metadata(name)
+    assert REQUIRED <= set(meta), REQUIRED - set(meta)
+    assert meta["name"] == name
+    assert meta["test_accuracy"] >= TARGETS[name]
+    assert 0.0 <= meta["float_test_accuracy"] <= 1.0
+    if name in PAPER_BYTES:
+        assert meta["weight_bytes"] == PAPER_BYTES[name]
+    if meta["synthetic"]:
+        assert "SYNTHETIC" in meta["source"]
+    assert meta["dataset"] in {"mnist", "fashion-mnist", "svhn", "synth-digits", "speech-commands", "tts-commands"}
+
+
+def test_d2nn_gate_sends_few_images_to_the_big_branch():
+    meta = il.checkpoint.metadata("d2nn")
+    assert meta["n2_fraction"] <= 0.30
+    assert meta["n2_only_accuracy"] >= 0.97
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_checkpoint_accuracy_on_a_test_subset(name):
+    model = il.load(name)
+    meta = il.checkpoint.metadata(name)
+    x, y = il.data.load(meta["recipe"]["dataset"], "test", limit=SUBSET[name])
+    acc = il.evaluate.accuracy(model, x, y)
+    assert acc >= TARGETS[name] - 0.03, f"{name}: {acc:.4f} on {len(y)} test samples"
+    assert models_weight_bytes(model) == meta["weight_bytes"]
+
+
+def models_weight_bytes(model):
+    return il.models.weight_bytes(model)
+
+
+def test_loaded_weights_are_on_the_fixed_point_grid():
+    model = il.load("mnist")
+    for p in model.parameters():
+        assert torch.equal(il.fixed.quantize(p.detach(), 8, 4), p.detach())
+
+
+def _copy(name, tmp_path):
+    for ext in ("pt", "json"):
+        shutil.copy(checkpoint_dir() / f"{name}.{ext}", tmp_path / f"{name}.{ext}")
+
+
+def test_missing_checkpoint_names_the_train_command(tmp_path):
+    with pytest.raises(CheckpointError, match="illusion train nothing"):
+        il.load("nothing")
+
+
+def test_corrupt_weights_file_is_reported(tmp_path):
+    _copy("mnist", tmp_path)
+    (tmp_path / "mnist.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        il.checkpoint.load("mnist", tmp_path)
+
+
+def test_corrupt_json_is_reported(tmp_path):
+    _copy("mnist", tmp_path)
+    (tmp_path / "mnist.json").write_text("{")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        il.checkpoint.load("mnist", tmp_path)
+
+
+def test_float_weights_are_not_accepted_as_fixed_point(tmp_path):
+    _copy("mnist", tmp_path)
+    blob = torch.load(tmp_path / "mnist.pt", weights_only=True)
+    blob["state_dict"]["fc.weight"] = blob["state_dict"]["fc.weight"] + 0.01
+    torch.save(blob, tmp_path / "mnist.pt")
+    with pytest.raises(CheckpointError, match="not on the FixedPoint"):
+        il.checkpoint.load("mnist", tmp_path)
+
+
+def test_json_is_plain_json():
+    for name in SHIPPED:
+        json.loads((checkpoint_dir() / f"{name}.json").read_text())

@@ -1,0 +1,11 @@
+"""Reproduce a shipped checkpoint; its recipe and departures from the paper: illusion_torch/recipes.py.
+
+    python training/train_resnet.py [--epochs N] [--seed S] [--out checkpoints]
+"""
+
+import sys
+
+from illusion_torch.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["train", "resnet", *sys.argv[1:]]))
