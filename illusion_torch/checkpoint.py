@@ -44,8 +44,9 @@ def available(directory: str | os.PathLike | None = None) -> list[str]:
 def save_checkpoint(model: nn.Module, meta: dict, out_dir: str | os.PathLike) -> None:
     out_dir = Path(out_dir)
     name = meta["name"]
-    torch.save({"format_version": FORMAT_VERSION, "model": meta["model"], "state_dict": model.state_dict()},
-               out_dir / f"{name}.pt")
+    kwargs = meta.get("recipe", {}).get("model_kwargs", {})
+    torch.save({"format_version": FORMAT_VERSION, "model": meta["model"], "model_kwargs": kwargs,
+                "state_dict": model.state_dict()}, out_dir / f"{name}.pt")
     (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
 
 
@@ -69,7 +70,7 @@ def load(name: str, directory: str | os.PathLike | None = None) -> nn.Module:
     path = d / f"{name}.pt"
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = models.get(blob["model"])
+        model = models.get(blob["model"], **blob.get("model_kwargs", {}))
         model.load_state_dict(blob["state_dict"])
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing (its JSON exists); restore it with "

@@ -29,13 +29,13 @@ RECIPES: dict[str, Recipe] = {
         notes="paper: SGD lr 0.01/0.001/0.0001 per 10 epochs, 30 epochs; here Adam + float master copy, "
               "15 epochs"),
     "kws": Recipe(
-        name="kws", model="kws", dataset="speech-commands", epochs=30, optimizer="adam", lr=0.01, lr_step=10,
+        name="kws", model="kws", dataset="speech-commands", epochs=45, optimizer="adam", lr=0.01, lr_step=15,
         lr_gamma=0.5, batch_size=128,
-        notes="paper: Adam lr 0.01, StepLR(25, 0.7), 75 epochs; here StepLR(10, 0.5), 30 epochs"),
+        notes="paper: Adam lr 0.01, StepLR(25, 0.7), 75 epochs; here StepLR(15, 0.5), 45 epochs"),
     "resnet": Recipe(
         name="resnet", model="resnet", dataset="fashion-mnist", epochs=8, optimizer="adam", lr=2e-3, lr_step=3,
         lr_gamma=0.3, batch_size=128, shift=1,
-        notes="FixedPoint(8,6) weights, (8,4) activations; Adam + float master copy, ±1 px shifts"),
+        notes="FixedPoint(8,6) weights, (16,8) activations; Adam + float master copy, ±1 px shifts"),
     "d2nn": Recipe(
         name="d2nn", model="d2nn", dataset="mnist", epochs=12, optimizer="adam", lr=1e-2, lr_step=4,
         lr_gamma=0.2, batch_size=64, shift=2,

@@ -117,6 +117,14 @@ def shift_augment(x: torch.Tensor, shift: int, generator: torch.Generator) -> to
     return cropped.gather(3, cols)
 
 
+def _same_run(saved: dict | None, recipe: Recipe) -> bool:
+    """A saved state may be resumed by the same recipe, or the same with more epochs."""
+    if saved is None:
+        return False
+    now = asdict(recipe)
+    return {k: v for k, v in saved.items() if k != "epochs"} == {k: v for k, v in now.items() if k != "epochs"}
+
+
 def run_epochs(model: nn.Module, recipe: Recipe, loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor],
                torch.Tensor], x: torch.Tensor, y: torch.Tensor, state_path: Path,
                params=None, on_epoch: Callable[[int], None] | None = None) -> None:
@@ -129,6 +137,9 @@ def run_epochs(model: nn.Module, recipe: Recipe, loss_fn: Callable[[nn.Module, t
     start = 0
     if state_path.is_file():
         state = torch.load(state_path, weights_only=False)
+        if not _same_run(state.get("recipe"), recipe):
+            raise ValueError(f"{state_path} was saved by a different recipe; delete it to start over, or "
+                             f"resume with the recipe it records: {state.get('recipe')}")
         model.load_state_dict(state["model"])
         masters = state["masters"]
         for group in optimizer.param_groups:
@@ -162,7 +173,8 @@ def run_epochs(model: nn.Module, recipe: Recipe, loss_fn: Callable[[nn.Module, t
             print(f"{recipe.name} epoch {epoch + 1}: loss {total / len(y):.4f}", file=sys.stderr)
             masters = [optimizer.weight_acc[p] for g in optimizer.param_groups for p in g["params"]]
             torch.save({"model": model.state_dict(), "masters": masters, "optim": optimizer.optim.state_dict(),
-                        "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "epoch": epoch + 1},
+                        "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "epoch": epoch + 1,
+                        "recipe": asdict(recipe)},
                        state_path)
     finally:
         use_qtorch_quantizers(model, enable=False)

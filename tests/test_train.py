@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -53,6 +54,17 @@ def test_training_resumes_from_the_saved_state(empty_cache, tmp_path, capsys):
     assert "resuming mnist at epoch 2" in err
     assert "mnist epoch 3:" in err and "mnist epoch 1:" not in err
     assert not (out / "mnist.state.pt").exists()
+
+
+def test_resume_refuses_a_state_from_another_recipe(empty_cache, tmp_path):
+    _idx_data(empty_cache)
+    model = il.models.get("mnist")
+    x, y = il.data.load("mnist", "train")
+    one = Recipe(name="mnist", model="mnist", dataset="mnist", epochs=1, lr=1e-2, batch_size=50)
+    run_epochs(model, one, lambda m, xb, yb: F.cross_entropy(m(xb), yb), x, y, tmp_path / "mnist.state.pt")
+    other = Recipe(name="mnist", model="mnist", dataset="mnist", epochs=2, lr=5e-3, batch_size=50)
+    with pytest.raises(ValueError, match="different recipe; delete it"):
+        train(other, out_dir=tmp_path)
 
 
 def test_optimizer_keeps_float_master_and_fixed_point_weights():
