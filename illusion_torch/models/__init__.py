@@ -19,10 +19,12 @@ from torch import nn
 from .d2nn import D2NN
 from .kws import KwsLSTM
 from .mnist import MnistCNN
+from .paper_alexnet import PaperAlexNet
 from .resnet import ResNetCNN
 from .svhn import SvhnCNN
 
-__all__ = ["get", "names", "register", "weight_bytes", "MnistCNN", "SvhnCNN", "KwsLSTM", "D2NN", "ResNetCNN"]
+__all__ = ["get", "names", "register", "weight_bytes", "MnistCNN", "SvhnCNN", "KwsLSTM", "D2NN", "ResNetCNN",
+           "PaperAlexNet"]
 
 
 def _torchvision(name: str) -> Callable[[], nn.Module]:
@@ -41,6 +43,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "kws": KwsLSTM,
     "d2nn": D2NN,
     "resnet": ResNetCNN,
+    "paper-alexnet": PaperAlexNet,
     "resnet18": _torchvision("resnet18"),
     "resnet50": _torchvision("resnet50"),
     "vgg16": _torchvision("vgg16"),

@@ -1,0 +1,223 @@
+"""Trace a model with torch.fx into an OpGraph: its layers, their bytes and MACs, and the tensors between them.
+
+Usage::
+
+    import illusion_torch as il
+    g = il.graph.trace(il.load("mnist"), torch.zeros(1, 1, 28, 28))
+    [(l.name, l.weight_bytes, l.out_units) for l in g.layers]     # conv1 156 6, conv2 330 6, ...
+    g.edges                                                        # tensors that cross if layers part
+
+A *layer* is a node that holds weights (Conv2d, Linear, the fixed-point LSTM, Embedding); it is the piece a
+chip stores and may be split. Every weightless node (ReLU, quantization, pooling, flatten, add) runs on the
+chip of the layer that produced its first input, so the tensor that crosses chips is what the producer's
+chip stores last — e.g. MNIST's pooled conv3 output, 128 B at int8, not conv3's raw 512 B.
+
+Bytes per value: a tensor leaving a ``QuantPoint`` takes the point's word size (int8 activations, int16 FC
+outputs); weightless ops keep their input's size; for float models weights and activations take
+``word_bits`` (16 by default, as in the paper's scale-up simulation). Partial sums of an input-split layer
+are int32 (``PARTIAL_SUM_BYTES``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from .layers import QLSTM, QuantPoint
+
+__all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "PARTIAL_SUM_BYTES", "TraceError"]
+
+HOST = "host"
+PARTIAL_SUM_BYTES = 4
+
+
+class TraceError(ValueError):
+    """The model cannot be traced by torch.fx; the message carries fx's reason and a hint."""
+
+
+@dataclass
+class Layer:
+    """A weighted node: what a chip stores, and how it may be split across chips."""
+
+    name: str                   # fx node name (module path with dots replaced)
+    target: str                 # module path
+    kind: str                   # "conv2d" | "linear" | "lstm" | "embedding"
+    weight_bytes: int           # weights + bias at the weight word size
+    weight_count: int
+    out_units: int              # output channels / features / hidden units / embedding rows
+    in_units: int               # input channels / features (0 where no input split exists)
+    bias_bytes: int
+    out_bytes: int              # bytes of the tensor this layer's chip emits (after its weightless ops)
+    out_numel: int              # values in the layer's raw output (partial sums: × PARTIAL_SUM_BYTES)
+    macs: int
+    splits: tuple[str, ...]     # "out" (output channels), "in" (input channels, int32 partial sums)
+    steps: int = 1              # time steps (LSTM), each exchanging h/c slices
+
+    def unit_bytes(self, split: str) -> float:
+        """Weight bytes per unit of ``split`` (bias excluded)."""
+        units = self.out_units if split == "out" else self.in_units
+        return (self.weight_bytes - self.bias_bytes) / units
+
+
+@dataclass
+class Edge:
+    """A tensor produced on ``src``'s chip and consumed by layer ``dst`` (or the host)."""
+
+    src: str                    # layer name or HOST
+    dst: str                    # layer name or HOST
+    tensor: str                 # fx node name of the tensor
+    bytes: int
+
+
+@dataclass
+class OpGraph:
+    """The traced model: its layers in topological order and the tensors between them."""
+
+    model_name: str
+    layers: list[Layer]
+    edges: list[Edge]
+    owner: dict[str, str]                       # fx node -> layer (or HOST) whose chip runs it
+    gm: fx.GraphModule = field(repr=False)
+    word_bits: int = 16
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(layer.weight_bytes for layer in self.layers)
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer {name!r}; layers: {', '.join(ly.name for ly in self.layers)}")
+
+    def edges_into(self, name: str) -> list[Edge]:
+        return [e for e in self.edges if e.dst == name]
+
+    def edges_from(self, name: str) -> list[Edge]:
+        return [e for e in self.edges if e.src == name]
+
+    def is_chain(self) -> bool:
+        """True when each layer feeds only the next one (host input first, host output last)."""
+        names = [HOST] + [ly.name for ly in self.layers] + [HOST]
+        pairs = {(e.src, e.dst) for e in self.edges}
+        chain = {(names[i], names[i + 1]) for i in range(len(names) - 1)}
+        return pairs <= chain
+
+
+class _Tracer(fx.Tracer):
+    """Keeps quantization points and the fixed-point LSTM whole (leaf modules)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, (QuantPoint, QLSTM)) or super().is_leaf_module(m, qualname)
+
+
+_WEIGHTED = (nn.Conv2d, nn.Linear, QLSTM, nn.Embedding)
+
+
+def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
+    try:
+        graph = _Tracer().trace(model)
+    except Exception as e:  # fx raises many types; the user needs its reason and what to do
+        raise TraceError(
+            f"torch.fx cannot trace {type(model).__name__}: {type(e).__name__}: {e}. Hint: make the module "
+            f"whose forward has data-dependent control flow a leaf (subclass torch.fx.Tracer and return True "
+            f"from is_leaf_module for it), or rewrite that control flow with tensor ops.") from None
+    return fx.GraphModule(model, graph, type(model).__name__)
+
+
+def _numel(node: fx.Node) -> int:
+    meta = node.meta.get("tensor_meta")
+    if meta is None or not hasattr(meta, "shape"):
+        return 0
+    return int(math.prod(meta.shape[1:]))    # per inference: batch dimension excluded
+
+
+def _layer(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> Layer:
+    count = sum(p.numel() for p in module.parameters())
+    bias = getattr(module, "bias", None)
+    bias_bytes = (bias.numel() if isinstance(bias, torch.Tensor) else 0) * weight_bytes_per_value
+    out_numel = _numel(node)
+    name, target = node.name, str(node.target)
+    wb = count * weight_bytes_per_value
+    if isinstance(module, nn.Conv2d):
+        k = module.weight[0, 0].numel()
+        macs = out_numel * (module.in_channels // module.groups) * k
+        splits = ("out", "in") if module.groups == 1 else ("out",)
+        return Layer(name, target, "conv2d", wb, count, module.out_channels, module.in_channels, bias_bytes, 0,
+                     out_numel, macs, splits)
+    if isinstance(module, nn.Linear):
+        macs = out_numel * module.in_features
+        return Layer(name, target, "linear", wb, count, module.out_features, module.in_features, bias_bytes, 0,
+                     out_numel, macs, ("out", "in"))
+    if isinstance(module, QLSTM):
+        steps = int(node.args[0].meta["tensor_meta"].shape[1])
+        macs = steps * 4 * module.hidden_size * (module.input_size + module.hidden_size)
+        return Layer(name, target, "lstm", wb, count, module.hidden_size, 0, bias_bytes, 0, out_numel, macs,
+                     ("out",), steps=steps)
+    assert isinstance(module, nn.Embedding)
+    return Layer(name, target, "embedding", wb, count, module.num_embeddings, 0, 0, 0, out_numel, 0, ("out",))
+
+
+def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: int | None = None,
+          model_name: str | None = None) -> OpGraph:
+    """Trace ``model`` on ``example_inputs`` (a batch) into an OpGraph.
+
+    ``word_bits`` sets the weight word size; default: the model's ``weight_format`` or 16 bits. Float
+    activations (no QuantPoint) take the same word size.
+    """
+    if not isinstance(example_inputs, tuple):
+        example_inputs = (example_inputs,)
+    fmt = getattr(model, "weight_format", None)
+    bits = word_bits if word_bits is not None else (fmt.wl if fmt is not None else 16)
+    weight_bpv = (bits + 7) // 8
+    float_bpv = weight_bpv if fmt is None else PARTIAL_SUM_BYTES
+    gm = _symbolic_trace(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            ShapeProp(gm).propagate(*example_inputs)
+    except Exception as e:
+        raise TraceError(f"running the traced {type(model).__name__} on the example inputs failed: "
+                         f"{type(e).__name__}: {e}") from None
+    finally:
+        model.train(was_training)
+    modules = dict(gm.named_modules())
+
+    owner: dict[str, str] = {}
+    value_bytes: dict[str, int] = {}
+    layers: list[Layer] = []
+    for node in gm.graph.nodes:
+        module = modules.get(str(node.target)) if node.op == "call_module" else None
+        tensor_inputs = [a for a in node.all_input_nodes]
+        if node.op == "placeholder":
+            owner[node.name] = HOST
+            value_bytes[node.name] = float_bpv if fmt is None else 1
+        elif isinstance(module, _WEIGHTED):
+            layers.append(_layer(node, module, weight_bpv))
+            owner[node.name] = node.name
+            value_bytes[node.name] = module.q_h.format.bytes if isinstance(module, QLSTM) else float_bpv
+        elif node.op == "output":
+            owner[node.name] = HOST
+        else:
+            first = tensor_inputs[0] if tensor_inputs else None
+            owner[node.name] = owner[first.name] if first is not None else HOST
+            if isinstance(module, QuantPoint):
+                value_bytes[node.name] = module.format.bytes
+            else:
+                value_bytes[node.name] = max((value_bytes.get(a.name, float_bpv) for a in tensor_inputs),
+                                             default=float_bpv)
+
+    edges: dict[tuple[str, str], Edge] = {}
+    for node in gm.graph.nodes:
+        for a in node.all_input_nodes:
+            src, dst = owner[a.name], owner[node.name]
+            if src != dst and (a.name, dst) not in edges:
+                edges[(a.name, dst)] = Edge(src, dst, a.name, _numel(a) * value_bytes.get(a.name, float_bpv))
+    for layer in layers:
+        layer.out_bytes = max((e.bytes for e in edges.values() if e.src == layer.name), default=0)
+    return OpGraph(model_name or type(model).__name__, layers, list(edges.values()), owner, gm, bits)

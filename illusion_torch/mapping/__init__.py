@@ -1,0 +1,115 @@
+"""Map an OpGraph onto chips of small memory: which layer (or slice of one) lives on which chip.
+
+Usage::
+
+    from illusion_torch import graph, mapping
+    g = graph.trace(model, x[:1])
+    m = mapping.solve(g, "512B", chips=8)                  # BILP (HiGHS): minimum inter-chip bytes
+    m = mapping.solve(g, "4KiB")                           # the fewest chips that fit
+    m = mapping.solve(g, "4KiB", max_chips=10)             # more chips where that lowers traffic
+    m = mapping.solve(g, "1MiB", solver="first-fit")       # the paper's greedy simulator rule
+    mapping.inter_chip_bytes(g, m), m.optimal, m.gap, m.solve_s
+    mapping.sweep_chips(g, "4KiB", range(8, 13))           # chips vs bytes: the trade-off to choose from
+
+Capacity counts weights (the RRAM), as in the paper: one size for all chips or one per chip, in human units
+("512B", "4KiB", "1MiB") or bytes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..graph import OpGraph
+from ..units import parse_bytes
+from .bilp import solve_bilp
+from .first_fit import first_fit
+from .plan import Mapping, Message, Piece, inter_chip_bytes, messages, piece_bytes
+from .sequential import sequential
+
+__all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapping", "Piece", "Message", "messages",
+           "inter_chip_bytes"]
+
+SOLVERS = ("bilp", "first-fit", "sequential")
+
+
+def _capacities(capacity: str | int | list, chips: int | None) -> list[int]:
+    if isinstance(capacity, (list, tuple)):
+        caps = [parse_bytes(c) for c in capacity]
+        if chips is not None and len(caps) != chips:
+            raise ValueError(f"{len(caps)} capacities given for {chips} chips; give one, or one per chip")
+        return caps
+    return [parse_bytes(capacity)]
+
+
+def _check_pieces_fit(graph: OpGraph, largest: int) -> None:
+    """Every layer's smallest piece must fit the largest chip; else one message naming the layer."""
+    for ly in graph.layers:
+        smallest = min(piece_bytes(graph, ly.name, s, 0, 1, with_bias=True) for s in ly.splits)
+        if smallest > largest:
+            how = "cannot be split and" if smallest == ly.weight_bytes else "has a smallest slice that"
+            raise ValueError(f"layer {ly.name} {how} needs {smallest} B, more than the chip capacity of "
+                             f"{largest} B: use chips of at least {smallest} B")
+
+
+def min_chips(graph: OpGraph, capacity_bytes: int) -> int:
+    """A lower bound on the chips needed: total weight bytes over the capacity."""
+    return max(1, math.ceil(graph.weight_bytes / capacity_bytes))
+
+
+def solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None = None, max_chips: int | None = None,
+          solver: str = "bilp", time_limit_s: float = 60.0) -> Mapping:
+    """A mapping of ``graph`` onto chips of ``capacity``; see the module docstring for the options."""
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}")
+    for label, value in (("chips", chips), ("max_chips", max_chips)):
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise ValueError(f"{label} must be a positive whole number, got {value!r}")
+    if chips is not None and max_chips is not None:
+        raise ValueError("give chips (exactly this many) or max_chips (up to this many), not both")
+    if time_limit_s <= 0:
+        raise ValueError(f"time limit must be positive, got {time_limit_s}")
+    caps = _capacities(capacity, chips)
+    _check_pieces_fit(graph, max(caps))
+    per_chip = len(caps) > 1
+    if per_chip:
+        chips = len(caps)
+    need = min_chips(graph, max(caps)) if not per_chip else None
+    if chips is not None and need is not None and chips < need:
+        raise ValueError(f"too few chips: {graph.weight_bytes} B of weights need at least {need} chips of "
+                         f"{caps[0]} B")
+
+    if solver in ("first-fit", "sequential"):
+        if per_chip:
+            raise ValueError(f"{solver} assumes one capacity for all chips; give a single size")
+        result = (first_fit if solver == "first-fit" else sequential)(graph, caps[0])
+        limit = chips or max_chips
+        if limit is not None and result.n_chips > limit:
+            raise ValueError(f"{solver} needs {result.n_chips} chips of {caps[0]} B, more than {limit}")
+        return result
+
+    if per_chip:
+        return solve_bilp(graph, caps, time_limit_s=time_limit_s)
+    if chips is not None or max_chips is not None:
+        return solve_bilp(graph, caps * (chips or max_chips), time_limit_s=time_limit_s)
+    upper = first_fit(graph, caps[0]).n_chips
+    last_error: Exception | None = None
+    for k in range(need, upper + 1):           # the fewest chips that fit
+        try:
+            return solve_bilp(graph, caps * k, time_limit_s=time_limit_s)
+        except ValueError as e:
+            last_error = e
+    raise ValueError(f"no mapping found with up to {upper} chips: {last_error}")
+
+
+def sweep_chips(graph: OpGraph, capacity: str | int, counts, *, time_limit_s: float = 60.0) -> list[dict]:
+    """One BILP per chip count: [{chips, inter_chip_bytes, optimal, gap, solve_s}] — the trade-off table."""
+    rows = []
+    for k in counts:
+        try:
+            m = solve(graph, capacity, max_chips=k, time_limit_s=time_limit_s)
+        except ValueError as e:
+            rows.append({"chips": k, "error": str(e)})
+            continue
+        rows.append({"chips": k, "chips_used": m.n_chips, "inter_chip_bytes": inter_chip_bytes(graph, m),
+                     "optimal": m.optimal, "gap": m.gap, "solve_s": round(m.solve_s, 3)})
+    return rows

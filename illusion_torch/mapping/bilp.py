@@ -1,0 +1,221 @@
+"""The exact mapper: a binary integer linear program, solved with HiGHS, that minimizes inter-chip bytes.
+
+Usage::
+
+    from illusion_torch.mapping.bilp import solve_bilp
+    mapping = solve_bilp(graph, capacities=[512] * 8, time_limit_s=30)
+    mapping.optimal, mapping.gap, mapping.lower_bound
+
+The program (per layer L in topological order, chip c):
+- ``n_out[L,c]`` / ``n_in[L,c]``: units of L on c when split by output / by input units; ``o[L]`` picks
+  the mode (a whole layer is the out mode with all units on one chip); ``p_*[L,c]`` mark a piece on c;
+  ``r[L,c]`` marks the chip that reduces an input split's int32 partial sums and holds its bias.
+- Capacity: per chip, the weight bytes of its pieces ≤ its capacity.
+- Layout: chips are ordered and layers occupy them in topological order (the last chip of a layer comes no
+  later than the first chip of the next) — the message chain of PAPER.md, and it removes the chips'
+  permutation symmetry. The reducer is the last chip of its layer.
+- Bytes, for each tensor P → L between layers (host I/O excluded): a chip of L in the out mode receives
+  the whole tensor less what its own chip holds, T·(p_out[L,d] − a[P,d]) where a[P,d] is P's share on d;
+  a chip of L in the in mode receives its slice T·n_in[L,d]/N, less T·n_in[L,d]/N where P sits whole on
+  that chip; an input split adds (pieces − 1) partial sums; a split LSTM adds its h exchange every step.
+- Objective: bytes + a small weight × pieces (ties go to fewer pieces, i.e. fewer wake-ups).
+
+The in-mode credit counts only a producer held whole on the chip, so for an input slice that overlaps a
+split producer's slice on the same chip the program's bytes are an upper bound; the reported bytes always
+come from ``plan.messages``. Solved with ``scipy.optimize.milp`` (HiGHS).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_matrix
+
+from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
+from .plan import Mapping, Piece, piece_bytes
+
+__all__ = ["solve_bilp", "TIE_BREAK_BYTES"]
+
+TIE_BREAK_BYTES = 1e-3        # objective weight of one piece: far below one byte
+
+
+class _Program:
+    """Variables and sparse rows for milp."""
+
+    def __init__(self) -> None:
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.integer: list[int] = []
+        self.cost: list[float] = []
+        self.rows: list[tuple[dict[int, float], float, float]] = []
+
+    def var(self, lb: float = 0.0, ub: float = 1.0, integer: bool = True, cost: float = 0.0) -> int:
+        self.lb.append(lb)
+        self.ub.append(ub)
+        self.integer.append(1 if integer else 0)
+        self.cost.append(cost)
+        return len(self.lb) - 1
+
+    def row(self, coeffs: dict[int, float], lo: float = -np.inf, hi: float = np.inf) -> None:
+        self.rows.append((coeffs, lo, hi))
+
+    def solve(self, time_limit_s: float):
+        r, c, v, lo, hi = [], [], [], [], []
+        for i, (coeffs, a, b) in enumerate(self.rows):
+            for j, x in coeffs.items():
+                r.append(i)
+                c.append(j)
+                v.append(x)
+            lo.append(a)
+            hi.append(b)
+        A = coo_matrix((v, (r, c)), shape=(len(self.rows), len(self.lb))).tocsr()
+        return milp(np.asarray(self.cost), integrality=np.asarray(self.integer),
+                    bounds=Bounds(np.asarray(self.lb), np.asarray(self.ub)),
+                    constraints=LinearConstraint(A, np.asarray(lo), np.asarray(hi)),
+                    options={"time_limit": time_limit_s, "disp": False, "mip_rel_gap": 0.0})
+
+
+def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 60.0) -> Mapping:
+    """Minimum inter-chip bytes over at most ``len(capacities)`` chips (empty chips are allowed)."""
+    started = time.perf_counter()
+    K = len(capacities)
+    prog = _Program()
+    layers = graph.layers
+    n_out, n_in, p_out, p_in, red, mode = {}, {}, {}, {}, {}, {}
+    lo_v, hi_v = {}, {}
+    for ly in layers:
+        can_in = "in" in ly.splits and ly.in_units > 0
+        mode[ly.name] = prog.var() if can_in else None       # 1 = out mode
+        lo_v[ly.name] = prog.var(0, K - 1, integer=False)
+        hi_v[ly.name] = prog.var(0, K - 1, integer=False)
+        for c in range(K):
+            n_out[ly.name, c] = prog.var(0, ly.out_units)
+            p_out[ly.name, c] = prog.var(cost=TIE_BREAK_BYTES)
+            if can_in:
+                n_in[ly.name, c] = prog.var(0, ly.in_units)
+                p_in[ly.name, c] = prog.var(cost=TIE_BREAK_BYTES)
+                red[ly.name, c] = prog.var()
+        o = mode[ly.name]
+        # all units placed, in exactly one mode
+        row = {n_out[ly.name, c]: 1.0 for c in range(K)}
+        if o is None:
+            prog.row(row, ly.out_units, ly.out_units)
+        else:
+            row[o] = -float(ly.out_units)
+            prog.row(row, 0, 0)
+            row = {n_in[ly.name, c]: 1.0 for c in range(K)}
+            row[o] = float(ly.in_units)
+            prog.row(row, ly.in_units, ly.in_units)
+            row = {red[ly.name, c]: 1.0 for c in range(K)}
+            row[o] = 1.0
+            prog.row(row, 1, 1)
+        for c in range(K):
+            prog.row({n_out[ly.name, c]: 1.0, p_out[ly.name, c]: -float(ly.out_units)}, hi=0)
+            prog.row({p_out[ly.name, c]: 1.0, n_out[ly.name, c]: -1.0}, hi=0)
+            pieces = [p_out[ly.name, c]]
+            if o is not None:
+                prog.row({n_in[ly.name, c]: 1.0, p_in[ly.name, c]: -float(ly.in_units)}, hi=0)
+                prog.row({p_in[ly.name, c]: 1.0, n_in[ly.name, c]: -1.0}, hi=0)
+                prog.row({red[ly.name, c]: 1.0, p_in[ly.name, c]: -1.0}, hi=0)
+                # the reducer is the last chip of the layer
+                row = {red[ly.name, cc]: 1.0 for cc in range(c)}
+                row[p_in[ly.name, c]] = 1.0
+                prog.row(row, hi=1)
+                pieces.append(p_in[ly.name, c])
+            for pv in pieces:   # lo ≤ c ≤ hi where the layer has a piece
+                prog.row({hi_v[ly.name]: 1.0, pv: -float(c)}, lo=0)
+                prog.row({lo_v[ly.name]: 1.0, pv: float(K)}, hi=c + K)
+    for a, b in zip(layers, layers[1:], strict=False):
+        prog.row({hi_v[a.name]: 1.0, lo_v[b.name]: -1.0}, hi=0)
+
+    # capacity
+    for c in range(K):
+        row: dict[int, float] = {}
+        for ly in layers:
+            row[n_out[ly.name, c]] = piece_bytes(graph, ly.name, "out", 0, ly.out_units, with_bias=False) / ly.out_units
+            if (ly.name, c) in n_in:
+                row[n_in[ly.name, c]] = piece_bytes(graph, ly.name, "in", 0, ly.in_units, with_bias=False) / ly.in_units
+                row[red[ly.name, c]] = float(ly.bias_bytes)
+        prog.row(row, hi=capacities[c])
+
+    def share(layer: str, c: int) -> dict[int, float]:
+        """Linear expression: the fraction of ``layer``'s emitted tensor held on chip c."""
+        ly = graph.layer(layer)
+        expr = {n_out[layer, c]: 1.0 / ly.out_units}
+        if (layer, c) in red:
+            expr[red[layer, c]] = 1.0
+        return expr
+
+    # bytes between chips
+    for e in graph.edges:
+        if e.src == HOST or e.dst == HOST:
+            continue
+        dst = graph.layer(e.dst)
+        T = float(e.bytes)
+        for d in range(K):
+            recv = prog.var(0, T, integer=False, cost=1.0)
+            row = {recv: 1.0, p_out[e.dst, d]: -T}
+            for j, x in share(e.src, d).items():
+                row[j] = row.get(j, 0.0) + T * x
+            prog.row(row, lo=0)
+            if (e.dst, d) in n_in:
+                recv_in = prog.var(0, T, integer=False, cost=1.0)
+                whole = prog.var()                     # the producer sits whole on chip d
+                credit = prog.var(0, T, integer=False)
+                row = {whole: 1.0}
+                for j, x in share(e.src, d).items():
+                    row[j] = row.get(j, 0.0) - x
+                prog.row(row, hi=0)
+                prog.row({credit: 1.0, n_in[e.dst, d]: -T / dst.in_units}, hi=0)
+                prog.row({credit: 1.0, whole: -T}, hi=0)
+                prog.row({recv_in: 1.0, n_in[e.dst, d]: -T / dst.in_units, credit: 1.0}, lo=0)
+    for ly in layers:
+        o = mode[ly.name]
+        if o is not None:       # (pieces − 1) partial sums in the in mode: Σ p_in − (1 − o)
+            ps = float(ly.out_numel * PARTIAL_SUM_BYTES)
+            psv = prog.var(0, ps * K, integer=False, cost=1.0)
+            row = {psv: 1.0, o: -ps}
+            for c in range(K):
+                row[p_in[ly.name, c]] = -ps
+            prog.row(row, lo=-ps)
+        if ly.kind == "lstm" and ly.steps > 1:
+            hx = float(ly.out_bytes * (ly.steps - 1))
+            hv = prog.var(0, hx * K, integer=False, cost=1.0)
+            row = {hv: 1.0}
+            for c in range(K):
+                row[p_out[ly.name, c]] = -hx
+            prog.row(row, lo=-hx)
+
+    res = prog.solve(time_limit_s)
+    if res.x is None:
+        if res.status == 2 or "infeasible" in str(res.message).lower():
+            raise ValueError(f"no mapping fits {K} chips of {capacities} B: {graph.weight_bytes} B of weights "
+                             f"(use more chips or a larger capacity)")
+        raise RuntimeError(f"HiGHS found no mapping within {time_limit_s} s ({res.message}); raise --time-limit")
+    x = np.round(res.x).astype(np.int64)
+    chips: list[list[Piece]] = [[] for _ in range(K)]
+    for ly in layers:
+        o = mode[ly.name]
+        out_mode = o is None or x[o] == 1
+        split_units = ly.out_units if out_mode else ly.in_units
+        counts = [int(x[n_out[ly.name, c]] if out_mode else x[n_in[ly.name, c]]) for c in range(K)]
+        used = [c for c in range(K) if counts[c] > 0]
+        if len(used) == 1:
+            chips[used[0]].append(Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))
+            continue
+        split = "out" if out_mode else "in"
+        start = 0
+        for c in used:
+            stop = start + counts[c]
+            b = piece_bytes(graph, ly.name, split, start, stop, with_bias=(stop == split_units))
+            chips[c].append(Piece(ly.name, split, start, stop, b))
+            start = stop
+    kept = [c for c in range(K) if chips[c]]
+    optimal = res.status == 0
+    bound = getattr(res, "mip_dual_bound", None)
+    gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
+    return Mapping([chips[c] for c in kept], [capacities[c] for c in kept], "bilp", optimal=optimal, gap=gap,
+                   solve_s=time.perf_counter() - started,
+                   lower_bound=float(bound) if bound is not None else None, method="bilp (HiGHS)")

@@ -1,0 +1,57 @@
+"""The paper's scale-up simulator's greedy mapper ("first fit"), exactly as PAPER.md states it.
+
+Usage::
+
+    from illusion_torch.mapping.first_fit import first_fit
+    mapping = first_fit(graph, capacity_bytes=512)
+
+Layers in topological order fill the current chip. A layer that does not fit in what is left is split —
+by output channels if out ≥ in channels, else by input channels (partial sums) — into as many whole
+units as fill the rest of the current chip, then whole chips, the remainder starting the next chip.
+A new chip opens only when the current one cannot take a single further unit.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..graph import OpGraph
+from .plan import Mapping, Piece, piece_bytes
+
+__all__ = ["first_fit"]
+
+
+def first_fit(graph: OpGraph, capacity_bytes: int) -> Mapping:
+    started = time.perf_counter()
+    chips: list[list[Piece]] = [[]]
+    free = capacity_bytes
+    for ly in graph.layers:
+        if ly.weight_bytes <= free:
+            chips[-1].append(Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))
+            free -= ly.weight_bytes
+            continue
+        split = "out" if (ly.out_units >= ly.in_units or "in" not in ly.splits) else "in"
+        units = ly.out_units if split == "out" else ly.in_units
+        start = 0
+        while start < units:
+            stop = start
+            # as many whole units as fit in what is left (the bias rides with the last input slice)
+            while stop < units and piece_bytes(graph, ly.name, split, start, stop + 1,
+                                               with_bias=(stop + 1 == units)) <= free:
+                stop += 1
+            if stop == start:
+                if not chips[-1]:
+                    one = piece_bytes(graph, ly.name, split, start, start + 1, with_bias=True)
+                    raise ValueError(f"one unit of layer {ly.name} ({one} B) exceeds the chip capacity of "
+                                     f"{capacity_bytes} B")
+                chips.append([])
+                free = capacity_bytes
+                continue
+            b = piece_bytes(graph, ly.name, split, start, stop, with_bias=(stop == units))
+            chips[-1].append(Piece(ly.name, split, start, stop, b))
+            free -= b
+            start = stop
+    if not chips[-1]:
+        chips.pop()
+    return Mapping(chips, [capacity_bytes] * len(chips), "first-fit", method="first-fit",
+                   solve_s=time.perf_counter() - started)

@@ -1,0 +1,165 @@
+"""What a mapping is — which slice of which layer lives on which chip — and the messages it implies.
+
+Usage::
+
+    from illusion_torch.mapping.plan import Mapping, Piece, messages
+    m = Mapping(chips=[[Piece("conv1", None, 0, 6, 156)], [Piece("conv2", None, 0, 6, 330)]], ...)
+    msgs = messages(graph, m)           # every tensor slice sent between chips (and to/from the host)
+    sum(x.bytes for x in msgs if x.between_chips)
+
+Every solver returns a ``Mapping``; its bytes are always counted here, by one rule, so solvers compare
+fairly. The rules (PAPER.md, "Mapping onto chips"):
+- A layer split by output units ("out") needs its whole input on every chip that holds a slice; each
+  slice's outputs go where they are consumed.
+- A layer split by input units ("in") needs only its input slice; its chips pass int32 partial sums along
+  the chain of its slices (chip order); the last slice adds the bias and runs the weightless ops.
+- An LSTM split by hidden units needs the whole h_{t−1} every step: each slice sends its h slice to every
+  other chip of the LSTM each step but the last (c stays local).
+- A tensor already on the consuming chip costs nothing; a slice is sent once to each chip that needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
+
+__all__ = ["Piece", "Mapping", "Message", "messages", "inter_chip_bytes", "piece_bytes"]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Units [start, stop) of ``layer`` split by ``split`` ("out" / "in"; None = the whole layer)."""
+
+    layer: str
+    split: str | None
+    start: int
+    stop: int
+    weight_bytes: int
+
+    @property
+    def units(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass
+class Message:
+    src: int | str                 # chip index or HOST
+    dst: int | str
+    tensor: str
+    bytes: int
+    per: str = "inference"         # "inference" or "step" (LSTM h exchange, counted once per step)
+
+    @property
+    def between_chips(self) -> bool:
+        return self.src != HOST and self.dst != HOST
+
+
+@dataclass
+class Mapping:
+    """Per chip, the pieces it stores; plus how the mapping was found."""
+
+    chips: list[list[Piece]]
+    capacity_bytes: list[int]
+    solver: str
+    optimal: bool | None = None
+    gap: float | None = None
+    solve_s: float = 0.0
+    lower_bound: float | None = None
+    method: str = ""                       # what was actually run (e.g. "bilp", "greedy+local-search")
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_chips(self) -> int:
+        return len(self.chips)
+
+    def chip_weight_bytes(self) -> list[int]:
+        return [sum(p.weight_bytes for p in pieces) for pieces in self.chips]
+
+    def pieces_of(self, layer: str) -> list[tuple[int, Piece]]:
+        """(chip, piece) of ``layer`` in chip order."""
+        return [(c, p) for c, pieces in enumerate(self.chips) for p in pieces if p.layer == layer]
+
+
+def piece_bytes(graph: OpGraph, layer: str, split: str | None, start: int, stop: int, *, with_bias: bool) -> int:
+    """Weight bytes of units [start, stop) of ``layer`` (bias: per unit for "out", once for "in")."""
+    ly = graph.layer(layer)
+    if split is None:
+        return ly.weight_bytes
+    units = ly.out_units if split == "out" else ly.in_units
+    bias_per_unit = ly.bias_bytes / ly.out_units if split == "out" else 0.0
+    body = (ly.weight_bytes - ly.bias_bytes) * (stop - start) / units + bias_per_unit * (stop - start)
+    extra = ly.bias_bytes if (split == "in" and with_bias) else 0
+    return int(round(body)) + extra
+
+
+def _locations(graph: OpGraph, mapping: Mapping, layer: str) -> list[tuple[int, float, float]]:
+    """Where ``layer``'s emitted tensor lives: (chip, fraction start, fraction stop) in output-unit order."""
+    if layer == HOST:
+        return [(HOST, 0.0, 1.0)]  # type: ignore[list-item]
+    pieces = mapping.pieces_of(layer)
+    if not pieces:
+        raise ValueError(f"layer {layer} is on no chip")
+    split = pieces[0][1].split
+    if split == "out":
+        n = graph.layer(layer).out_units
+        return [(c, p.start / n, p.stop / n) for c, p in pieces]
+    return [(pieces[-1][0], 0.0, 1.0)]          # whole layer, or reduced on its last chip
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def messages(graph: OpGraph, mapping: Mapping) -> list[Message]:
+    """Every message one inference sends (LSTM h exchanges: one entry per step kind, ``per="step"``)."""
+    out: list[Message] = []
+    for edge in graph.edges:
+        sources = _locations(graph, mapping, edge.src)
+        if edge.dst == HOST:
+            needs = [(HOST, 0.0, 1.0)]
+        else:
+            pieces = mapping.pieces_of(edge.dst)
+            split = pieces[0][1].split
+            if split == "in":
+                n = graph.layer(edge.dst).in_units
+                needs = [(c, p.start / n, p.stop / n) for c, p in pieces]
+            else:
+                needs = [(c, 0.0, 1.0) for c, _ in pieces]
+        for dst, d0, d1 in needs:
+            for src, s0, s1 in sources:
+                if src == dst:
+                    continue
+                share = _overlap(s0, s1, d0, d1)
+                if share > 0:
+                    out.append(Message(src, dst, edge.tensor, int(round(edge.bytes * share))))
+    for ly in graph.layers:
+        pieces = mapping.pieces_of(ly.name)
+        chips = [c for c, _ in pieces]
+        if len(chips) < 2:
+            continue
+        split = pieces[0][1].split
+        if split == "in":
+            for a, b in zip(chips, chips[1:], strict=False):
+                out.append(Message(a, b, f"{ly.name}:partial_sums", ly.out_numel * PARTIAL_SUM_BYTES))
+        elif ly.kind == "lstm" and ly.steps > 1:
+            h_bytes = ly.out_bytes / ly.out_units
+            for c, p in pieces:
+                for d in chips:
+                    if d != c:
+                        out.append(Message(c, d, f"{ly.name}:h", int(round(h_bytes * p.units)), per="step"))
+    return out
+
+
+def inter_chip_bytes(graph: OpGraph, mapping: Mapping) -> int:
+    """Bytes between chips per inference (host I/O excluded; LSTM h exchanges × (steps − 1))."""
+    total = 0
+    for m in messages(graph, mapping):
+        if not m.between_chips:
+            continue
+        if m.per == "step":
+            lstm = m.tensor.split(":")[0]
+            total += m.bytes * (graph.layer(lstm).steps - 1)
+        else:
+            total += m.bytes
+    return total

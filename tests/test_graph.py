@@ -1,0 +1,66 @@
+import pytest
+import torch
+from torch import nn
+
+import illusion_torch as il
+from illusion_torch import graph
+from illusion_torch.graph import HOST, TraceError
+
+
+def _trace(name):
+    m = il.models.get(name)
+    return graph.trace(m, torch.zeros(1, *m.input_shape))
+
+
+def test_mnist_layers_bytes_and_macs():
+    g = _trace("mnist")
+    assert [(ly.name, ly.weight_bytes, ly.out_units, ly.in_units) for ly in g.layers] == [
+        ("conv1", 156, 6, 1), ("conv2", 330, 6, 6), ("conv3", 440, 8, 6), ("conv4", 1752, 24, 8), ("fc", 970, 10, 96)]
+    assert g.layer("conv1").macs == 6 * 24 * 24 * 25
+    assert g.layer("fc").macs == 960
+    assert g.is_chain()
+
+
+def test_messages_are_what_the_producer_chip_stores():
+    # PAPER.md: conv1-2 -> 600 B -> conv3 -> 128 B (pooled, int8) ; conv4 out 96 B int8; fc out int16
+    edges = {(e.src, e.dst): e.bytes for e in _trace("mnist").edges}
+    assert edges[("conv2", "conv3")] == 600
+    assert edges[("conv3", "conv4")] == 128
+    assert edges[("conv4", "fc")] == 96
+    assert edges[("fc", HOST)] == 20
+    svhn = {(e.src, e.dst): e.bytes for e in _trace("svhn").edges}
+    assert svhn[("conv2", "conv3")] == 1152 and svhn[("fc1", "fc2")] == 104
+
+
+def test_paper_workloads_trace_with_the_papers_bytes():
+    assert _trace("svhn").weight_bytes == 31160
+    kws = _trace("kws")
+    assert kws.weight_bytes == 30011 and kws.layer("lstm").steps == 40 and kws.layer("lstm").splits == ("out",)
+    assert _trace("d2nn").weight_bytes == 30850
+    assert not _trace("resnet").is_chain()
+
+
+@pytest.mark.parametrize("name, shape", [("resnet18", (1, 3, 224, 224)), ("alexnet", (1, 3, 224, 224)),
+                                         ("paper-alexnet", (1, 3, 227, 227))])
+def test_torchvision_models_trace_at_16_bit(name, shape):
+    model = il.models.get(name)
+    g = graph.trace(model, torch.zeros(shape))
+    weighted = sum(p.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+                   for p in m.parameters())
+    assert g.weight_bytes == 2 * weighted          # batch norm folds into the convolutions on a chip
+    assert g.word_bits == 16
+
+
+def test_untraceable_model_gives_fx_reason_and_hint():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            if x.sum() > 0:
+                return self.fc(x)
+            return x
+
+    with pytest.raises(TraceError, match="torch.fx cannot trace Branchy.*is_leaf_module"):
+        graph.trace(Branchy(), torch.zeros(1, 4))

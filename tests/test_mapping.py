@@ -1,0 +1,94 @@
+import pytest
+import torch
+
+import illusion_torch as il
+from illusion_torch import graph, mapping
+from illusion_torch.mapping import inter_chip_bytes
+from illusion_torch.units import format_bytes, parse_bytes
+
+
+def _trace(name):
+    m = il.models.get(name)
+    return graph.trace(m, torch.zeros(1, *m.input_shape))
+
+
+@pytest.mark.parametrize("name, chips, cap, paper_bytes", [
+    ("mnist", 8, "512B", 1248), ("mnist", 4, "1KiB", 352), ("svhn", 8, "4KiB", 2476), ("svhn", 4, "8KiB", 800)])
+def test_bilp_matches_or_beats_the_papers_hand_mappings_and_proves_it(name, chips, cap, paper_bytes):
+    g = _trace(name)
+    m = mapping.solve(g, cap, chips=chips)
+    assert m.optimal and m.gap == 0.0
+    assert inter_chip_bytes(g, m) <= paper_bytes
+    assert all(w <= parse_bytes(cap) for w in m.chip_weight_bytes())
+    assert m.n_chips <= chips
+
+
+def test_every_unit_is_placed_exactly_once():
+    g = _trace("svhn")
+    m = mapping.solve(g, "4KiB", chips=8)
+    for ly in g.layers:
+        pieces = [p for _, p in m.pieces_of(ly.name)]
+        units = ly.out_units if pieces[0].split in (None, "out") else ly.in_units
+        covered = sorted((p.start, p.stop) for p in pieces)
+        assert covered[0][0] == 0 and covered[-1][1] == units
+        assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))
+        assert sum(p.weight_bytes for p in pieces) == ly.weight_bytes
+
+
+def test_bilp_never_worse_than_the_greedy_mappers():
+    for name, cap in (("mnist", 512), ("svhn", 4096), ("d2nn", 4096)):
+        g = _trace(name)
+        ff = mapping.solve(g, cap, solver="first-fit")
+        seq = mapping.solve(g, cap, solver="sequential")
+        best = mapping.solve(g, cap, chips=ff.n_chips)
+        assert inter_chip_bytes(g, best) <= min(inter_chip_bytes(g, ff), inter_chip_bytes(g, seq))
+
+
+def test_first_fit_reproduces_the_paper_alexnet_chip_counts_at_large_capacities():
+    model = il.models.get("paper-alexnet")
+    g = graph.trace(model, torch.zeros(1, 3, 227, 227))
+    # PAPER.md: 481/241/121/60/30/15/8/4/2/1 at 0.25 … 128 MiB; the rule as stated gives 477/239/119 at the
+    # three smallest capacities (see the issue note) and the paper's counts from 2 MiB up
+    counts = {mib: mapping.solve(g, f"{mib}MiB", solver="first-fit").n_chips for mib in (2, 4, 8, 16, 32, 64, 128)}
+    assert counts == {2: 60, 4: 30, 8: 15, 16: 8, 32: 4, 64: 2, 128: 1}
+
+
+def test_fewest_chips_and_more_chips_trade_off():
+    g = _trace("mnist")
+    fewest = mapping.solve(g, "1KiB")
+    assert fewest.n_chips == 4
+    rows = mapping.sweep_chips(g, "1KiB", [4, 5, 6])
+    bytes_ = [r["inter_chip_bytes"] for r in rows]
+    assert bytes_ == sorted(bytes_, reverse=True)        # more chips can only help or tie
+
+
+def test_kws_split_lstm_exchanges_h_every_step():
+    g = _trace("kws")
+    m = mapping.solve(g, "4KiB", chips=8)
+    h_msgs = [x for x in mapping.messages(g, m) if x.per == "step"]
+    assert h_msgs and all(x.tensor == "lstm:h" for x in h_msgs)
+    assert inter_chip_bytes(g, m) >= 39 * 80 * 7
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(capacity="12XB"), "malformed size"),
+    (dict(capacity="-4KiB"), "malformed size|positive"),
+    (dict(capacity=0), "positive"),
+    (dict(capacity="512B", chips=2), "too few chips: 3648 B of weights need at least 8 chips"),
+    (dict(capacity="40B"), "layer conv2 .*needs 55 B, more than the chip capacity of 40 B"),
+    (dict(capacity="512B", solver="magic"), "unknown solver"),
+    (dict(capacity="512B", chips=0), "positive whole number"),
+])
+def test_bad_input_gets_one_clear_message(kwargs, message):
+    g = _trace("mnist")
+    cap = kwargs.pop("capacity")
+    with pytest.raises(ValueError, match=message):
+        mapping.solve(g, cap, **kwargs)
+
+
+def test_units():
+    assert parse_bytes("512B") == 512 and parse_bytes("4KiB") == 4096 and parse_bytes("0.5KB") == 512
+    assert parse_bytes("1 MiB") == 2**20 and parse_bytes(2048) == 2048
+    assert format_bytes(1536) == "1.5 KiB" and format_bytes(512) == "512 B"
+    with pytest.raises(ValueError, match="whole number"):
+        parse_bytes("0.3B")
