@@ -13,8 +13,10 @@ Importing compiles nothing and does not import qtorch (only training does).
 
 from __future__ import annotations
 
-from . import checkpoint, data, evaluate, fixed, layers, models
+from . import checkpoint, data, evaluate, fixed, graph, layers, mapping, models, system
 from .checkpoint import load
+from .system import partition
 
-__all__ = ["load", "checkpoint", "data", "evaluate", "fixed", "layers", "models", "__version__"]
+__all__ = ["load", "partition", "checkpoint", "data", "evaluate", "fixed", "graph", "layers", "mapping", "models",
+           "system", "__version__"]
 __version__ = "0.1.0"

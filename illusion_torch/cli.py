@@ -5,6 +5,8 @@ Usage::
     illusion run [--model mnist] [--limit N] [--json PATH]    # the main job (for now: checkpoint evaluation)
     illusion eval NAME [--limit N] [--json PATH]             # fixed-point accuracy of a shipped checkpoint
     illusion train NAME [--epochs N] [--seed S] [--out DIR]  # retrain a checkpoint with its recipe
+    illusion partition --model NAME [--chips N | --max-chips N] [--capacity C] [--solver bilp|first-fit|sequential]
+                       [--time-limit S] [--sweep-chips] [--json PATH] [--plot PATH]
     illusion models | illusion datasets                      # what is registered
 
 Errors a user can cause end in one line on stderr and exit status 2, never a traceback.
@@ -81,6 +83,60 @@ def _cmd_train(args: argparse.Namespace) -> None:
         train(recipe, out_dir=args.out)
 
 
+def _partition_model(name: str):
+    """The trained checkpoint when shipped, else the registry's (untrained) model, and an example input."""
+    import torch
+
+    from . import checkpoint, models
+
+    model = checkpoint.load(name) if name in checkpoint.available() else models.get(name)
+    shape = getattr(model, "input_shape", (3, 224, 224))
+    return model.eval(), torch.zeros(1, *shape)
+
+
+def _cmd_partition(args: argparse.Namespace) -> None:
+    from . import mapping
+    from .graph import trace
+    from .system import build
+    from .units import parse_bytes
+
+    model, example = _partition_model(args.model)
+    graph = trace(model, example, model_name=args.model)
+    capacity = args.capacity or _default_capacity(graph.weight_bytes)
+    m = mapping.solve(graph, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,
+                      time_limit_s=args.time_limit)
+    system = build(model, graph, m)
+    print(system.summary())
+    result = {
+        "model": args.model, "chips": m.n_chips, "capacity_bytes": parse_bytes(capacity),
+        "inter_chip_bytes": system.inter_chip_bytes, "solver": m.solver, "method": m.method,
+        "optimal": m.optimal, "gap": m.gap, "lower_bound": m.lower_bound, "solve_s": round(m.solve_s, 3),
+        "weight_bytes": graph.weight_bytes,
+        "per_chip": [{"weight_bytes": sum(p.weight_bytes for p in pieces),
+                      "nodes": [{"layer": p.layer, "split": p.split, "start": p.start, "stop": p.stop,
+                                 "weight_bytes": p.weight_bytes} for p in pieces]} for pieces in m.chips],
+        "messages": [{"tensor": x.tensor, "src": x.src, "dst": x.dst, "bytes": x.bytes, "per": x.per}
+                     for x in system.plan],
+    }
+    if args.sweep_chips:
+        top = args.max_chips or max(m.n_chips + 4, int(m.n_chips * 1.5))
+        rows = mapping.sweep_chips(graph, capacity, range(m.n_chips, top + 1), time_limit_s=args.time_limit)
+        result["sweep"] = rows
+        print(f"\n{'chips':>5}  {'bytes between chips':>20}  optimal")
+        for r in rows:
+            print(f"{r['chips']:>5}  {r.get('inter_chip_bytes', r.get('error', '')):>20}  {r.get('optimal', '')}")
+    if args.plot:
+        from .mapping.plot import plot_mapping
+
+        plot_mapping(graph, m, args.plot)
+    _write_json(args.json, result)
+
+
+def _default_capacity(weight_bytes: int) -> int:
+    """Without --capacity: an eighth of the model, as the paper's 8-chip systems."""
+    return -(-weight_bytes // 8)
+
+
 def _cmd_models(args: argparse.Namespace) -> None:
     from . import checkpoint, models
 
@@ -119,6 +175,18 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", default="checkpoints")
     tr.set_defaults(func=_cmd_train)
+    pa = sub.add_parser("partition", help="map a model onto chips of small memory")
+    pa.add_argument("--model", required=True)
+    group = pa.add_mutually_exclusive_group()
+    group.add_argument("--chips", type=int, default=None, help="exactly this many chips (at most; empty ones drop)")
+    group.add_argument("--max-chips", type=int, default=None, help="up to this many, where more lowers traffic")
+    pa.add_argument("--capacity", default=None, help="weight memory per chip, e.g. 512B, 4KiB, 1MiB")
+    pa.add_argument("--solver", default="bilp", choices=["bilp", "first-fit", "sequential"])
+    pa.add_argument("--time-limit", type=float, default=60.0, help="seconds for the BILP")
+    pa.add_argument("--sweep-chips", action="store_true", help="table of chips vs bytes between chips")
+    pa.add_argument("--json", default=None)
+    pa.add_argument("--plot", default=None, help="PNG picture of the mapping")
+    pa.set_defaults(func=_cmd_partition)
     sub.add_parser("models", help="registered models").set_defaults(func=_cmd_models)
     sub.add_parser("datasets", help="datasets and the sources found").set_defaults(func=_cmd_datasets)
     return parser
@@ -130,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, CheckpointError) as e:
+    except (ValueError, FileNotFoundError, CheckpointError, RuntimeError) as e:
         print(f"illusion {args.command}: {e}", file=sys.stderr)
         return 2
     return 0

@@ -26,3 +26,30 @@ def test_models_lists_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "mnist" in out and "trained checkpoint" in out and "resnet50" in out
+
+
+def test_partition_prints_table_and_writes_json_and_plot(tmp_path, capsys):
+    out = tmp_path / "m.json"
+    assert main(["partition", "--model", "mnist", "--chips", "8", "--capacity", "512B", "--json", str(out),
+                 "--plot", str(tmp_path / "m.png")]) == 0
+    printed = capsys.readouterr().out
+    assert "1248 B between chips" in printed and "conv4[out" in printed
+    result = json.loads(out.read_text())
+    keys = {"chips", "capacity_bytes", "inter_chip_bytes", "solver", "optimal", "gap", "solve_s", "per_chip"}
+    assert keys <= set(result)
+    assert result["inter_chip_bytes"] == 1248 and result["optimal"] is True and result["capacity_bytes"] == 512
+    assert sum(c["weight_bytes"] for c in result["per_chip"]) == 3648
+    assert (tmp_path / "m.png").stat().st_size > 1000
+
+
+def test_partition_accepts_torchvision_and_paper_models(capsys):
+    assert main(["partition", "--model", "paper-alexnet", "--capacity", "16MiB", "--solver", "first-fit"]) == 0
+    assert "8 chips" in capsys.readouterr().out
+
+
+def test_partition_bad_input_is_one_line(capsys):
+    assert main(["partition", "--model", "mnist", "--chips", "2", "--capacity", "512B"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at least 8 chips" in err[0]
+    assert main(["partition", "--model", "mnist", "--capacity", "5 parsecs"]) == 2
+    assert "malformed size" in capsys.readouterr().err

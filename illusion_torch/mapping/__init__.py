@@ -18,6 +18,7 @@ Capacity counts weights (the RRAM), as in the paper: one size for all chips or o
 from __future__ import annotations
 
 import math
+import time
 
 from ..graph import OpGraph
 from ..units import parse_bytes
@@ -30,6 +31,38 @@ __all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapping", "Piece", "
            "inter_chip_bytes"]
 
 SOLVERS = ("bilp", "first-fit", "sequential")
+EXACT_LIMIT = 1200          # layers × chips above which the BILP runs on first-fit windows (heuristic)
+WINDOW_SLACK = 2            # chips either side of a layer's first-fit chips it may move to
+
+
+def _windows(graph: OpGraph, greedy: Mapping, chips: int, slack: int) -> dict[str, tuple[int, int]]:
+    """Each layer's first-fit chip range, stretched to ``chips`` chips and widened by ``slack``."""
+    scale = chips / greedy.n_chips
+    out = {}
+    for ly in graph.layers:
+        on = [c for c, _ in greedy.pieces_of(ly.name)]
+        out[ly.name] = (int(min(on) * scale) - slack, math.ceil((max(on) + 1) * scale) - 1 + slack)
+    return out
+
+
+def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
+    """The exact program, or for large graphs the program restricted to windows around first-fit's layout."""
+    if len(graph.layers) * len(caps) <= EXACT_LIMIT or len(set(caps)) > 1:
+        return solve_bilp(graph, caps, time_limit_s=time_limit_s)
+    started = time.perf_counter()
+    greedy = first_fit(graph, caps[0])
+    windows = _windows(graph, greedy, len(caps), WINDOW_SLACK)
+    result = solve_bilp(graph, caps, time_limit_s=time_limit_s * 0.7, windows=windows)
+    if inter_chip_bytes(graph, result) > inter_chip_bytes(graph, greedy) and greedy.n_chips <= len(caps):
+        result = greedy
+    bound = solve_bilp(graph, caps, time_limit_s=max(1.0, time_limit_s - (time.perf_counter() - started)),
+                       relax=True).lower_bound
+    result.optimal = False
+    result.solver = "bilp"
+    result.lower_bound = bound
+    result.method = f"bilp on first-fit windows ±{WINDOW_SLACK} chips (heuristic); bound: LP relaxation"
+    result.solve_s = time.perf_counter() - started
+    return result
 
 
 def _capacities(capacity: str | int | list, chips: int | None) -> list[int]:
@@ -88,14 +121,14 @@ def solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None = Non
         return result
 
     if per_chip:
-        return solve_bilp(graph, caps, time_limit_s=time_limit_s)
+        return _bilp(graph, caps, time_limit_s)
     if chips is not None or max_chips is not None:
-        return solve_bilp(graph, caps * (chips or max_chips), time_limit_s=time_limit_s)
+        return _bilp(graph, caps * (chips or max_chips), time_limit_s)
     upper = first_fit(graph, caps[0]).n_chips
     last_error: Exception | None = None
     for k in range(need, upper + 1):           # the fewest chips that fit
         try:
-            return solve_bilp(graph, caps * k, time_limit_s=time_limit_s)
+            return _bilp(graph, caps * k, time_limit_s)
         except ValueError as e:
             last_error = e
     raise ValueError(f"no mapping found with up to {upper} chips: {last_error}")

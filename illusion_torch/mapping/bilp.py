@@ -61,7 +61,7 @@ class _Program:
     def row(self, coeffs: dict[int, float], lo: float = -np.inf, hi: float = np.inf) -> None:
         self.rows.append((coeffs, lo, hi))
 
-    def solve(self, time_limit_s: float):
+    def solve(self, time_limit_s: float, relax: bool = False):
         r, c, v, lo, hi = [], [], [], [], []
         for i, (coeffs, a, b) in enumerate(self.rows):
             for j, x in coeffs.items():
@@ -71,18 +71,51 @@ class _Program:
             lo.append(a)
             hi.append(b)
         A = coo_matrix((v, (r, c)), shape=(len(self.rows), len(self.lb))).tocsr()
-        return milp(np.asarray(self.cost), integrality=np.asarray(self.integer),
+        integrality = np.zeros(len(self.integer)) if relax else np.asarray(self.integer)
+        return milp(np.asarray(self.cost), integrality=integrality,
                     bounds=Bounds(np.asarray(self.lb), np.asarray(self.ub)),
                     constraints=LinearConstraint(A, np.asarray(lo), np.asarray(hi)),
                     options={"time_limit": time_limit_s, "disp": False, "mip_rel_gap": 0.0})
 
 
-def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 60.0) -> Mapping:
-    """Minimum inter-chip bytes over at most ``len(capacities)`` chips (empty chips are allowed)."""
+def _greedy_fallback(graph: OpGraph, capacities: list[int], why: str, started: float) -> Mapping:
+    """The better of the greedy mappers when the program yields nothing; never a silent claim of optimality."""
+    from .first_fit import first_fit
+    from .plan import inter_chip_bytes
+    from .sequential import sequential
+
+    if len(set(capacities)) == 1:
+        fits = []
+        for mapper in (first_fit, sequential):
+            try:
+                m = mapper(graph, capacities[0])
+            except ValueError:
+                continue
+            if m.n_chips <= len(capacities):
+                fits.append(m)
+        if fits:
+            best = min(fits, key=lambda m: inter_chip_bytes(graph, m))
+            best.solver, best.optimal, best.solve_s = "bilp", False, time.perf_counter() - started
+            best.method = f"{best.method} (fallback: {why})"
+            best.notes.append(why)
+            return best
+    raise ValueError(f"{why}, and no greedy mapping fits {len(capacities)} chips of {capacities} B; use more "
+                     f"chips, a larger capacity or a longer time limit")
+
+
+def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 60.0,
+               windows: dict[str, tuple[int, int]] | None = None, relax: bool = False) -> Mapping:
+    """Minimum inter-chip bytes over at most ``len(capacities)`` chips (empty chips are allowed).
+
+    ``windows`` restricts each layer to chips [lo, hi] (the large-graph heuristic); ``relax`` solves the
+    LP relaxation instead and returns only its bound (``Mapping.lower_bound``, no chips).
+    """
     started = time.perf_counter()
     K = len(capacities)
     prog = _Program()
     layers = graph.layers
+    span = {ly.name: range(max(0, windows[ly.name][0]), min(K - 1, windows[ly.name][1]) + 1) if windows
+            else range(K) for ly in layers}
     n_out, n_in, p_out, p_in, red, mode = {}, {}, {}, {}, {}, {}
     lo_v, hi_v = {}, {}
     for ly in layers:
@@ -90,7 +123,7 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
         mode[ly.name] = prog.var() if can_in else None       # 1 = out mode
         lo_v[ly.name] = prog.var(0, K - 1, integer=False)
         hi_v[ly.name] = prog.var(0, K - 1, integer=False)
-        for c in range(K):
+        for c in span[ly.name]:
             n_out[ly.name, c] = prog.var(0, ly.out_units)
             p_out[ly.name, c] = prog.var(cost=TIE_BREAK_BYTES)
             if can_in:
@@ -99,19 +132,19 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
                 red[ly.name, c] = prog.var()
         o = mode[ly.name]
         # all units placed, in exactly one mode
-        row = {n_out[ly.name, c]: 1.0 for c in range(K)}
+        row = {n_out[ly.name, c]: 1.0 for c in span[ly.name]}
         if o is None:
             prog.row(row, ly.out_units, ly.out_units)
         else:
             row[o] = -float(ly.out_units)
             prog.row(row, 0, 0)
-            row = {n_in[ly.name, c]: 1.0 for c in range(K)}
+            row = {n_in[ly.name, c]: 1.0 for c in span[ly.name]}
             row[o] = float(ly.in_units)
             prog.row(row, ly.in_units, ly.in_units)
-            row = {red[ly.name, c]: 1.0 for c in range(K)}
+            row = {red[ly.name, c]: 1.0 for c in span[ly.name]}
             row[o] = 1.0
             prog.row(row, 1, 1)
-        for c in range(K):
+        for c in span[ly.name]:
             prog.row({n_out[ly.name, c]: 1.0, p_out[ly.name, c]: -float(ly.out_units)}, hi=0)
             prog.row({p_out[ly.name, c]: 1.0, n_out[ly.name, c]: -1.0}, hi=0)
             pieces = [p_out[ly.name, c]]
@@ -120,7 +153,7 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
                 prog.row({p_in[ly.name, c]: 1.0, n_in[ly.name, c]: -1.0}, hi=0)
                 prog.row({red[ly.name, c]: 1.0, p_in[ly.name, c]: -1.0}, hi=0)
                 # the reducer is the last chip of the layer
-                row = {red[ly.name, cc]: 1.0 for cc in range(c)}
+                row = {red[ly.name, cc]: 1.0 for cc in span[ly.name] if cc < c}
                 row[p_in[ly.name, c]] = 1.0
                 prog.row(row, hi=1)
                 pieces.append(p_in[ly.name, c])
@@ -134,6 +167,8 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
     for c in range(K):
         row: dict[int, float] = {}
         for ly in layers:
+            if (ly.name, c) not in n_out:
+                continue
             row[n_out[ly.name, c]] = piece_bytes(graph, ly.name, "out", 0, ly.out_units, with_bias=False) / ly.out_units
             if (ly.name, c) in n_in:
                 row[n_in[ly.name, c]] = piece_bytes(graph, ly.name, "in", 0, ly.in_units, with_bias=False) / ly.in_units
@@ -143,6 +178,8 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
     def share(layer: str, c: int) -> dict[int, float]:
         """Linear expression: the fraction of ``layer``'s emitted tensor held on chip c."""
         ly = graph.layer(layer)
+        if (layer, c) not in n_out:
+            return {}
         expr = {n_out[layer, c]: 1.0 / ly.out_units}
         if (layer, c) in red:
             expr[red[layer, c]] = 1.0
@@ -154,7 +191,7 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
             continue
         dst = graph.layer(e.dst)
         T = float(e.bytes)
-        for d in range(K):
+        for d in span[e.dst]:
             recv = prog.var(0, T, integer=False, cost=1.0)
             row = {recv: 1.0, p_out[e.dst, d]: -T}
             for j, x in share(e.src, d).items():
@@ -177,30 +214,36 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
             ps = float(ly.out_numel * PARTIAL_SUM_BYTES)
             psv = prog.var(0, ps * K, integer=False, cost=1.0)
             row = {psv: 1.0, o: -ps}
-            for c in range(K):
+            for c in span[ly.name]:
                 row[p_in[ly.name, c]] = -ps
             prog.row(row, lo=-ps)
         if ly.kind == "lstm" and ly.steps > 1:
             hx = float(ly.out_bytes * (ly.steps - 1))
             hv = prog.var(0, hx * K, integer=False, cost=1.0)
             row = {hv: 1.0}
-            for c in range(K):
+            for c in span[ly.name]:
                 row[p_out[ly.name, c]] = -hx
             prog.row(row, lo=-hx)
 
+    if relax:
+        res = prog.solve(time_limit_s, relax=True)
+        bound = float(res.fun) if res.x is not None else None
+        return Mapping([], [], "bilp", optimal=False, lower_bound=bound, solve_s=time.perf_counter() - started,
+                       method="LP relaxation")
     res = prog.solve(time_limit_s)
     if res.x is None:
-        if res.status == 2 or "infeasible" in str(res.message).lower():
+        if res.status == 2:
             raise ValueError(f"no mapping fits {K} chips of {capacities} B: {graph.weight_bytes} B of weights "
                              f"(use more chips or a larger capacity)")
-        raise RuntimeError(f"HiGHS found no mapping within {time_limit_s} s ({res.message}); raise --time-limit")
+        return _greedy_fallback(graph, capacities, f"HiGHS returned no mapping ({res.message})", started)
     x = np.round(res.x).astype(np.int64)
     chips: list[list[Piece]] = [[] for _ in range(K)]
     for ly in layers:
         o = mode[ly.name]
         out_mode = o is None or x[o] == 1
         split_units = ly.out_units if out_mode else ly.in_units
-        counts = [int(x[n_out[ly.name, c]] if out_mode else x[n_in[ly.name, c]]) for c in range(K)]
+        counts = [int(x[n_out[ly.name, c]] if out_mode else x[n_in[ly.name, c]]) if c in span[ly.name] else 0
+                  for c in range(K)]
         used = [c for c in range(K) if counts[c] > 0]
         if len(used) == 1:
             chips[used[0]].append(Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))

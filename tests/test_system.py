@@ -1,0 +1,67 @@
+"""Partitioned == unpartitioned, bit for bit, for any split the mappers produce."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import illusion_torch as il
+from illusion_torch import graph, mapping
+from illusion_torch.system import build
+
+WORKLOADS = ("mnist", "svhn", "kws", "d2nn", "resnet")
+_CACHE: dict = {}
+
+
+def _workload(name):
+    if name not in _CACHE:
+        model = il.load(name)
+        x, _ = il.data.load(model.checkpoint_meta["recipe"]["dataset"], "test", limit=24)
+        _CACHE[name] = (model, x, graph.trace(model, x[:1]))
+    return _CACHE[name]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(WORKLOADS), chips=st.integers(1, 8), slack=st.floats(1.0, 1.8),
+       solver=st.sampled_from(mapping.SOLVERS))
+def test_partitioned_equals_unpartitioned(name, chips, slack, solver):
+    model, x, g = _workload(name)
+    cap = math.ceil(g.weight_bytes / chips * slack)
+    if solver == "bilp" and name == "resnet":
+        solver = "first-fit"            # keep the suite fast; the BILP on resnet is in test_system_bilp
+    try:
+        m = mapping.solve(g, cap, chips=chips if solver == "bilp" else None, solver=solver, time_limit_s=5)
+    except ValueError:
+        assume(False)
+    system = build(model, g, m)
+    assert torch.equal(system.run(x), system.reference(x))
+
+
+@pytest.mark.parametrize("name, chips, cap", [("mnist", 8, "512B"), ("svhn", 8, "4KiB"), ("kws", 8, "4KiB"),
+                                              ("d2nn", 8, "4KiB"), ("resnet", 8, "12KiB")])
+def test_system_bilp_is_bit_exact_and_keeps_predictions(name, chips, cap):
+    model, x, _ = _workload(name)
+    system = il.partition(model, x[:1], chips=chips, capacity=cap)
+    out = system.run(x)
+    assert torch.equal(out, system.reference(x))
+    assert torch.equal(out.argmax(1), il.evaluate.predict(model, x))
+    assert str(system.mapping.n_chips) in system.summary()
+
+
+def test_input_splits_really_pass_partial_sums():
+    model, x, g = _workload("svhn")
+    system = il.partition(model, x[:1], chips=8, capacity="4KiB")
+    pieces = system.mapping.pieces_of("fc1")
+    assert len(pieces) > 1 and pieces[0][1].split == "in"
+    ps = [m for m in system.plan if m.tensor == "fc1:partial_sums"]
+    assert len(ps) == len(pieces) - 1 and all(m.bytes == 52 * 4 for m in ps)
+
+
+def test_build_rejects_a_mapping_that_drops_a_layer():
+    model, x, g = _workload("mnist")
+    m = mapping.solve(g, "4KiB")
+    m.chips[0] = [p for p in m.chips[0] if p.layer != "fc"]
+    with pytest.raises(ValueError, match="places no piece of fc"):
+        build(model, g, m)
