@@ -9,7 +9,8 @@ Usage::
 
 A *layer* is a node that holds weights (Conv2d, Linear, the fixed-point LSTM, Embedding); it is the piece a
 chip stores and may be split. Every weightless node (ReLU, quantization, pooling, flatten, add) runs on the
-chip of the layer that produced its first input, so the tensor that crosses chips is what the producer's
+chip of the latest layer (in topological order) that produced one of its inputs — so all messages flow
+forward along the chain of chips — and the tensor that crosses chips is what the producer's
 chip stores last — e.g. MNIST's pooled conv3 output, 128 B at int8, not conv3's raw 512 B.
 
 Bytes per value: a tensor leaving a ``QuantPoint`` takes the point's word size (int8 activations, int16 FC
@@ -89,10 +90,11 @@ class OpGraph:
         return sum(layer.weight_bytes for layer in self.layers)
 
     def layer(self, name: str) -> Layer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(f"no layer {name!r}; layers: {', '.join(ly.name for ly in self.layers)}")
+        by_name = self.__dict__.setdefault("_by_name", {ly.name: ly for ly in self.layers})
+        try:
+            return by_name[name]
+        except KeyError:
+            raise KeyError(f"no layer {name!r}; layers: {', '.join(ly.name for ly in self.layers)}") from None
 
     def edges_into(self, name: str) -> list[Edge]:
         return [e for e in self.edges if e.dst == name]
@@ -189,6 +191,7 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     modules = dict(gm.named_modules())
 
     owner: dict[str, str] = {}
+    rank: dict[str, int] = {}                   # layer -> topological index
     value_bytes: dict[str, int] = {}
     layers: list[Layer] = []
     for node in gm.graph.nodes:
@@ -200,12 +203,14 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
         elif isinstance(module, _WEIGHTED):
             layers.append(_layer(node, module, weight_bpv))
             owner[node.name] = node.name
+            rank[node.name] = len(layers)
             value_bytes[node.name] = module.q_h.format.bytes if isinstance(module, QLSTM) else float_bpv
         elif node.op == "output":
             owner[node.name] = HOST
         else:
-            first = tensor_inputs[0] if tensor_inputs else None
-            owner[node.name] = owner[first.name] if first is not None else HOST
+            # run where the latest-produced input is, so every message flows forward along the chain
+            owners = [owner[a.name] for a in tensor_inputs]
+            owner[node.name] = max(owners, key=lambda o: rank.get(o, -1), default=HOST)
             if isinstance(module, QuantPoint):
                 value_bytes[node.name] = module.format.bytes
             else:

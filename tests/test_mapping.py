@@ -92,3 +92,34 @@ def test_units():
     assert format_bytes(1536) == "1.5 KiB" and format_bytes(512) == "512 B"
     with pytest.raises(ValueError, match="whole number"):
         parse_bytes("0.3B")
+
+
+def test_large_graphs_use_the_chain_program_with_a_proven_bound(monkeypatch):
+    import illusion_torch.mapping as mp
+
+    g = _trace("svhn")
+    monkeypatch.setattr(mp, "EXACT_LIMIT", 10)
+    m = mapping.solve(g, "4KiB", chips=8)
+    assert "chain dynamic program" in m.method and m.optimal is False
+    b = inter_chip_bytes(g, m)
+    assert m.lower_bound <= b <= inter_chip_bytes(g, mapping.solve(g, "4KiB", solver="first-fit"))
+    assert all(w <= 4096 for w in m.chip_weight_bytes())
+
+
+@pytest.mark.parametrize("name, cap, chips", [("mnist", 512, 8), ("svhn", 4096, 8), ("d2nn", 4096, 8),
+                                               ("resnet", 12288, 8)])
+def test_chain_program_never_loses_to_first_fit_and_stays_within_capacity(name, cap, chips):
+    from illusion_torch.mapping.chain_dp import chain_dp
+
+    g = _trace(name)
+    ff = mapping.solve(g, cap, solver="first-fit")
+    dp = chain_dp(g, cap, max(chips, ff.n_chips))
+    assert inter_chip_bytes(g, dp) <= inter_chip_bytes(g, ff)
+    assert max(dp.chip_weight_bytes()) <= cap
+    assert sum(dp.chip_weight_bytes()) == g.weight_bytes
+
+
+def test_forced_split_bound_is_below_the_optimum():
+    for name, cap, chips in (("mnist", 512, 8), ("svhn", 4096, 8), ("svhn", 8192, 4)):
+        g = _trace(name)
+        assert mapping.forced_split_bound(g, cap) <= inter_chip_bytes(g, mapping.solve(g, cap, chips=chips))

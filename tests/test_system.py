@@ -39,6 +39,21 @@ def test_partitioned_equals_unpartitioned(name, chips, slack, solver):
     assert torch.equal(system.run(x), system.reference(x))
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(WORKLOADS), chips=st.integers(2, 8), slack=st.floats(1.05, 1.8))
+def test_chain_program_mappings_are_bit_exact(name, chips, slack):
+    from illusion_torch.mapping.chain_dp import chain_dp
+
+    model, x, g = _workload(name)
+    cap = math.ceil(g.weight_bytes / chips * slack)
+    try:
+        m = chain_dp(g, cap, chips)
+    except ValueError:
+        assume(False)
+    system = build(model, g, m)
+    assert torch.equal(system.run(x), system.reference(x))
+
+
 @pytest.mark.parametrize("name, chips, cap", [("mnist", 8, "512B"), ("svhn", 8, "4KiB"), ("kws", 8, "4KiB"),
                                               ("d2nn", 8, "4KiB"), ("resnet", 8, "12KiB")])
 def test_system_bilp_is_bit_exact_and_keeps_predictions(name, chips, cap):

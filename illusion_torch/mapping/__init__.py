@@ -20,49 +20,56 @@ from __future__ import annotations
 import math
 import time
 
-from ..graph import OpGraph
+from ..graph import PARTIAL_SUM_BYTES, OpGraph
 from ..units import parse_bytes
 from .bilp import solve_bilp
+from .chain_dp import chain_dp
 from .first_fit import first_fit
 from .plan import Mapping, Message, Piece, inter_chip_bytes, messages, piece_bytes
 from .sequential import sequential
 
 __all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapping", "Piece", "Message", "messages",
-           "inter_chip_bytes"]
+           "inter_chip_bytes", "forced_split_bound"]
 
 SOLVERS = ("bilp", "first-fit", "sequential")
-EXACT_LIMIT = 1200          # layers × chips above which the BILP runs on first-fit windows (heuristic)
-WINDOW_SLACK = 2            # chips either side of a layer's first-fit chips it may move to
-
-
-def _windows(graph: OpGraph, greedy: Mapping, chips: int, slack: int) -> dict[str, tuple[int, int]]:
-    """Each layer's first-fit chip range, stretched to ``chips`` chips and widened by ``slack``."""
-    scale = chips / greedy.n_chips
-    out = {}
-    for ly in graph.layers:
-        on = [c for c, _ in greedy.pieces_of(ly.name)]
-        out[ly.name] = (int(min(on) * scale) - slack, math.ceil((max(on) + 1) * scale) - 1 + slack)
-    return out
+EXACT_LIMIT = 1200          # layers × chips above which the chain dynamic program (heuristic) runs instead
 
 
 def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
-    """The exact program, or for large graphs the program restricted to windows around first-fit's layout."""
+    """The exact program; for large graphs the chain dynamic program (heuristic) and the LP bound."""
     if len(graph.layers) * len(caps) <= EXACT_LIMIT or len(set(caps)) > 1:
         return solve_bilp(graph, caps, time_limit_s=time_limit_s)
     started = time.perf_counter()
+    result = chain_dp(graph, caps[0], len(caps), keep=32)
     greedy = first_fit(graph, caps[0])
-    windows = _windows(graph, greedy, len(caps), WINDOW_SLACK)
-    result = solve_bilp(graph, caps, time_limit_s=time_limit_s * 0.7, windows=windows)
-    if inter_chip_bytes(graph, result) > inter_chip_bytes(graph, greedy) and greedy.n_chips <= len(caps):
+    if greedy.n_chips <= len(caps) and inter_chip_bytes(graph, greedy) < inter_chip_bytes(graph, result):
         result = greedy
-    bound = solve_bilp(graph, caps, time_limit_s=max(1.0, time_limit_s - (time.perf_counter() - started)),
-                       relax=True).lower_bound
+    result.lower_bound = forced_split_bound(graph, caps[0])
     result.optimal = False
     result.solver = "bilp"
-    result.lower_bound = bound
-    result.method = f"bilp on first-fit windows ±{WINDOW_SLACK} chips (heuristic); bound: LP relaxation"
+    result.method += f"; graph too large for the exact program ({len(graph.layers)} layers × {len(caps)} chips)"
     result.solve_s = time.perf_counter() - started
     return result
+
+
+def forced_split_bound(graph: OpGraph, capacity_bytes: int) -> float:
+    """A proven lower bound on bytes between chips: every layer larger than a chip spans k ≥ ⌈W/C⌉ chips, so
+    it sends ≥ (k − 1) copies of its input (output split) or ≥ (k − 1) partial sums (input split)."""
+    inputs = {}
+    for e in graph.edges:
+        inputs[e.dst] = inputs.get(e.dst, 0) + e.bytes
+    total = 0.0
+    for ly in graph.layers:
+        k = math.ceil(ly.weight_bytes / capacity_bytes)
+        if k < 2:
+            continue
+        options = [(k - 1) * inputs.get(ly.name, 0)] if "out" in ly.splits else []
+        if "in" in ly.splits:
+            options.append((k - 1) * ly.out_numel * PARTIAL_SUM_BYTES)
+        if ly.kind == "lstm" and ly.steps > 1:
+            options = [(k - 1) * ly.out_bytes * (ly.steps - 1)]
+        total += min(options)
+    return total
 
 
 def _capacities(capacity: str | int | list, chips: int | None) -> list[int]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
 
-__all__ = ["Piece", "Mapping", "Message", "messages", "inter_chip_bytes", "piece_bytes"]
+__all__ = ["Piece", "Mapping", "Message", "messages", "inter_chip_bytes", "piece_bytes", "edge_bytes"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,21 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
+def _transfers(sources, needs):
+    """(src, dst, share of the tensor) for every slice a consuming chip lacks."""
+    for dst, d0, d1 in needs:
+        for src, s0, s1 in sources:
+            if src != dst:
+                share = _overlap(s0, s1, d0, d1)
+                if share > 0:
+                    yield src, dst, share
+
+
+def edge_bytes(sources, needs, tensor_bytes: int) -> int:
+    """Bytes moved for one tensor: ``sources``/``needs`` are (chip, fraction start, fraction stop)."""
+    return sum(int(round(tensor_bytes * share)) for _, _, share in _transfers(sources, needs))
+
+
 def messages(graph: OpGraph, mapping: Mapping) -> list[Message]:
     """Every message one inference sends (LSTM h exchanges: one entry per step kind, ``per="step"``)."""
     out: list[Message] = []
@@ -126,13 +141,8 @@ def messages(graph: OpGraph, mapping: Mapping) -> list[Message]:
                 needs = [(c, p.start / n, p.stop / n) for c, p in pieces]
             else:
                 needs = [(c, 0.0, 1.0) for c, _ in pieces]
-        for dst, d0, d1 in needs:
-            for src, s0, s1 in sources:
-                if src == dst:
-                    continue
-                share = _overlap(s0, s1, d0, d1)
-                if share > 0:
-                    out.append(Message(src, dst, edge.tensor, int(round(edge.bytes * share))))
+        for src, dst, share in _transfers(sources, needs):
+            out.append(Message(src, dst, edge.tensor, int(round(edge.bytes * share))))
     for ly in graph.layers:
         pieces = mapping.pieces_of(ly.name)
         chips = [c for c, _ in pieces]

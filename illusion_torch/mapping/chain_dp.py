@@ -1,0 +1,156 @@
+"""The large-graph mapper: a label-setting dynamic program over layers in topological order.
+
+Usage::
+
+    from illusion_torch.mapping.chain_dp import chain_dp
+    mapping = chain_dp(graph, capacity_bytes=2**20, max_chips=61, keep=8)
+
+Chips fill in order, as in first-fit, but at every layer the program tries each choice — keep filling the
+current chip or open a new one; place the layer whole, or split it by output or by input units across the
+rest of the current chip, whole chips and the start of the next — and prices it exactly with the same
+message rules as ``plan.messages`` (each label remembers where the tensors still awaited by later layers
+live). Per (layer, chips used) it keeps the ``keep`` cheapest labels and the one with the most free bytes.
+First-fit is one path of this program, so the result is never worse than first-fit's when that path
+survives pruning; ``mapping.solve`` also compares with first-fit and keeps the better.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
+from .plan import Mapping, Piece, edge_bytes, piece_bytes
+
+__all__ = ["chain_dp"]
+
+
+@dataclass(frozen=True)
+class _Label:
+    chips: int                                      # chips opened so far (the last one is open)
+    free: int                                       # bytes free on the open chip
+    cost: float
+    where: tuple                                    # ((layer, split, ((chip, f0, f1), ...)), ...) still needed
+    parent: _Label | None
+    pieces: tuple                                   # ((chip, Piece), ...) placed by this step
+
+
+def _fill(graph: OpGraph, name: str, split: str, units: int, free: int, chips: int, cap: int,
+          max_chips: int):
+    """First-fit style pieces of one layer: rest of the open chip, whole chips, then a new open chip."""
+    out, start, chip = [], 0, chips - 1
+    unit = piece_bytes(graph, name, split, 0, units, with_bias=False) / units
+    while start < units:
+        stop = min(units, start + int(free // unit) + 1)
+        while stop > start and piece_bytes(graph, name, split, start, stop, with_bias=stop == units) > free:
+            stop -= 1
+        if stop == start:
+            chip += 1
+            if chip >= max_chips:
+                return None
+            free = cap
+            continue
+        b = piece_bytes(graph, name, split, start, stop, with_bias=stop == units)
+        out.append((chip, Piece(name, split, start, stop, b)))
+        free -= b
+        start = stop
+    return out, chip + 1, free
+
+
+def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int = 8) -> Mapping:
+    started = time.perf_counter()
+    cap = capacity_bytes
+    consumers: dict[str, list[str]] = {}
+    for e in graph.edges:
+        consumers.setdefault(e.src, []).append(e.dst)
+    order = {ly.name: i for i, ly in enumerate(graph.layers)}
+    edges_in = {ly.name: [e for e in graph.edges if e.dst == ly.name and e.src != HOST] for ly in graph.layers}
+
+    labels: dict[int, list[_Label]] = {1: [_Label(1, cap, 0.0, (), None, ())]}
+    for i, ly in enumerate(graph.layers):
+        nxt: dict[int, list[_Label]] = {}
+        for group in labels.values():
+            for lab in group:
+                for placed, chips, free in _choices(graph, ly, lab, cap, max_chips):
+                    cost = lab.cost + _layer_cost(graph, ly, placed, lab.where, edges_in[ly.name])
+                    where = tuple(w for w in lab.where
+                                  if any(d != HOST and order[d] > i for d in consumers.get(w[0], ())))
+                    if any(d != HOST and order[d] > i for d in consumers.get(ly.name, ())):
+                        where += ((ly.name, _split_of(placed), _spread(graph, ly, placed)),)
+                    nxt.setdefault(chips, []).append(_Label(chips, free, cost, where, lab, tuple(placed)))
+        labels = {c: _prune(group, keep) for c, group in nxt.items()}
+        if not labels:
+            raise ValueError(f"no mapping with at most {max_chips} chips of {cap} B reaches layer {ly.name}")
+    best = min((lab for group in labels.values() for lab in group), key=lambda lab: lab.cost)
+    chips: dict[int, list[Piece]] = {}
+    lab: _Label | None = best
+    while lab is not None:
+        for c, p in lab.pieces:
+            chips.setdefault(c, []).insert(0, p)
+        lab = lab.parent
+    ordered = [chips[c] for c in sorted(chips)]
+    return Mapping(ordered, [cap] * len(ordered), "bilp", optimal=False, solve_s=time.perf_counter() - started,
+                   method=f"chain dynamic program (keep {keep} labels)")
+
+
+def _prune(group: list[_Label], keep: int) -> list[_Label]:
+    group.sort(key=lambda lab: lab.cost)
+    kept = group[:keep]
+    roomy = max(group, key=lambda lab: (lab.free, -lab.cost))
+    if roomy not in kept:
+        kept.append(roomy)
+    return kept
+
+
+def _choices(graph: OpGraph, ly, lab: _Label, cap: int, max_chips: int):
+    if ly.weight_bytes <= lab.free:
+        yield [(lab.chips - 1, Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))], lab.chips, \
+            lab.free - ly.weight_bytes
+    if ly.weight_bytes <= cap and lab.chips < max_chips and lab.free < cap:
+        yield [(lab.chips, Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))], lab.chips + 1, \
+            cap - ly.weight_bytes
+    if ly.weight_bytes > lab.free:
+        for split in ly.splits:
+            units = ly.out_units if split == "out" else ly.in_units
+            for fresh in (False, True):
+                if fresh and (lab.free == cap or lab.chips >= max_chips):
+                    continue
+                start_chips, start_free = (lab.chips + 1, cap) if fresh else (lab.chips, lab.free)
+                filled = _fill(graph, ly.name, split, units, start_free, start_chips, cap, max_chips)
+                if filled is None:
+                    continue
+                placed, chips, free = filled
+                if len(placed) == 1:
+                    c, p = placed[0]
+                    placed = [(c, Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))]
+                yield placed, chips, free
+
+
+def _split_of(placed) -> str | None:
+    return placed[0][1].split
+
+
+def _spread(graph: OpGraph, ly, placed) -> tuple:
+    """Where the layer's emitted tensor lives: (chip, fraction start, fraction stop)."""
+    split = _split_of(placed)
+    if split == "out":
+        return tuple((c, p.start / ly.out_units, p.stop / ly.out_units) for c, p in placed)
+    return ((placed[-1][0], 0.0, 1.0),)
+
+
+def _layer_cost(graph: OpGraph, ly, placed, where: tuple, edges_in) -> float:
+    split = _split_of(placed)
+    if split == "in":
+        needs = [(c, p.start / ly.in_units, p.stop / ly.in_units) for c, p in placed]
+    else:
+        needs = [(c, 0.0, 1.0) for c, _ in placed]
+    spread = {w[0]: w[2] for w in where}
+    cost = 0.0
+    for e in edges_in:
+        cost += edge_bytes(spread[e.src], needs, e.bytes)
+    k = len(placed)
+    if k > 1 and split == "in":
+        cost += (k - 1) * ly.out_numel * PARTIAL_SUM_BYTES
+    if k > 1 and ly.kind == "lstm" and ly.steps > 1:
+        cost += ly.out_bytes * (k - 1) * (ly.steps - 1)
+    return cost
