@@ -57,6 +57,8 @@ class Layer:
     macs: int
     splits: tuple[str, ...]     # "out" (output channels), "in" (input channels, int32 partial sums)
     steps: int = 1              # time steps (LSTM), each exchanging h/c slices
+    in_channels: int = 0        # input channels as a convolution sees them: a Linear fed by a flattened
+    #                             (C, H, W) map has C (the paper's simulator treats it as a C→out conv)
 
     def unit_bytes(self, split: str) -> float:
         """Weight bytes per unit of ``split`` (bias excluded)."""
@@ -138,6 +140,19 @@ def _numel(node: fx.Node) -> int:
     return int(math.prod(meta.shape[1:]))    # per inference: batch dimension excluded
 
 
+def _flattened_channels(node: fx.Node, features: int) -> int:
+    """C when the input is a flattened (C, H, W) map (through weightless ops), else ``features``."""
+    src = node.args[0] if node.args else None
+    while isinstance(src, fx.Node):
+        shape = getattr(src.meta.get("tensor_meta"), "shape", None)
+        if shape is not None and len(shape) == 4 and int(math.prod(shape[1:])) == features:
+            return int(shape[1])
+        if src.op == "placeholder" or len(src.all_input_nodes) != 1:
+            break
+        src = src.all_input_nodes[0]
+    return features
+
+
 def _layer(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> Layer:
     count = sum(p.numel() for p in module.parameters())
     bias = getattr(module, "bias", None)
@@ -150,11 +165,11 @@ def _layer(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> Lay
         macs = out_numel * (module.in_channels // module.groups) * k
         splits = ("out", "in") if module.groups == 1 else ("out",)
         return Layer(name, target, "conv2d", wb, count, module.out_channels, module.in_channels, bias_bytes, 0,
-                     out_numel, macs, splits)
+                     out_numel, macs, splits, in_channels=module.in_channels)
     if isinstance(module, nn.Linear):
         macs = out_numel * module.in_features
         return Layer(name, target, "linear", wb, count, module.out_features, module.in_features, bias_bytes, 0,
-                     out_numel, macs, ("out", "in"))
+                     out_numel, macs, ("out", "in"), in_channels=_flattened_channels(node, module.in_features))
     if isinstance(module, QLSTM):
         steps = int(node.args[0].meta["tensor_meta"].shape[1])
         macs = steps * 4 * module.hidden_size * (module.input_size + module.hidden_size)

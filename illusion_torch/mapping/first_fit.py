@@ -8,7 +8,9 @@ Usage::
 Layers in topological order fill the current chip. A layer that does not fit in what is left is split —
 by output channels if out ≥ in channels, else by input channels (partial sums) — into as many whole
 units as fill the rest of the current chip, then whole chips, the remainder starting the next chip.
-A new chip opens only when the current one cannot take a single further unit.
+A new chip opens only when the current one cannot take a single further unit. A fully connected layer
+fed by a flattened (C, H, W) map has C input channels, as in the simulator, which treats it as a
+convolution: with that, the paper's AlexNet chip counts at every capacity are reproduced exactly.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def first_fit(graph: OpGraph, capacity_bytes: int) -> Mapping:
             chips[-1].append(Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))
             free -= ly.weight_bytes
             continue
-        split = "out" if (ly.out_units >= ly.in_units or "in" not in ly.splits) else "in"
+        split = "out" if (ly.out_units >= (ly.in_channels or ly.in_units) or "in" not in ly.splits) else "in"
         units = ly.out_units if split == "out" else ly.in_units
         start = 0
         while start < units:
