@@ -9,7 +9,9 @@ Chips fill in order, as in first-fit, but at every layer the program tries each 
 current chip or open a new one; place the layer whole, or split it by output or by input units across the
 rest of the current chip, whole chips and the start of the next — and prices it exactly with the same
 message rules as ``plan.messages`` (each label remembers where the tensors still awaited by later layers
-live). Per (layer, chips used) it keeps the ``keep`` cheapest labels and the one with the most free bytes.
+live). Per (layer, chips used) it keeps the cheapest label of each free-space bucket (1/64 of a chip), the
+``keep`` cheapest of those, and the one with the most free bytes — diversity in free space is what lets a
+densely packed layout find cheap cut points.
 First-fit is one path of this program, so the result is never worse than first-fit's when that path
 survives pruning; ``mapping.solve`` also compares with first-fit and keeps the better.
 """
@@ -78,7 +80,7 @@ def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int =
                     if any(d != HOST and order[d] > i for d in consumers.get(ly.name, ())):
                         where += ((ly.name, _split_of(placed), _spread(graph, ly, placed)),)
                     nxt.setdefault(chips, []).append(_Label(chips, free, cost, where, lab, tuple(placed)))
-        labels = {c: _prune(group, keep) for c, group in nxt.items()}
+        labels = {c: _prune(group, keep, cap) for c, group in nxt.items()}
         if not labels:
             raise ValueError(f"no mapping with at most {max_chips} chips of {cap} B reaches layer {ly.name}")
     best = min((lab for group in labels.values() for lab in group), key=lambda lab: lab.cost)
@@ -93,9 +95,13 @@ def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int =
                    method=f"chain dynamic program (keep {keep} labels)")
 
 
-def _prune(group: list[_Label], keep: int) -> list[_Label]:
+def _prune(group: list[_Label], keep: int, cap: int) -> list[_Label]:
+    """The cheapest label per free-space bucket (1/64 of a chip), then the ``keep`` cheapest of those."""
     group.sort(key=lambda lab: lab.cost)
-    kept = group[:keep]
+    best: dict[int, _Label] = {}
+    for lab in group:
+        best.setdefault(lab.free * 64 // cap, lab)
+    kept = sorted(best.values(), key=lambda lab: lab.cost)[:keep]
     roomy = max(group, key=lambda lab: (lab.free, -lab.cost))
     if roomy not in kept:
         kept.append(roomy)
