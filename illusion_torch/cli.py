@@ -6,7 +6,7 @@ Usage::
     illusion eval NAME [--limit N] [--json PATH]             # fixed-point accuracy of a shipped checkpoint
     illusion train NAME [--epochs N] [--seed S] [--out DIR]  # retrain a checkpoint with its recipe
     illusion partition --model NAME [--chips N | --max-chips N] [--capacity C] [--solver bilp|first-fit|sequential]
-                       [--time-limit S] [--sweep-chips] [--json PATH] [--plot PATH]
+                       [--time-limit S] [--activation-cap C] [--sweep-chips] [--json PATH] [--plot PATH]
     illusion models | illusion datasets                      # what is registered
 
 Errors a user can cause end in one line on stderr and exit status 2, never a traceback.
@@ -104,7 +104,8 @@ def _cmd_partition(args: argparse.Namespace) -> None:
     graph = trace(model, example, model_name=args.model)
     capacity = args.capacity or _default_capacity(graph.weight_bytes)
     m = mapping.solve(graph, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,
-                      time_limit_s=args.time_limit)
+                      time_limit_s=args.time_limit, activation_cap=args.activation_cap)
+    act = mapping.activation_bytes(graph, m)
     system = build(model, graph, m)
     print(system.summary())
     result = {
@@ -112,9 +113,9 @@ def _cmd_partition(args: argparse.Namespace) -> None:
         "inter_chip_bytes": system.inter_chip_bytes, "solver": m.solver, "method": m.method,
         "optimal": m.optimal, "gap": m.gap, "lower_bound": m.lower_bound, "solve_s": round(m.solve_s, 3),
         "weight_bytes": graph.weight_bytes,
-        "per_chip": [{"weight_bytes": sum(p.weight_bytes for p in pieces),
+        "per_chip": [{"weight_bytes": sum(p.weight_bytes for p in pieces), "activation_bytes": act[c],
                       "nodes": [{"layer": p.layer, "split": p.split, "start": p.start, "stop": p.stop,
-                                 "weight_bytes": p.weight_bytes} for p in pieces]} for pieces in m.chips],
+                                 "weight_bytes": p.weight_bytes} for p in pieces]} for c, pieces in enumerate(m.chips)],
         "messages": [{"tensor": x.tensor, "src": x.src, "dst": x.dst, "bytes": x.bytes, "per": x.per}
                      for x in system.plan],
     }
@@ -183,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("--capacity", default=None, help="weight memory per chip, e.g. 512B, 4KiB, 1MiB")
     pa.add_argument("--solver", default="bilp", choices=["bilp", "first-fit", "sequential"])
     pa.add_argument("--time-limit", type=float, default=60.0, help="seconds for the BILP")
+    pa.add_argument("--activation-cap", default=None, help="refuse mappings whose chips need more activation buffer")
     pa.add_argument("--sweep-chips", action="store_true", help="table of chips vs bytes between chips")
     pa.add_argument("--json", default=None)
     pa.add_argument("--plot", default=None, help="PNG picture of the mapping")

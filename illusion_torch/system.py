@@ -25,7 +25,7 @@ from torch import fx, nn
 
 from .graph import OpGraph, trace
 from .layers import QLSTM, hard_sigmoid, hard_tanh
-from .mapping import Mapping, Message, inter_chip_bytes, messages, solve
+from .mapping import Mapping, Message, activation_bytes, inter_chip_bytes, messages, solve
 from .mapping.plan import Piece
 
 __all__ = ["IllusionSystem", "build", "partition"]
@@ -139,13 +139,14 @@ class IllusionSystem:
         lines = [f"{self.graph.model_name}: {self.mapping.n_chips} chips, solver {self.mapping.method}, "
                  f"{self.inter_chip_bytes} B between chips per inference"
                  + (f" (proven optimal, {self.mapping.solve_s:.2f} s)" if self.mapping.optimal else ""),
-                 f"{'chip':>4}  {'weight B':>9}  {'in B':>7}  {'out B':>7}  pieces"]
+                 f"{'chip':>4}  {'weight B':>9}  {'in B':>7}  {'out B':>7}  {'act. B':>7}  pieces"]
+        act = activation_bytes(self.graph, self.mapping)
         for c, pieces in enumerate(self.mapping.chips):
             names = ", ".join(p.layer if p.split is None else f"{p.layer}[{p.split} {p.start}:{p.stop}]"
                               for p in pieces)
             lines.append(f"{c:>4}  {sum(p.weight_bytes for p in pieces):>9}  "
                          f"{sum(total(m) for m in plan if m.dst == c):>7}  "
-                         f"{sum(total(m) for m in plan if m.src == c):>7}  {names}")
+                         f"{sum(total(m) for m in plan if m.src == c):>7}  {act[c]:>7}  {names}")
         return "\n".join(lines)
 
 
@@ -160,8 +161,9 @@ def build(model: nn.Module, graph: OpGraph, mapping: Mapping) -> IllusionSystem:
 
 def partition(model: nn.Module, example_inputs: torch.Tensor, *, capacity: str | int | list,
               chips: int | None = None, max_chips: int | None = None, solver: str = "bilp",
-              time_limit_s: float = 60.0) -> IllusionSystem:
+              time_limit_s: float = 60.0, activation_cap: str | int | None = None) -> IllusionSystem:
     """trace + solve + build: ``il.partition(model, x[:1], chips=8, capacity="512B")``."""
     g = trace(model, example_inputs)
-    m = solve(g, capacity, chips=chips, max_chips=max_chips, solver=solver, time_limit_s=time_limit_s)
+    m = solve(g, capacity, chips=chips, max_chips=max_chips, solver=solver, time_limit_s=time_limit_s,
+              activation_cap=activation_cap)
     return build(model, g, m)

@@ -123,3 +123,14 @@ def test_forced_split_bound_is_below_the_optimum():
     for name, cap, chips in (("mnist", 512, 8), ("svhn", 4096, 8), ("svhn", 8192, 4)):
         g = _trace(name)
         assert mapping.forced_split_bound(g, cap) <= inter_chip_bytes(g, mapping.solve(g, cap, chips=chips))
+
+
+def test_activation_buffer_is_reported_and_can_be_capped():
+    g = _trace("mnist")
+    m = mapping.solve(g, "512B", chips=8)
+    act = mapping.activation_bytes(g, m)
+    assert len(act) == 8 and act[0] == 784 + 864 + 600    # host input + conv1's and conv2's maps, int8
+    assert act[1] == 600 + 128
+    with pytest.raises(ValueError, match="chip 0 .* needs 2248 B of activation buffer, more than the cap of 1024 B"):
+        mapping.solve(g, "512B", chips=8, activation_cap="1KiB")
+    assert mapping.solve(g, "512B", chips=8, activation_cap="3KiB").n_chips == 8

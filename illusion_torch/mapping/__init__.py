@@ -25,11 +25,11 @@ from ..units import parse_bytes
 from .bilp import solve_bilp
 from .chain_dp import chain_dp
 from .first_fit import first_fit
-from .plan import Mapping, Message, Piece, inter_chip_bytes, messages, piece_bytes
+from .plan import Mapping, Message, Piece, activation_bytes, inter_chip_bytes, messages, piece_bytes
 from .sequential import sequential
 
 __all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapping", "Piece", "Message", "messages",
-           "inter_chip_bytes", "forced_split_bound"]
+           "inter_chip_bytes", "forced_split_bound", "activation_bytes"]
 
 SOLVERS = ("bilp", "first-fit", "sequential")
 EXACT_LIMIT = 1200          # layers × chips above which the chain dynamic program (heuristic) runs instead
@@ -97,8 +97,24 @@ def min_chips(graph: OpGraph, capacity_bytes: int) -> int:
 
 
 def solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None = None, max_chips: int | None = None,
-          solver: str = "bilp", time_limit_s: float = 60.0) -> Mapping:
-    """A mapping of ``graph`` onto chips of ``capacity``; see the module docstring for the options."""
+          solver: str = "bilp", time_limit_s: float = 60.0, activation_cap: str | int | None = None) -> Mapping:
+    """A mapping of ``graph`` onto chips of ``capacity``; see the module docstring for the options.
+
+    ``activation_cap`` (optional) bounds each chip's activation buffer (``activation_bytes``); a mapping that
+    needs more is refused with the chip and its bytes.
+    """
+    result = _solve(graph, capacity, chips=chips, max_chips=max_chips, solver=solver, time_limit_s=time_limit_s)
+    if activation_cap is not None:
+        cap = parse_bytes(activation_cap)
+        for c, b in enumerate(activation_bytes(graph, result)):
+            if b > cap:
+                raise ValueError(f"chip {c} of the {result.method} mapping needs {b} B of activation buffer, more "
+                                 f"than the cap of {cap} B: raise the cap or use more chips")
+    return result
+
+
+def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max_chips: int | None,
+           solver: str, time_limit_s: float) -> Mapping:
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}")
     for label, value in (("chips", chips), ("max_chips", max_chips)):

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
 
-__all__ = ["Piece", "Mapping", "Message", "messages", "inter_chip_bytes", "piece_bytes", "edge_bytes"]
+__all__ = ["Piece", "Mapping", "Message", "messages", "inter_chip_bytes", "piece_bytes", "edge_bytes",
+           "activation_bytes"]
 
 
 @dataclass(frozen=True)
@@ -173,3 +174,23 @@ def inter_chip_bytes(graph: OpGraph, mapping: Mapping) -> int:
         else:
             total += m.bytes
     return total
+
+
+def activation_bytes(graph: OpGraph, mapping: Mapping) -> list[int]:
+    """Per chip, the activation buffer (SRAM) one inference needs: every tensor slice it receives (host input
+    included) plus what its pieces emit (an input slice that is not the last emits int32 partial sums). No
+    reuse of buffers between layers is assumed, so this is an upper bound."""
+    need = [0] * mapping.n_chips
+    for m in messages(graph, mapping):
+        if m.dst != HOST:
+            need[m.dst] += m.bytes
+    for c, pieces in enumerate(mapping.chips):
+        for p in pieces:
+            ly = graph.layer(p.layer)
+            if p.split == "out":
+                need[c] += int(round(ly.out_bytes * p.units / ly.out_units))
+            elif p.split == "in" and p.stop < ly.in_units:
+                need[c] += ly.out_numel * PARTIAL_SUM_BYTES
+            else:
+                need[c] += ly.out_bytes
+    return need
