@@ -121,7 +121,8 @@ def _cmd_partition(args: argparse.Namespace) -> None:
     }
     if args.sweep_chips:
         top = args.max_chips or max(m.n_chips + 4, int(m.n_chips * 1.5))
-        rows = mapping.sweep_chips(graph, capacity, range(m.n_chips, top + 1), time_limit_s=args.time_limit)
+        first = min(m.n_chips, mapping.min_chips(graph, parse_bytes(capacity)))
+        rows = mapping.sweep_chips(graph, capacity, range(first, top + 1), time_limit_s=args.time_limit)
         result["sweep"] = rows
         print(f"\n{'chips':>5}  {'bytes between chips':>20}  optimal")
         for r in rows:
