@@ -136,9 +136,14 @@ class IllusionSystem:
         def total(m: Message) -> int:
             return m.bytes * (steps[m.tensor.split(":")[0]] - 1) if m.per == "step" else m.bytes
 
-        lines = [f"{self.graph.model_name}: {self.mapping.n_chips} chips, solver {self.mapping.method}, "
-                 f"{self.inter_chip_bytes} B between chips per inference"
-                 + (f" (proven optimal, {self.mapping.solve_s:.2f} s)" if self.mapping.optimal else ""),
+        m = self.mapping
+        if m.optimal:
+            status = f" (proven optimal, {m.solve_s:.2f} s)"
+        else:
+            bound = f", proven lower bound {m.lower_bound:.0f} B" if m.lower_bound is not None else ""
+            status = f" (not proven optimal: best found in {m.solve_s:.2f} s{bound})"
+        lines = [f"{self.graph.model_name}: {m.n_chips} chips, solver {m.method}, "
+                 f"{self.inter_chip_bytes} B between chips per inference{status}",
                  f"{'chip':>4}  {'weight B':>9}  {'in B':>7}  {'out B':>7}  {'act. B':>7}  pieces"]
         act = activation_bytes(self.graph, self.mapping)
         for c, pieces in enumerate(self.mapping.chips):

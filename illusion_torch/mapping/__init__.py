@@ -38,7 +38,10 @@ EXACT_LIMIT = 1200          # layers × chips above which the chain dynamic prog
 def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
     """The exact program; for large graphs the chain dynamic program (heuristic) and the LP bound."""
     if len(graph.layers) * len(caps) <= EXACT_LIMIT or len(set(caps)) > 1:
-        return solve_bilp(graph, caps, time_limit_s=time_limit_s)
+        result = solve_bilp(graph, caps, time_limit_s=time_limit_s)
+        if result.optimal or len(set(caps)) > 1:
+            return result
+        return _best_of(graph, result, caps)
     started = time.perf_counter()
     result = chain_dp(graph, caps[0], len(caps), keep=32)
     greedy = first_fit(graph, caps[0])
@@ -49,6 +52,19 @@ def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
     result.solver = "bilp"
     result.method += f"; graph too large for the exact program ({len(graph.layers)} layers × {len(caps)} chips)"
     result.solve_s = time.perf_counter() - started
+    return result
+
+
+def _best_of(graph: OpGraph, result: Mapping, caps: list[int]) -> Mapping:
+    """An unproven BILP result against the chain program's: keep the cheaper, with the solver's bound."""
+    try:
+        other = chain_dp(graph, caps[0], len(caps), keep=32)
+    except ValueError:
+        return result
+    if inter_chip_bytes(graph, other) < inter_chip_bytes(graph, result):
+        other.lower_bound, other.solve_s = result.lower_bound, result.solve_s + other.solve_s
+        other.method += f"; better than the time-limited program ({result.method})"
+        return other
     return result
 
 
@@ -147,14 +163,22 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
         return _bilp(graph, caps, time_limit_s)
     if chips is not None or max_chips is not None:
         return _bilp(graph, caps * (chips or max_chips), time_limit_s)
-    upper = first_fit(graph, caps[0]).n_chips
-    last_error: Exception | None = None
-    for k in range(need, upper + 1):           # the fewest chips that fit
+    # the fewest chips that fit: the chain program finds a feasible count fast (binary search); below it, the
+    # exact program gets a short try each, since proving a count infeasible can take long
+    lo, hi = need, first_fit(graph, caps[0]).n_chips
+    while lo < hi:
+        mid = (lo + hi) // 2
         try:
-            return _bilp(graph, caps * k, time_limit_s)
-        except ValueError as e:
-            last_error = e
-    raise ValueError(f"no mapping found with up to {upper} chips: {last_error}")
+            chain_dp(graph, caps[0], mid, keep=4)
+            hi = mid
+        except ValueError:
+            lo = mid + 1
+    for k in range(need, hi):
+        try:
+            return solve_bilp(graph, caps * k, time_limit_s=min(5.0, time_limit_s))
+        except ValueError:
+            continue
+    return _bilp(graph, caps * hi, time_limit_s)
 
 
 def sweep_chips(graph: OpGraph, capacity: str | int, counts, *, time_limit_s: float = 60.0) -> list[dict]:
