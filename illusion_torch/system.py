@@ -4,91 +4,31 @@ Usage::
 
     import illusion_torch as il
     system = il.partition(il.load("mnist"), x[:1], chips=8, capacity="512B")
-    logits = system.run(x)                          # chips' slices, partial sums, h exchanges — bit-exact
+    logits = system.run(x)                          # the chips' GraphModules in message order — bit-exact
     assert torch.equal(logits, system.reference(x))  # the unpartitioned integer model
+    system.chips.wakes                              # [(chip, fx.GraphModule), ...] one per wake-up
     system.plan                                     # messages: tensor, source chip, destination chip, bytes
     print(system.summary())
 
 Integer-exact: the system computes in float64 on fixed-point values (integer codes × 2^-fl), where every
 product and sum is exact, so any split — output slices, input slices with int32 partial sums added in chip
 order, LSTM hidden-unit slices — gives bit-identical logits to the unpartitioned model on one ideal chip.
-This module is the plain reference loop; the cost-counting runtime builds on it.
+``run`` is the plain reference loop over the per-chip programs (``chips.py``); the cost-counting runtime
+builds on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
-from torch import fx, nn
+from torch import nn
 
+from .chips import ChipPrograms, chip_programs
 from .graph import OpGraph, trace
-from .layers import QLSTM, hard_sigmoid, hard_tanh
 from .mapping import Mapping, Message, activation_bytes, inter_chip_bytes, messages, solve
-from .mapping.plan import Piece
 
 __all__ = ["IllusionSystem", "build", "partition"]
-
-
-def _conv(module: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    return F.conv2d(x, weight, bias, module.stride, module.padding, module.dilation, 1)
-
-
-def _run_layer(module: nn.Module, x: torch.Tensor, pieces: list[Piece]) -> torch.Tensor:
-    """The layer's output computed piece by piece, as its chips would."""
-    if len(pieces) == 1 and pieces[0].split is None:
-        return module(x)
-    split = pieces[0].split
-    if isinstance(module, QLSTM):
-        return _run_lstm(module, x, pieces)
-    if isinstance(module, nn.Conv2d) and (module.groups != 1 or module.padding_mode != "zeros"):
-        return module(x)       # grouped/odd-padded convs: whole-layer arithmetic, still exact
-    w, b = module.weight, module.bias
-    apply = (lambda xx, ww, bb: _conv(module, xx, ww, bb)) if isinstance(module, nn.Conv2d) else F.linear
-    if isinstance(module, nn.Embedding):
-        return module(x)
-    if split == "out":
-        return torch.cat([apply(x, w[p.start:p.stop], None if b is None else b[p.start:p.stop]) for p in pieces],
-                         dim=1)
-    partial = None
-    for p in pieces:     # int32 partial sums passed along the chain of chips, bias on the last
-        part = apply(x[:, p.start:p.stop], w[:, p.start:p.stop], None)
-        partial = part if partial is None else partial + part
-    return partial if b is None else partial + (b.view(1, -1, 1, 1) if partial.dim() == 4 else b)
-
-
-def _run_lstm(lstm: QLSTM, x: torch.Tensor, pieces: list[Piece]) -> torch.Tensor:
-    """Each chip owns hidden units [start, stop) with all four gates; h is gathered every step."""
-    H = lstm.hidden_size
-    x = lstm.q_x(x)
-    h = x.new_zeros(x.shape[0], H)
-    c = x.new_zeros(x.shape[0], H)
-    rows = [torch.cat([torch.arange(p.start, p.stop) + k * H for k in range(4)]) for p in pieces]
-    for t in range(x.shape[1]):
-        h_parts, c_parts = [], []
-        for p, r in zip(pieces, rows, strict=True):
-            pre = lstm.q_pre(x[:, t] @ lstm.weight_ih[r].t() + h @ lstm.weight_hh[r].t() + lstm.bias[r])
-            i, f, g, o = pre.chunk(4, dim=-1)
-            i, f = lstm.q_gate(hard_sigmoid(i)), lstm.q_gate(hard_sigmoid(f))
-            g, o = lstm.q_gate(hard_tanh(g)), lstm.q_gate(hard_sigmoid(o))
-            c_new = lstm.q_c_new(f * c[:, p.start:p.stop] + i * g)
-            h_parts.append(lstm.q_h(o * hard_tanh(c_new)))
-            c_parts.append(lstm.q_c_in(c_new))
-        h, c = torch.cat(h_parts, dim=1), torch.cat(c_parts, dim=1)
-    return h
-
-
-class _SlicedInterpreter(fx.Interpreter):
-    def __init__(self, gm: fx.GraphModule, placement: dict[str, list[Piece]]) -> None:
-        super().__init__(gm)
-        self.placement = placement
-
-    def run_node(self, n: fx.Node):
-        if n.op == "call_module" and n.name in self.placement:
-            (x,), _ = self.fetch_args_kwargs_from_env(n)
-            return _run_layer(self.fetch_attr(str(n.target)), x, self.placement[n.name])
-        return super().run_node(n)
 
 
 @dataclass
@@ -98,6 +38,7 @@ class IllusionSystem:
     model: nn.Module
     graph: OpGraph
     mapping: Mapping
+    _programs: ChipPrograms | None = field(default=None, repr=False)
 
     @property
     def plan(self) -> list[Message]:
@@ -107,17 +48,18 @@ class IllusionSystem:
     def inter_chip_bytes(self) -> int:
         return inter_chip_bytes(self.graph, self.mapping)
 
-    def _placement(self) -> dict[str, list[Piece]]:
-        return {ly.name: [p for _, p in self.mapping.pieces_of(ly.name)] for ly in self.graph.layers}
+    @property
+    def chips(self) -> ChipPrograms:
+        """One torch.fx GraphModule per chip wake-up, in message order (built once)."""
+        if self._programs is None:
+            self._programs = chip_programs(self)
+        return self._programs
 
     @torch.no_grad()
     def run(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of ``x`` computed slice by slice on the chips (float64, exact)."""
-        self.model.double().eval()
-        try:
-            return _SlicedInterpreter(self.graph.gm, self._placement()).run(x.double())
-        finally:
-            self.model.float()
+        """Logits of ``x``: the chips' GraphModules run one after another (float64, exact)."""
+        self.model.eval()
+        return self.chips.run(x)
 
     @torch.no_grad()
     def reference(self, x: torch.Tensor) -> torch.Tensor:

@@ -80,3 +80,28 @@ def test_build_rejects_a_mapping_that_drops_a_layer():
     m.chips[0] = [p for p in m.chips[0] if p.layer != "fc"]
     with pytest.raises(ValueError, match="places no piece of fc"):
         build(model, g, m)
+
+
+@pytest.mark.parametrize("name, chips, cap", [("mnist", 8, "512B"), ("svhn", 8, "4KiB"), ("kws", 8, "4KiB"),
+                                              ("d2nn", 8, "4KiB")])
+def test_each_chip_graphmodule_holds_exactly_its_weights(name, chips, cap):
+    model, x, _ = _workload(name)
+    system = il.partition(model, x[:1], chips=chips, capacity=cap)
+    held: dict = {}
+    for chip, gm in system.chips.wakes:
+        if chip == "host":
+            assert not list(gm.parameters())
+            continue
+        tensors = {id(t): t for t in list(gm.parameters()) + list(gm.buffers()) if t.dtype.is_floating_point}
+        held.setdefault(chip, {}).update(tensors)
+    bytes_per_chip = [sum(t.numel() for t in held.get(c, {}).values()) for c in range(system.mapping.n_chips)]
+    assert bytes_per_chip == system.mapping.chip_weight_bytes()          # int8: one byte per value
+
+
+def test_chips_wake_in_message_order():
+    model, x, _ = _workload("mnist")
+    wakes = [c for c, _ in il.partition(model, x[:1], chips=8, capacity="512B").chips.wakes]
+    assert wakes == ["host", 0, 1, 2, 3, 4, 5, 6, 7]
+    model, x, _ = _workload("kws")
+    wakes = [c for c, _ in il.partition(model, x[:1], chips=8, capacity="4KiB").chips.wakes]
+    assert wakes == list(range(8)) * 40                                   # every chip, every time step
