@@ -61,6 +61,21 @@ class LstmSlice(nn.Module):
         return quantize(o * hard_tanh(c_new), *io), quantize(c_new, *io)
 
 
+class EmbeddingRows(nn.Module):
+    """A chip's rows [start, start + n) of an embedding table: looks up the indices it holds, zeros elsewhere."""
+
+    def __init__(self, weight: torch.Tensor, start: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
+        self.start = start
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        local = idx - self.start
+        mine = (local >= 0) & (local < self.weight.shape[0])
+        rows = F.embedding(local.clamp(0, self.weight.shape[0] - 1), self.weight)
+        return rows * mine.unsqueeze(-1).to(rows.dtype)
+
+
 class BiasAdd(nn.Module):
     """The bias an input-split layer's last chip adds to the summed partial sums."""
 
@@ -160,6 +175,13 @@ class _Expander:
             return
         if isinstance(module, QLSTM):
             self.lstm(n, module, pieces)
+            return
+        if isinstance(module, nn.Embedding):      # rows split: each chip adds the rows it holds, in chip order
+            total = None
+            for c, p in pieces:
+                rows = self.module(c, EmbeddingRows(module.weight[p.start:p.stop], p.start), self.full_on(x, c))
+                total = rows if total is None else self.emit(c, "call_function", operator.add, (total, rows))
+            self.env[n.name] = _Full(total, pieces[-1][0])
             return
         split = pieces[0][1].split
         w, b = module.weight.detach(), None if module.bias is None else module.bias.detach()
@@ -311,7 +333,7 @@ class ChipPrograms:
     def run(self, x: torch.Tensor) -> torch.Tensor:
         self.top.double()
         try:
-            return self.top(x.double())
+            return self.top(x.double() if x.is_floating_point() else x)
         finally:
             self.top.float()
 

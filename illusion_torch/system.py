@@ -66,7 +66,7 @@ class IllusionSystem:
         """The unpartitioned model on one ideal chip, in the same exact arithmetic."""
         self.model.double().eval()
         try:
-            return self.model(x.double())
+            return self.model(x.double() if x.is_floating_point() else x)
         finally:
             self.model.float()
 

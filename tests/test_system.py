@@ -105,3 +105,26 @@ def test_chips_wake_in_message_order():
     model, x, _ = _workload("kws")
     wakes = [c for c, _ in il.partition(model, x[:1], chips=8, capacity="4KiB").chips.wakes]
     assert wakes == list(range(8)) * 40                                   # every chip, every time step
+
+
+def test_embedding_split_by_rows_is_exact():
+    class Tagger(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(64, 8)
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, idx):
+            return self.fc(self.emb(idx))
+
+    torch.manual_seed(0)
+    model = Tagger()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(il.fixed.quantize(p, 16, 10))
+    idx = torch.randint(0, 64, (5, 3))
+    g = graph.trace(model, idx[:1])
+    assert g.layer("emb").kind == "embedding" and g.layer("emb").out_units == 64
+    system = build(model, g, mapping.solve(g, "400B", solver="first-fit"))
+    assert len(system.mapping.pieces_of("emb")) > 1
+    assert torch.equal(system.run(idx), system.reference(idx))
