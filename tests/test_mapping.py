@@ -19,6 +19,7 @@ def test_bilp_matches_or_beats_the_papers_hand_mappings_and_proves_it(name, chip
     m = mapping.solve(g, cap, chips=chips)
     assert m.optimal and m.gap == 0.0
     assert inter_chip_bytes(g, m) <= paper_bytes
+    assert inter_chip_bytes(g, m) - 1 < m.lower_bound <= inter_chip_bytes(g, m)
     assert all(w <= parse_bytes(cap) for w in m.chip_weight_bytes())
     assert m.n_chips <= chips
 
@@ -134,3 +135,13 @@ def test_activation_buffer_is_reported_and_can_be_capped():
     with pytest.raises(ValueError, match="chip 0 .* needs 2248 B of activation buffer, more than the cap of 1024 B"):
         mapping.solve(g, "512B", chips=8, activation_cap="1KiB")
     assert mapping.solve(g, "512B", chips=8, activation_cap="3KiB").n_chips == 8
+
+
+def test_windows_restrict_where_layers_may_go():
+    from illusion_torch.mapping.bilp import solve_bilp
+
+    g = _trace("mnist")
+    free = solve_bilp(g, [1024] * 4)
+    pinned = solve_bilp(g, [1024] * 4, windows={ly.name: (0, 3) for ly in g.layers} | {"fc": (3, 3)})
+    assert [c for c, _ in pinned.pieces_of("fc")] == [pinned.n_chips - 1]
+    assert inter_chip_bytes(g, pinned) >= inter_chip_bytes(g, free)

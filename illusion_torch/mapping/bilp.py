@@ -61,7 +61,7 @@ class _Program:
     def row(self, coeffs: dict[int, float], lo: float = -np.inf, hi: float = np.inf) -> None:
         self.rows.append((coeffs, lo, hi))
 
-    def solve(self, time_limit_s: float, relax: bool = False):
+    def solve(self, time_limit_s: float):
         r, c, v, lo, hi = [], [], [], [], []
         for i, (coeffs, a, b) in enumerate(self.rows):
             for j, x in coeffs.items():
@@ -71,8 +71,7 @@ class _Program:
             lo.append(a)
             hi.append(b)
         A = coo_matrix((v, (r, c)), shape=(len(self.rows), len(self.lb))).tocsr()
-        integrality = np.zeros(len(self.integer)) if relax else np.asarray(self.integer)
-        return milp(np.asarray(self.cost), integrality=integrality,
+        return milp(np.asarray(self.cost), integrality=np.asarray(self.integer),
                     bounds=Bounds(np.asarray(self.lb), np.asarray(self.ub)),
                     constraints=LinearConstraint(A, np.asarray(lo), np.asarray(hi)),
                     options={"time_limit": time_limit_s, "disp": False, "mip_rel_gap": 0.0})
@@ -104,11 +103,10 @@ def _greedy_fallback(graph: OpGraph, capacities: list[int], why: str, started: f
 
 
 def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 60.0,
-               windows: dict[str, tuple[int, int]] | None = None, relax: bool = False) -> Mapping:
+               windows: dict[str, tuple[int, int]] | None = None) -> Mapping:
     """Minimum inter-chip bytes over at most ``len(capacities)`` chips (empty chips are allowed).
 
-    ``windows`` restricts each layer to chips [lo, hi] (the large-graph heuristic); ``relax`` solves the
-    LP relaxation instead and returns only its bound (``Mapping.lower_bound``, no chips).
+    ``windows`` restricts each layer to chips [lo, hi]; the program is then exact only within them.
     """
     started = time.perf_counter()
     K = len(capacities)
@@ -225,11 +223,6 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
                 row[p_out[ly.name, c]] = -hx
             prog.row(row, lo=-hx)
 
-    if relax:
-        res = prog.solve(time_limit_s, relax=True)
-        bound = float(res.fun) if res.x is not None else None
-        return Mapping([], [], "bilp", optimal=False, lower_bound=bound, solve_s=time.perf_counter() - started,
-                       method="LP relaxation")
     res = prog.solve(time_limit_s)
     if res.x is None:
         if res.status == 2:
@@ -258,6 +251,9 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
     kept = [c for c in range(K) if chips[c]]
     optimal = res.status == 0
     bound = getattr(res, "mip_dual_bound", None)
+    if bound is not None:       # bytes only: take off the most the tie-break can have added
+        pieces = sum(1 for c in prog.cost if c == TIE_BREAK_BYTES)
+        bound = max(0.0, float(bound) - TIE_BREAK_BYTES * pieces)
     gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
     return Mapping([chips[c] for c in kept], [capacities[c] for c in kept], "bilp", optimal=optimal, gap=gap,
                    solve_s=time.perf_counter() - started,
