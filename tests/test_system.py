@@ -23,7 +23,7 @@ def _workload(name):
     return _CACHE[name]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(name=st.sampled_from(WORKLOADS), chips=st.integers(1, 8), slack=st.floats(1.0, 1.8),
        solver=st.sampled_from(mapping.SOLVERS))
 def test_partitioned_equals_unpartitioned(name, chips, slack, solver):
@@ -39,7 +39,7 @@ def test_partitioned_equals_unpartitioned(name, chips, slack, solver):
     assert torch.equal(system.run(x), system.reference(x))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(name=st.sampled_from(WORKLOADS), chips=st.integers(2, 8), slack=st.floats(1.05, 1.8))
 def test_chain_program_mappings_are_bit_exact(name, chips, slack):
     from illusion_torch.mapping.chain_dp import chain_dp
