@@ -62,8 +62,9 @@ def _best_of(graph: OpGraph, result: Mapping, caps: list[int]) -> Mapping:
     except ValueError:
         return result
     if inter_chip_bytes(graph, other) < inter_chip_bytes(graph, result):
+        found = ("found no mapping" if result.notes else f"reached {inter_chip_bytes(graph, result)} B")
         other.lower_bound, other.solve_s = result.lower_bound, result.solve_s + other.solve_s
-        other.method += f"; better than the time-limited program ({result.method})"
+        other.method += f"; the exact program {found} within its time limit"
         return other
     return result
 
