@@ -3,12 +3,29 @@ import json
 from illusion_torch.cli import main
 
 
-def test_run_evaluates_the_mnist_checkpoint(tmp_path, capsys):
+def test_run_partitions_mnist_and_runs_it_chip_by_chip(tmp_path, capsys):
     assert main(["run", "--limit", "300", "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
-    assert "mnist: fixed-point accuracy" in out and "300 mnist test samples" in out
+    assert "mnist on 8 chips × 512B: accuracy" in out and "300 mnist test samples" in out
     result = json.loads((tmp_path / "r.json").read_text())
-    assert result["samples"] == 300 and result["accuracy"] > 0.9
+    assert result["samples"] == 300 and result["chips"] == 8 and result["capacity_bytes"] == 512
+    assert result["mismatches"] == 0 and result["accuracy"] == result["reference_accuracy"] > 0.9
+    assert result["inter_chip_bytes"] == 1248 and result["wakeups"] == 8
+
+
+def test_run_other_workloads_and_bad_limits(tmp_path, capsys):
+    args = ["run", "--model", "kws", "--capacity", "4KiB", "--limit", "40", "--json", str(tmp_path / "k.json")]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "k.json").read_text())
+    assert result["mismatches"] == 0 and result["wakeups"] == 8 * 40 and result["synthetic"] is True
+    capsys.readouterr()
+    assert main(["run", "--limit", "0"]) == 2
+    assert "positive" in capsys.readouterr().err
+
+
+def test_eval_reports_a_checkpoint(capsys):
+    assert main(["eval", "mnist", "--limit", "200"]) == 0
+    assert "mnist: fixed-point accuracy" in capsys.readouterr().out
 
 
 def test_unknown_model_is_one_clear_line(capsys):
