@@ -48,12 +48,17 @@ def plot_mapping(graph: OpGraph, mapping: Mapping, path: str | Path, *, title: s
     for (src, dst), b in flows.items():
         (x0, y0), (x1, y1) = pos[src], pos[dst]
         bend = 0.25 if (isinstance(src, int) and isinstance(dst, int) and src > dst) else -0.2
-        ax.annotate("", xy=(x1, y1 + 0.4), xytext=(x0, y0 + 0.4),
+        y0, y1 = y0 + 0.4, y1 + 0.4
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
                     arrowprops={"arrowstyle": "->", "color": "#c0392b" if HOST not in (src, dst) else "#999",
                                 "connectionstyle": f"arc3,rad={bend}", "lw": 0.8})
-        ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.95 + bend, f"{b} B", fontsize=6, ha="center", color="#c0392b")
+        # the label sits on the arc: the midpoint of matplotlib's arc3 Bezier curve
+        lx = (x0 + x1) / 2 + 0.5 * bend * (y1 - y0)
+        ly = (y0 + y1) / 2 - 0.5 * bend * (x1 - x0)
+        ax.text(lx, ly, f"{b} B", fontsize=6, ha="center", va="center", color="#c0392b",
+                bbox={"fc": "white", "ec": "none", "pad": 0.5})
     ax.set_xlim(-2.2, 2.2 * cols + 0.5)
-    ax.set_ylim(-2.4 * rows + 1.0, 2.0)
+    ax.set_ylim(-2.4 * rows + 1.0, 0.11 * 2.2 * cols + 1.0)    # room for the highest arc
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title or f"{graph.model_name}: {k} chips, {mapping.method}", fontsize=9)
