@@ -39,9 +39,14 @@ def test_d2nn_parts_have_the_papers_bytes():
 
 
 def test_kws_chip_slice_matches_paper():
-    # chip k of 8 owns 10 hidden units with all four gates and the matching fc columns: 3,761 B with fc bias
-    per_chip = 4 * 10 * (10 + 80 + 1) + 11 * 10 + 11
-    assert per_chip == 3761
+    # PAPER.md: chip k of 8 owns 10 hidden units with all four gates and the matching fc columns: 3,761 B
+    from illusion_torch.graph import trace
+    from illusion_torch.mapping.plan import piece_bytes
+
+    g = trace(models.get("kws"), torch.zeros(1, 40, 10))
+    lstm_slice = piece_bytes(g, "lstm", "out", 0, 10, with_bias=True)
+    fc_columns = piece_bytes(g, "fc", "in", 70, 80, with_bias=True)
+    assert (lstm_slice, fc_columns, lstm_slice + fc_columns) == (3640, 121, 3761)
 
 
 def test_outputs_are_fixed_point():
