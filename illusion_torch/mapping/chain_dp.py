@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
-from .plan import Mapping, Piece, edge_bytes, piece_bytes
+from .plan import Mapping, Piece, edge_bytes, fill
 
 __all__ = ["chain_dp"]
 
@@ -35,28 +35,6 @@ class _Label:
     where: tuple                                    # ((layer, split, ((chip, f0, f1), ...)), ...) still needed
     parent: _Label | None
     pieces: tuple                                   # ((chip, Piece), ...) placed by this step
-
-
-def _fill(graph: OpGraph, name: str, split: str, units: int, free: int, chips: int, cap: int,
-          max_chips: int):
-    """First-fit style pieces of one layer: rest of the open chip, whole chips, then a new open chip."""
-    out, start, chip = [], 0, chips - 1
-    unit = piece_bytes(graph, name, split, 0, units, with_bias=False) / units
-    while start < units:
-        stop = min(units, start + int(free // unit) + 1)
-        while stop > start and piece_bytes(graph, name, split, start, stop, with_bias=stop == units) > free:
-            stop -= 1
-        if stop == start:
-            chip += 1
-            if chip >= max_chips:
-                return None
-            free = cap
-            continue
-        b = piece_bytes(graph, name, split, start, stop, with_bias=stop == units)
-        out.append((chip, Piece(name, split, start, stop, b)))
-        free -= b
-        start = stop
-    return out, chip + 1, free
 
 
 def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int = 8) -> Mapping:
@@ -117,15 +95,15 @@ def _choices(graph: OpGraph, ly, lab: _Label, cap: int, max_chips: int):
             cap - ly.weight_bytes
     if ly.weight_bytes > lab.free:
         for split in ly.splits:
-            units = ly.out_units if split == "out" else ly.in_units
             for fresh in (False, True):
                 if fresh and (lab.free == cap or lab.chips >= max_chips):
                     continue
                 start_chips, start_free = (lab.chips + 1, cap) if fresh else (lab.chips, lab.free)
-                filled = _fill(graph, ly.name, split, units, start_free, start_chips, cap, max_chips)
+                filled = fill(graph, ly.name, split, start_free, start_chips - 1, cap, max_chips)
                 if filled is None:
                     continue
-                placed, chips, free = filled
+                placed, last, free = filled
+                chips = last + 1
                 if len(placed) == 1:
                     c, p = placed[0]
                     placed = [(c, Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))]

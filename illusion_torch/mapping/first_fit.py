@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from ..graph import OpGraph
-from .plan import Mapping, Piece, piece_bytes
+from .plan import Mapping, Piece, fill
 
 __all__ = ["first_fit"]
 
@@ -33,27 +33,10 @@ def first_fit(graph: OpGraph, capacity_bytes: int) -> Mapping:
             free -= ly.weight_bytes
             continue
         split = "out" if (ly.out_units >= (ly.in_channels or ly.in_units) or "in" not in ly.splits) else "in"
-        units = ly.out_units if split == "out" else ly.in_units
-        start = 0
-        while start < units:
-            stop = start
-            # as many whole units as fit in what is left (the bias rides with the last input slice)
-            while stop < units and piece_bytes(graph, ly.name, split, start, stop + 1,
-                                               with_bias=(stop + 1 == units)) <= free:
-                stop += 1
-            if stop == start:
-                if not chips[-1]:
-                    one = piece_bytes(graph, ly.name, split, start, start + 1, with_bias=True)
-                    raise ValueError(f"one unit of layer {ly.name} ({one} B) exceeds the chip capacity of "
-                                     f"{capacity_bytes} B")
-                chips.append([])
-                free = capacity_bytes
-                continue
-            b = piece_bytes(graph, ly.name, split, start, stop, with_bias=(stop == units))
-            chips[-1].append(Piece(ly.name, split, start, stop, b))
-            free -= b
-            start = stop
-    if not chips[-1]:
-        chips.pop()
+        placed, last, free = fill(graph, ly.name, split, free, len(chips) - 1, capacity_bytes)
+        chips.extend([] for _ in range(last + 1 - len(chips)))
+        for c, p in placed:
+            chips[c].append(p)
+    chips = [pieces for pieces in chips if pieces]
     return Mapping(chips, [capacity_bytes] * len(chips), "first-fit", method="first-fit",
                    solve_s=time.perf_counter() - started)

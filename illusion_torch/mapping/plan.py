@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
 
 __all__ = ["Piece", "Mapping", "Message", "messages", "inter_chip_bytes", "piece_bytes", "edge_bytes",
-           "activation_bytes"]
+           "activation_bytes", "fill"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,35 @@ def piece_bytes(graph: OpGraph, layer: str, split: str | None, start: int, stop:
     body = (ly.weight_bytes - ly.bias_bytes) * (stop - start) / units + bias_per_unit * (stop - start)
     extra = ly.bias_bytes if (split == "in" and with_bias) else 0
     return int(round(body)) + extra
+
+
+def fill(graph: OpGraph, layer: str, split: str, free: int, chip: int, capacity_bytes: int,
+         max_chips: int | None = None):
+    """Units of ``layer`` split by ``split``, first-fit style: the rest of chip ``chip`` (``free`` bytes left),
+    then whole chips, the remainder opening the next. Returns (placed [(chip, Piece)], last chip, bytes free
+    on it), or None when that takes more than ``max_chips`` chips."""
+    ly = graph.layer(layer)
+    units = ly.out_units if split == "out" else ly.in_units
+    unit = piece_bytes(graph, layer, split, 0, units, with_bias=False) / units
+    placed, start = [], 0
+    while start < units:
+        stop = min(units, start + int(free // unit) + 1)
+        while stop > start and piece_bytes(graph, layer, split, start, stop, with_bias=stop == units) > free:
+            stop -= 1
+        if stop == start:
+            if free == capacity_bytes:
+                one = piece_bytes(graph, layer, split, start, start + 1, with_bias=True)
+                raise ValueError(f"one unit of layer {layer} ({one} B) exceeds the chip capacity of "
+                                 f"{capacity_bytes} B")
+            chip, free = chip + 1, capacity_bytes
+            if max_chips is not None and chip >= max_chips:
+                return None
+            continue
+        b = piece_bytes(graph, layer, split, start, stop, with_bias=stop == units)
+        placed.append((chip, Piece(layer, split, start, stop, b)))
+        free -= b
+        start = stop
+    return placed, chip, free
 
 
 def _locations(graph: OpGraph, mapping: Mapping, layer: str) -> list[tuple[int, float, float]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from ..graph import OpGraph
-from .plan import Mapping, Piece, piece_bytes
+from .plan import Mapping, Piece, fill
 
 __all__ = ["sequential"]
 
@@ -31,23 +31,9 @@ def sequential(graph: OpGraph, capacity_bytes: int) -> Mapping:
             chips[-1].append(Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))
             free -= ly.weight_bytes
             continue
-        start = 0
-        while start < ly.out_units:
-            stop = start
-            while stop < ly.out_units and piece_bytes(graph, ly.name, "out", start, stop + 1,
-                                                      with_bias=True) <= free:
-                stop += 1
-            if stop == start:
-                if not chips[-1]:
-                    one = piece_bytes(graph, ly.name, "out", start, start + 1, with_bias=True)
-                    raise ValueError(f"one output unit of layer {ly.name} ({one} B) exceeds the chip capacity "
-                                     f"of {capacity_bytes} B")
-                chips.append([])
-                free = capacity_bytes
-                continue
-            b = piece_bytes(graph, ly.name, "out", start, stop, with_bias=True)
-            chips[-1].append(Piece(ly.name, "out", start, stop, b))
-            free -= b
-            start = stop
+        placed, last, free = fill(graph, ly.name, "out", free, len(chips) - 1, capacity_bytes)
+        chips.extend([] for _ in range(last + 1 - len(chips)))
+        for c, p in placed:
+            chips[c].append(p)
     return Mapping(chips, [capacity_bytes] * len(chips), "sequential", method="sequential",
                    solve_s=time.perf_counter() - started)
