@@ -60,11 +60,6 @@ class Layer:
     in_channels: int = 0        # input channels as a convolution sees them: a Linear fed by a flattened
     #                             (C, H, W) map has C (the paper's simulator treats it as a C→out conv)
 
-    def unit_bytes(self, split: str) -> float:
-        """Weight bytes per unit of ``split`` (bias excluded)."""
-        units = self.out_units if split == "out" else self.in_units
-        return (self.weight_bytes - self.bias_bytes) / units
-
 
 @dataclass
 class Edge:
@@ -97,12 +92,6 @@ class OpGraph:
             return by_name[name]
         except KeyError:
             raise KeyError(f"no layer {name!r}; layers: {', '.join(ly.name for ly in self.layers)}") from None
-
-    def edges_into(self, name: str) -> list[Edge]:
-        return [e for e in self.edges if e.dst == name]
-
-    def edges_from(self, name: str) -> list[Edge]:
-        return [e for e in self.edges if e.src == name]
 
     def is_chain(self) -> bool:
         """True when each layer feeds only the next one (host input first, host output last)."""

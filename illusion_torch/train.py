@@ -199,7 +199,7 @@ def float_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return acc
 
 
-def train(recipe: Recipe, *, out_dir: str | Path = "checkpoints", extra_meta: dict | None = None) -> dict:
+def train(recipe: Recipe, *, out_dir: str | Path = "checkpoints") -> dict:
     """Train ``recipe`` with cross-entropy and write ``<out_dir>/<name>.pt`` + ``.json``; returns the JSON."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -211,7 +211,7 @@ def train(recipe: Recipe, *, out_dir: str | Path = "checkpoints", extra_meta: di
     run_epochs(model, recipe, lambda m, xb, yb: F.cross_entropy(m(xb), yb), x, y,
                out_dir / f"{recipe.name}.state.pt")
     meta = {"train_seconds": round(time.time() - started, 1),
-            "float_test_accuracy": float_accuracy(model, xt, yt), **(extra_meta or {})}
+            "float_test_accuracy": float_accuracy(model, xt, yt)}
     return finish(model, recipe, meta, len(y), xt, yt, out_dir)
 
 

@@ -24,9 +24,8 @@ from ..graph import PARTIAL_SUM_BYTES, OpGraph
 from ..units import parse_bytes
 from .bilp import solve_bilp
 from .chain_dp import chain_dp
-from .first_fit import first_fit
+from .greedy import first_fit, sequential
 from .plan import Mapping, Message, Piece, activation_bytes, inter_chip_bytes, messages, piece_bytes
-from .sequential import sequential
 
 __all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapping", "Piece", "Message", "messages",
            "inter_chip_bytes", "forced_split_bound", "activation_bytes"]

@@ -79,9 +79,8 @@ class _Program:
 
 def _greedy_fallback(graph: OpGraph, capacities: list[int], why: str, started: float) -> Mapping:
     """The better of the greedy mappers when the program yields nothing; never a silent claim of optimality."""
-    from .first_fit import first_fit
+    from .greedy import first_fit, sequential
     from .plan import inter_chip_bytes
-    from .sequential import sequential
 
     if len(set(capacities)) == 1:
         fits = []
