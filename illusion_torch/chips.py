@@ -19,9 +19,10 @@ top module, with the tensors between them as its inputs and outputs.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -29,17 +30,10 @@ from torch import fx, nn
 from torch.fx.passes.split_module import split_module
 
 from .fixed import quantize
-from .graph import HOST
-from .layers import QLSTM, QuantPoint, hard_sigmoid, hard_tanh
+from .graph import HOST, aligned, channelwise
+from .layers import QLSTM, hard_sigmoid, hard_tanh
 
 __all__ = ["chip_programs", "ChipPrograms"]
-
-_CHANNELWISE_MODULES = (QuantPoint, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout,
-                        nn.Identity, nn.Flatten)
-_CHANNELWISE_FUNCTIONS = {torch.relu, F.relu, torch.flatten, operator.add, torch.add, F.max_pool2d,
-                          F.avg_pool2d, F.adaptive_avg_pool2d}
-_CHANNELWISE_METHODS = {"relu", "flatten"}
-
 
 class LstmSlice(nn.Module):
     """A chip's slice of an LSTM: the rows of all four gates for its hidden units; one step per call."""
@@ -109,10 +103,13 @@ class _Expander:
         self.env: dict[str, _Full | _Slices] = {}
         self.gathered: dict[tuple[str, int | str], fx.Node] = {}
         self.count = 0
+        self.current = ""
+        self.route_node = getattr(system.model, "route_node", None)
 
     # -- emitting --------------------------------------------------------------------------------------
     def emit(self, chip, op, target, args=(), kwargs=None) -> fx.Node:
         node = self.g.create_node(op, target, tuple(args), kwargs or {})
+        node.meta["orig"] = self.current            # the model's node this one implements (for branch labels)
         self.chip[node.name] = chip
         return node
 
@@ -153,11 +150,17 @@ class _Expander:
         modules = dict(self.graph.gm.named_modules())
         layer_names = {ly.name for ly in self.graph.layers}
         for n in self.graph.gm.graph.nodes:
+            self.current = str(n.target) if n.op == "call_module" else n.name
             if n.op == "placeholder":
                 self.env[n.name] = _Full(self.emit(HOST, "placeholder", n.target), HOST)
             elif n.op == "output":
-                last = self.mapping.n_chips - 1
-                out = fx.node.map_arg(n.args[0], lambda a, last=last: self.full_on(a.name, last))
+                # each chip holding a slice of the result sends it to the host, which joins them
+                out = fx.node.map_arg(n.args[0], lambda a: self.full_on(a.name, HOST))
+                if self.route_node is not None:       # a gated model also returns its per-input route
+                    route = self.env.get(self.route_node)
+                    if not isinstance(route, _Full):
+                        raise ValueError(f"route_node {self.route_node!r} is not a node of the traced model")
+                    out = (out, route.node)
                 self.g.output(out)
             elif n.name in layer_names:
                 self.layer(n, modules[str(n.target)])
@@ -169,9 +172,9 @@ class _Expander:
     def layer(self, n: fx.Node, module: nn.Module) -> None:
         pieces = self.mapping.pieces_of(n.name)
         x = n.args[0].name
-        if len(pieces) == 1:
+        if len(pieces) == 1:                     # a private copy: the runtime loads its weights from chip memory
             c = pieces[0][0]
-            self.env[n.name] = _Full(self.emit(c, "call_module", f"orig.{n.target}", (self.full_on(x, c),)), c)
+            self.env[n.name] = _Full(self.module(c, copy.deepcopy(module), self.full_on(x, c)), c)
             return
         if isinstance(module, QLSTM):
             self.lstm(n, module, pieces)
@@ -206,8 +209,9 @@ class _Expander:
 
     def lstm(self, n: fx.Node, lstm: QLSTM, pieces) -> None:
         H = lstm.hidden_size
-        first = pieces[0][0]
-        xq = self.emit(first, "call_module", f"orig.{n.target}.q_x", (self.full_on(n.args[0].name, first),))
+        # every chip rounds the input sequence it receives (x_t is needed by all of them each step)
+        xq = {c: self.emit(c, "call_module", f"orig.{n.target}.q_x", (self.full_on(n.args[0].name, c),))
+              for c, _ in pieces}
         io = (lstm.q_h.format.wl, lstm.q_h.format.fl)
         pre = (lstm.q_pre.format.wl, lstm.q_pre.format.fl)
         steps = int(n.args[0].meta["tensor_meta"].shape[1])
@@ -223,7 +227,7 @@ class _Expander:
         for t in range(steps):
             new_h = {}
             for c, p in pieces:
-                x_t = self.emit(c, "call_function", operator.getitem, (xq, (slice(None), t)))
+                x_t = self.emit(c, "call_function", operator.getitem, (xq[c], (slice(None), t)))
                 if t == 0:
                     zeros_h = self.emit(c, "call_function", torch.zeros_like, (
                         self.emit(c, "call_function", operator.getitem, (x_t, (slice(None), slice(0, 1)))),))
@@ -241,15 +245,14 @@ class _Expander:
     def weightless(self, n: fx.Node, module: nn.Module | None) -> None:
         owner = self.graph.owner[n.name]
         tensors = [a for a in n.all_input_nodes]
-        main = self.env[tensors[0].name] if tensors else None
-        channelwise = (isinstance(module, _CHANNELWISE_MODULES) or
-                       (n.op == "call_function" and n.target in _CHANNELWISE_FUNCTIONS) or
-                       (n.op == "call_method" and n.target in _CHANNELWISE_METHODS))
-        if isinstance(main, _Slices) and channelwise and _aligned(n, tensors):
+        # the op runs where its owner's output lies (slice by slice when that output is split)
+        lead = next((a for a in tensors if self.graph.owner.get(a.name) == owner), tensors[0] if tensors else None)
+        main = self.env[lead.name] if lead is not None else None
+        if isinstance(main, _Slices) and channelwise(n, module) and aligned(n):
             parts = []
             for node, c, f0, f1 in main.parts:
                 def arg(a, node=node, c=c, f0=f0, f1=f1):
-                    if a.name == tensors[0].name:
+                    if a.name == lead.name:
                         return node
                     return self.slice_on(a.name, c, f0, f1, int(a.meta["tensor_meta"].shape[1]))
                 parts.append((self.emit(c, n.op, _target(n), fx.node.map_arg(n.args, arg),
@@ -271,18 +274,6 @@ def module_out(module: nn.Module) -> int:
 
 def _target(n: fx.Node):
     return f"orig.{n.target}" if n.op in ("call_module", "get_attr") else n.target
-
-
-def _aligned(n: fx.Node, tensors: list[fx.Node]) -> bool:
-    """Every tensor input has the main input's size along dim 1 (so one slice range fits all)."""
-    shapes = [getattr(a.meta.get("tensor_meta"), "shape", None) for a in tensors]
-    if any(s is None or len(s) < 2 for s in shapes):
-        return False
-    if n.op == "call_function" and n.target is torch.flatten:
-        start_dim = n.args[1] if len(n.args) > 1 else n.kwargs.get("start_dim", 0)
-        if start_dim != 1:
-            return False
-    return all(s[1] == shapes[0][1] for s in shapes)
 
 
 def _sliced(module: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
@@ -324,27 +315,41 @@ def _wakes(graph: fx.Graph, chip: dict) -> dict[str, int]:
 
 @dataclass
 class ChipPrograms:
-    """The per-wake GraphModules of a system and the top module that calls them in message order."""
+    """The per-wake GraphModules of a system and the top module that calls them in message order.
+
+    ``expanded`` is the whole rewritten graph before the cut, ``chip_of`` / ``wake_of`` give each of its
+    nodes' chip and wake index (the runtime's cost profile reads them); ``gated`` says the programs also
+    return the model's per-input route (D2NN)."""
 
     top: fx.GraphModule
     wakes: list[tuple[int | str, fx.GraphModule]]
+    expanded: fx.GraphModule | None = None
+    chip_of: dict[str, int | str] = field(default_factory=dict)
+    wake_of: dict[str, int] = field(default_factory=dict)
+    gated: bool = False
 
     @torch.no_grad()
-    def run(self, x: torch.Tensor) -> torch.Tensor:
-        self.top.double()
+    def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, route) of ``x``; route is None for a model without a gate."""
+        self.top.to(dtype)
         try:
-            return self.top(x.double() if x.is_floating_point() else x)
+            out = self.top(x.to(dtype) if x.is_floating_point() else x)
         finally:
             self.top.float()
+        return out if self.gated else (out, None)
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)[0]
 
 
 def chip_programs(system) -> ChipPrograms:
     """Rewrite ``system`` into per-chip GraphModules (one per wake-up), cut with split_module."""
-    root, g, chip = _Expander(system).run()
+    expander = _Expander(system)
+    root, g, chip = expander.run()
     gm = fx.GraphModule(root, g)
     wake_of = _wakes(gm.graph, chip)
     chip_of_wake = {w: chip[name] for name, w in wake_of.items()}
     top = split_module(gm, root, lambda n: wake_of[n.name])
     subs = sorted((int(name.split("_")[1]), mod) for name, mod in top.named_children() if name.startswith("submod_"))
     wakes = [(chip_of_wake[w], mod) for w, mod in subs]
-    return ChipPrograms(top, wakes)
+    return ChipPrograms(top, wakes, gm, chip, wake_of, expander.route_node is not None)

@@ -2,7 +2,8 @@
 
 Usage::
 
-    illusion run [--model mnist] [--chips 8] [--capacity 512B] [--solver bilp] [--limit N] [--json PATH]
+    illusion run [--model mnist] [--chips 8] [--capacity 512B] [--preset paper-testchip] [--solver bilp]
+                 [--limit N] [--out DIR] [--json PATH]               # the main job
     illusion eval NAME [--limit N] [--json PATH]             # fixed-point accuracy of a shipped checkpoint
     illusion train NAME [--epochs N] [--seed S] [--out DIR]  # retrain a checkpoint with its recipe
     illusion partition --model NAME [--chips N | --max-chips N] [--capacity C] [--solver bilp|first-fit|sequential]
@@ -58,47 +59,52 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     _write_json(args.json, result)
 
 
-def _cmd_run(args: argparse.Namespace) -> None:
-    """The shipped checkpoint partitioned onto chips and run chip by chip over its test split."""
-    from tqdm import tqdm
-
-    from . import checkpoint, data
-    from .graph import HOST
-    from .system import partition
+def _run_capacity(model_name: str, chips: int, weight_bytes: int) -> int:
+    """Without --capacity: the paper's per-chip memory for this workload and chip count, else a quarter more
+    than an even share of the model's weights (so ``chips`` chips can hold it)."""
+    from .paper_data import CAPACITY
     from .units import parse_bytes
+
+    if model_name in CAPACITY and chips in CAPACITY[model_name]:
+        return parse_bytes(CAPACITY[model_name][chips])
+    return -(-weight_bytes * 5 // (4 * chips))
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    """The shipped checkpoint partitioned onto chips, run chip by chip, priced against the ideal chip."""
+    from . import checkpoint, data, hardware
+    from .models import weight_bytes
+    from .report import simulate
+    from .system import partition
+    from .units import format_bytes, parse_bytes
 
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of samples, got {args.limit}")
+    if args.chips <= 0:
+        raise ValueError(f"--chips must be at least 1, got {args.chips}")
+    spec = hardware.preset(args.preset)
     model = checkpoint.load(args.model)
     meta = model.checkpoint_meta
+    capacity = parse_bytes(args.capacity) if args.capacity else _run_capacity(args.model, args.chips,
+                                                                              weight_bytes(model))
     x, y = data.load(meta["recipe"]["dataset"], "test", limit=args.limit)
-    system = partition(model, x[:1], chips=args.chips, capacity=args.capacity, solver=args.solver,
+    system = partition(model, x[:1], chips=args.chips, capacity=capacity, solver=args.solver,
                        time_limit_s=args.time_limit)
-    correct = reference_correct = mismatches = 0
-    batch = 500
-    for i in tqdm(range(0, len(y), batch), desc=f"{args.model} on {system.mapping.n_chips} chips",
-                  file=sys.stderr, disable=not sys.stderr.isatty()):
-        xb, yb = x[i:i + batch], y[i:i + batch]
-        out, ref = system.run(xb), system.reference(xb)
-        mismatches += int((out != ref).flatten(1).any(dim=1).sum())
-        correct += int((out.argmax(1) == yb).sum())
-        reference_correct += int((ref.argmax(1) == yb).sum())
-    result = {
-        "model": args.model, "dataset": meta["dataset"], "synthetic": meta["synthetic"],
-        "chips": system.mapping.n_chips, "capacity_bytes": parse_bytes(args.capacity), "solver": system.mapping.method,
-        "optimal": system.mapping.optimal, "samples": len(y), "accuracy": correct / len(y),
-        "reference_accuracy": reference_correct / len(y), "mismatches": mismatches,
-        "inter_chip_bytes": system.inter_chip_bytes, "wakeups": sum(1 for c, _ in system.chips.wakes if c != HOST),
-        "per_chip": [{"weight_bytes": w} for w in system.mapping.chip_weight_bytes()],
-    }
+    report = simulate(system, x, y, preset=spec, progress=True, model_name=args.model)
+    report.meta.update({"dataset": meta["dataset"], "synthetic": meta["synthetic"]})
     print(system.summary())
+    print()
+    print(report.summary())
     synthetic = " (SYNTHETIC data)" if meta["synthetic"] else ""
-    print(f"\n{args.model} on {result['chips']} chips × {args.capacity}: accuracy {100 * result['accuracy']:.2f} % "
-          f"on {len(y)} {meta['dataset']} test samples{synthetic}; unpartitioned "
-          f"{100 * result['reference_accuracy']:.2f} %; {mismatches} inputs whose logits differ from the "
-          f"unpartitioned model's")
-    print("energy and time against the ideal chip: not yet modelled (the cost runtime is issue 4)", file=sys.stderr)
-    _write_json(args.json, result)
+    print(f"\n{args.model} on {report.chips} chips × {format_bytes(capacity)}: accuracy "
+          f"{100 * report.accuracy:.2f} % on {len(y)} {meta['dataset']} test samples{synthetic}; unpartitioned "
+          f"{100 * report.reference_accuracy:.2f} %; {report.mismatches} inputs whose logits differ from the "
+          f"unpartitioned model's; energy ×{report.energy_ratio:.4f}, time ×{report.time_ratio:.4f}, "
+          f"EDP ×{report.edp_ratio:.4f} of the ideal chip on {spec.name}")
+    out = Path(args.out) if args.out else Path("runs") / f"{args.model}-{report.chips}chips-{spec.name}"
+    report.save(out)
+    print(f"report written to {out}/ (report.json, power_timeline.png, energy_breakdown.png, mapping.png)")
+    _write_json(args.json, report.as_dict())
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -199,10 +205,15 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the main job: a shipped checkpoint run chip by chip")
     run.add_argument("--model", default="mnist")
     run.add_argument("--chips", type=int, default=8)
-    run.add_argument("--capacity", default="512B", help="weight memory per chip (the paper's MNIST: 0.5 KB)")
+    run.add_argument("--capacity", default=None,
+                     help="weight memory per chip (default: the paper's for the workload and chip count — "
+                          "MNIST 8 chips: 0.5 KB — else 1.25 × an even share)")
+    run.add_argument("--preset", default="paper-testchip", help="hardware: paper-testchip, accelerator-28nm, "
+                                                               "dram-chip")
     run.add_argument("--solver", default="bilp", choices=["bilp", "first-fit", "sequential"])
     run.add_argument("--time-limit", type=float, default=60.0)
     run.add_argument("--limit", type=int, default=None, help="the first N test samples only")
+    run.add_argument("--out", default=None, help="report folder (default runs/MODEL-NchipS-PRESET)")
     run.add_argument("--json", default=None)
     run.set_defaults(func=_cmd_run)
     ev = sub.add_parser("eval", help="fixed-point accuracy of a shipped checkpoint")

@@ -22,9 +22,11 @@ are int32 (``PARTIAL_SUM_BYTES``).
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
@@ -69,6 +71,9 @@ class Edge:
     dst: str                    # layer name or HOST
     tensor: str                 # fx node name of the tensor
     bytes: int
+    uses: tuple[str, ...] = ("layer",)   # how ``dst`` consumes it: "layer" (the weighted op's input),
+    #                                      "sliced" (a channel-wise op on dst's output-unit slices),
+    #                                      "whole" (another weightless op, on dst's last chip)
 
 
 @dataclass
@@ -120,6 +125,33 @@ def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
             f"whose forward has data-dependent control flow a leaf (subclass torch.fx.Tracer and return True "
             f"from is_leaf_module for it), or rewrite that control flow with tensor ops.") from None
     return fx.GraphModule(model, graph, type(model).__name__)
+
+
+_CHANNELWISE_MODULES = (QuantPoint, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout,
+                        nn.Identity, nn.Flatten)
+_CHANNELWISE_FUNCTIONS = {torch.relu, F.relu, torch.flatten, operator.add, torch.add, F.max_pool2d,
+                          F.avg_pool2d, F.adaptive_avg_pool2d}
+_CHANNELWISE_METHODS = {"relu", "flatten"}
+
+
+def channelwise(node: fx.Node, module: nn.Module | None) -> bool:
+    """A weightless op that works channel by channel (so it can run on each output-channel slice)."""
+    return (isinstance(module, _CHANNELWISE_MODULES) or
+            (node.op == "call_function" and node.target in _CHANNELWISE_FUNCTIONS) or
+            (node.op == "call_method" and node.target in _CHANNELWISE_METHODS))
+
+
+def aligned(node: fx.Node) -> bool:
+    """Every tensor input has the main input's size along dim 1 (so one slice range fits all)."""
+    tensors = node.all_input_nodes
+    shapes = [getattr(a.meta.get("tensor_meta"), "shape", None) for a in tensors]
+    if not shapes or any(s is None or len(s) < 2 for s in shapes):
+        return False
+    if node.op == "call_function" and node.target is torch.flatten:
+        start_dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
+        if start_dim != 1:
+            return False
+    return all(s[1] == shapes[0][1] for s in shapes)
 
 
 def _numel(node: fx.Node) -> int:
@@ -223,10 +255,19 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
 
     edges: dict[tuple[str, str], Edge] = {}
     for node in gm.graph.nodes:
+        module = modules.get(str(node.target)) if node.op == "call_module" else None
+        if node.name == owner[node.name] or node.op == "output":
+            use = "layer"
+        else:
+            use = "sliced" if channelwise(node, module) and aligned(node) else "whole"
         for a in node.all_input_nodes:
             src, dst = owner[a.name], owner[node.name]
-            if src != dst and (a.name, dst) not in edges:
-                edges[(a.name, dst)] = Edge(src, dst, a.name, _numel(a) * value_bytes.get(a.name, float_bpv))
+            if src == dst:
+                continue
+            if (a.name, dst) not in edges:
+                edges[(a.name, dst)] = Edge(src, dst, a.name, _numel(a) * value_bytes.get(a.name, float_bpv), (use,))
+            elif use not in edges[(a.name, dst)].uses:
+                edges[(a.name, dst)].uses += (use,)
     for layer in layers:
         layer.out_bytes = max((e.bytes for e in edges.values() if e.src == layer.name), default=0)
     return OpGraph(model_name or type(model).__name__, layers, list(edges.values()), owner, gm, bits)

@@ -4,8 +4,9 @@ Usage::
 
     import illusion_torch as il
     system = il.partition(il.load("mnist"), x[:1], chips=8, capacity="512B")
-    logits = system.run(x)                          # the chips' GraphModules in message order — bit-exact
+    logits = system.logits(x)                       # the chips' GraphModules in message order — bit-exact
     assert torch.equal(logits, system.reference(x))  # the unpartitioned integer model
+    report = system.run(x, y, preset="paper-testchip")   # accuracy, energy and time vs the ideal chip
     system.chips.wakes                              # [(chip, fx.GraphModule), ...] one per wake-up
     system.plan                                     # messages: tensor, source chip, destination chip, bytes
     print(system.summary())
@@ -13,20 +14,25 @@ Usage::
 Integer-exact: the system computes in float64 on fixed-point values (integer codes × 2^-fl), where every
 product and sum is exact, so any split — output slices, input slices with int32 partial sums added in chip
 order, LSTM hidden-unit slices — gives bit-identical logits to the unpartitioned model on one ideal chip.
-``run`` is the plain reference loop over the per-chip programs (``chips.py``); the cost-counting runtime
-builds on it.
+``logits`` is the plain loop over the per-chip programs (``chips.py``); ``run`` is the cost-counting
+runtime (``runtime/``, ``cost.py``, ``report.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .chips import ChipPrograms, chip_programs
 from .graph import OpGraph, trace
-from .mapping import Mapping, Message, activation_bytes, inter_chip_bytes, messages, solve
+from .hardware import ChipSpec
+from .mapping import Mapping, Message, Piece, activation_bytes, inter_chip_bytes, messages, solve
+
+if TYPE_CHECKING:
+    from .report import Report
 
 __all__ = ["IllusionSystem", "build", "partition"]
 
@@ -56,10 +62,24 @@ class IllusionSystem:
         return self._programs
 
     @torch.no_grad()
-    def run(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of ``x``: the chips' GraphModules run one after another (float64, exact)."""
         self.model.eval()
         return self.chips.run(x)
+
+    def run(self, x: torch.Tensor, y: torch.Tensor | None = None, *, preset: str | ChipSpec = "paper-testchip",
+            batch_size: int = 1000, progress: bool = False) -> Report:
+        """Run ``x`` chip by chip on ``preset`` chips: accuracy, mismatches, energy and time vs the ideal chip."""
+        from .report import simulate
+
+        return simulate(self, x, y, preset=preset, batch_size=batch_size, progress=progress)
+
+    def ideal(self) -> IllusionSystem:
+        """The same model on one ideal chip: memory for the whole model, every layer whole."""
+        g = self.graph
+        m = Mapping([[Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes) for ly in g.layers]],
+                    [g.weight_bytes], "ideal", optimal=True, method="ideal")
+        return IllusionSystem(self.model, g, m)
 
     @torch.no_grad()
     def reference(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,24 +3,43 @@ import json
 from illusion_torch.cli import main
 
 
-def test_run_partitions_mnist_and_runs_it_chip_by_chip(tmp_path, capsys):
-    assert main(["run", "--limit", "300", "--json", str(tmp_path / "r.json")]) == 0
+def test_run_partitions_mnist_runs_it_chip_by_chip_and_prices_it(tmp_path, capsys):
+    out_dir = tmp_path / "report"
+    assert main(["run", "--limit", "300", "--out", str(out_dir), "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
-    assert "mnist on 8 chips × 512B: accuracy" in out and "300 mnist test samples" in out
+    assert "mnist on 8 chips × 512 B: accuracy" in out and "300 mnist test samples" in out
+    assert "Illusion / ideal" in out
     result = json.loads((tmp_path / "r.json").read_text())
+    keys = {"model", "chips", "capacity_bytes", "preset", "samples", "accuracy", "reference_accuracy", "mismatches",
+            "inter_chip_bytes", "energy_j", "time_s", "ideal", "energy_ratio", "time_ratio", "edp_ratio", "per_chip"}
+    assert keys <= set(result)
     assert result["samples"] == 300 and result["chips"] == 8 and result["capacity_bytes"] == 512
+    assert result["preset"] == "paper-testchip"
     assert result["mismatches"] == 0 and result["accuracy"] == result["reference_accuracy"] > 0.9
-    assert result["inter_chip_bytes"] == 1248 and result["wakeups"] == 8
+    assert result["inter_chip_bytes"] == 1248
+    assert [c["wakeups"] for c in result["per_chip"]] == [1] * 8
+    assert sum(c["weight_bytes"] for c in result["per_chip"]) == 3648
+    assert result["energy_j"] == sum(c["energy_j"] for c in result["per_chip"])
+    assert 1.0 < result["time_ratio"] < result["energy_ratio"] < 1.035
+    assert json.loads((out_dir / "report.json").read_text())["energy_ratio"] == result["energy_ratio"]
+    for picture in ("power_timeline.png", "energy_breakdown.png", "mapping.png"):
+        assert (out_dir / picture).stat().st_size > 1000
 
 
-def test_run_other_workloads_and_bad_limits(tmp_path, capsys):
-    args = ["run", "--model", "kws", "--capacity", "4KiB", "--limit", "40", "--json", str(tmp_path / "k.json")]
+def test_run_other_workloads_presets_and_bad_input(tmp_path, capsys):
+    args = ["run", "--model", "kws", "--limit", "40", "--preset", "accelerator-28nm", "--out", str(tmp_path / "k"),
+            "--json", str(tmp_path / "k.json")]
     assert main(args) == 0
     result = json.loads((tmp_path / "k.json").read_text())
-    assert result["mismatches"] == 0 and result["wakeups"] == 8 * 40 and result["synthetic"] is True
+    assert result["capacity_bytes"] == 4096                  # the paper's KWS capacity on 8 chips
+    assert result["mismatches"] == 0 and result["synthetic"] is True and result["preset"] == "accelerator-28nm"
+    assert [c["wakeups"] for c in result["per_chip"]] == [40] * 8      # every chip wakes every LSTM step
     capsys.readouterr()
-    assert main(["run", "--limit", "0"]) == 2
-    assert "positive" in capsys.readouterr().err
+    for bad, says in ((["--limit", "0"], "positive"), (["--preset", "tpu"], "valid presets"),
+                      (["--chips", "2", "--capacity", "512B"], "at least 8 chips")):
+        assert main(["run", *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0]
 
 
 def test_eval_reports_a_checkpoint(capsys):

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import illusion_torch as il
 from illusion_torch import graph, mapping
+from illusion_torch.runtime import Runtime
 from illusion_torch.system import build
 
 WORKLOADS = ("mnist", "svhn", "kws", "d2nn", "resnet")
@@ -36,7 +37,12 @@ def test_partitioned_equals_unpartitioned(name, chips, slack, solver):
     except ValueError:
         assume(False)
     system = build(model, g, m)
-    assert torch.equal(system.run(x), system.reference(x))
+    ref = system.reference(x)
+    assert torch.equal(system.logits(x), ref)
+    rt = Runtime(system)                      # the cost runtime: weights read from the chips' memory images
+    assert torch.equal(rt.run(x, batch_size=10).logits, ref)
+    assert [img.nvm_bytes for img in rt.images] == m.chip_weight_bytes()
+    assert rt.profile.inter_chip_bytes() == system.inter_chip_bytes
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -51,7 +57,7 @@ def test_chain_program_mappings_are_bit_exact(name, chips, slack):
     except ValueError:
         assume(False)
     system = build(model, g, m)
-    assert torch.equal(system.run(x), system.reference(x))
+    assert torch.equal(system.logits(x), system.reference(x))
 
 
 @pytest.mark.parametrize("name, chips, cap", [("mnist", 8, "512B"), ("svhn", 8, "4KiB"), ("kws", 8, "4KiB"),
@@ -59,7 +65,7 @@ def test_chain_program_mappings_are_bit_exact(name, chips, slack):
 def test_system_bilp_is_bit_exact_and_keeps_predictions(name, chips, cap):
     model, x, _ = _workload(name)
     system = il.partition(model, x[:1], chips=chips, capacity=cap)
-    out = system.run(x)
+    out = system.logits(x)
     assert torch.equal(out, system.reference(x))
     assert torch.equal(out.argmax(1), il.evaluate.predict(model, x))
     assert str(system.mapping.n_chips) in system.summary()
@@ -127,4 +133,4 @@ def test_embedding_split_by_rows_is_exact():
     assert g.layer("emb").kind == "embedding" and g.layer("emb").out_units == 64
     system = build(model, g, mapping.solve(g, "400B", solver="first-fit"))
     assert len(system.mapping.pieces_of("emb")) > 1
-    assert torch.equal(system.run(idx), system.reference(idx))
+    assert torch.equal(system.logits(idx), system.reference(idx))

@@ -73,7 +73,8 @@ def forced_split_bound(graph: OpGraph, capacity_bytes: int) -> float:
     it sends ≥ (k − 1) copies of its input (output split) or ≥ (k − 1) partial sums (input split)."""
     inputs = {}
     for e in graph.edges:
-        inputs[e.dst] = inputs.get(e.dst, 0) + e.bytes
+        if "layer" in e.uses:                   # only the weighted op's own input is copied to every slice
+            inputs[e.dst] = inputs.get(e.dst, 0) + e.bytes
     total = 0.0
     for ly in graph.layers:
         k = math.ceil(ly.weight_bytes / capacity_bytes)

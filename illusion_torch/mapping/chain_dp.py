@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
-from .plan import Mapping, Piece, edge_bytes, fill
+from .plan import Mapping, Piece, edge_bytes, fill, needs_of
 
 __all__ = ["chain_dp"]
 
@@ -124,14 +124,11 @@ def _spread(graph: OpGraph, ly, placed) -> tuple:
 
 def _layer_cost(graph: OpGraph, ly, placed, where: tuple, edges_in) -> float:
     split = _split_of(placed)
-    if split == "in":
-        needs = [(c, p.start / ly.in_units, p.stop / ly.in_units) for c, p in placed]
-    else:
-        needs = [(c, 0.0, 1.0) for c, _ in placed]
     spread = {w[0]: w[2] for w in where}
     cost = 0.0
     for e in edges_in:
-        cost += edge_bytes(spread[e.src], needs, e.bytes)
+        for needs in needs_of(graph, e, placed):
+            cost += edge_bytes(spread[e.src], needs, e.bytes)
     k = len(placed)
     if k > 1 and split == "in":
         cost += (k - 1) * ly.out_numel * PARTIAL_SUM_BYTES

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
 
 __all__ = ["Piece", "Mapping", "Message", "messages", "inter_chip_bytes", "piece_bytes", "edge_bytes",
-           "activation_bytes", "fill"]
+           "activation_bytes", "fill", "needs_of"]
 
 
 @dataclass(frozen=True)
@@ -156,23 +156,39 @@ def edge_bytes(sources, needs, tensor_bytes: int) -> int:
     return sum(int(round(tensor_bytes * share)) for _, _, share in _transfers(sources, needs))
 
 
+def _needs(graph: OpGraph, mapping: Mapping, edge) -> list[list[tuple]]:
+    if edge.dst == HOST:
+        return [[(HOST, 0.0, 1.0)]]
+    return needs_of(graph, edge, mapping.pieces_of(edge.dst))
+
+
+def needs_of(graph: OpGraph, edge, pieces: list[tuple[int, Piece]]) -> list[list[tuple]]:
+    """For each way ``edge.dst`` (placed as ``pieces``) uses the tensor: the (chip, fraction start, fraction
+    stop) it needs there."""
+    split = pieces[0][1].split
+    out = []
+    for use in edge.uses:
+        if use == "layer" and split == "in":          # each input slice where it is multiplied
+            n = graph.layer(edge.dst).in_units
+            out.append([(c, p.start / n, p.stop / n) for c, p in pieces])
+        elif use == "layer":                          # the whole input on every chip of the layer
+            out.append([(c, 0.0, 1.0) for c, _ in pieces])
+        elif use == "sliced" and split == "out":      # channel-wise op on each output slice, where it lies
+            n = graph.layer(edge.dst).out_units
+            out.append([(c, p.start / n, p.stop / n) for c, p in pieces])
+        else:                                         # weightless op on the layer's last chip
+            out.append([(pieces[-1][0], 0.0, 1.0)])
+    return out
+
+
 def messages(graph: OpGraph, mapping: Mapping) -> list[Message]:
     """Every message one inference sends (LSTM h exchanges: one entry per step kind, ``per="step"``)."""
     out: list[Message] = []
     for edge in graph.edges:
         sources = _locations(graph, mapping, edge.src)
-        if edge.dst == HOST:
-            needs = [(HOST, 0.0, 1.0)]
-        else:
-            pieces = mapping.pieces_of(edge.dst)
-            split = pieces[0][1].split
-            if split == "in":
-                n = graph.layer(edge.dst).in_units
-                needs = [(c, p.start / n, p.stop / n) for c, p in pieces]
-            else:
-                needs = [(c, 0.0, 1.0) for c, _ in pieces]
-        for src, dst, share in _transfers(sources, needs):
-            out.append(Message(src, dst, edge.tensor, int(round(edge.bytes * share))))
+        for needs in _needs(graph, mapping, edge):
+            for src, dst, share in _transfers(sources, needs):
+                out.append(Message(src, dst, edge.tensor, int(round(edge.bytes * share))))
     for ly in graph.layers:
         pieces = mapping.pieces_of(ly.name)
         chips = [c for c, _ in pieces]

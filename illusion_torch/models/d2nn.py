@@ -34,6 +34,10 @@ class D2NN(nn.Module):
     dataset = "mnist"
     input_shape = (1, 28, 28)
     num_classes = 10
+    # For the runtime: the traced node whose per-input value picks the branch, and which modules run only
+    # on that value (chips holding the other branch stay asleep for that input).
+    route_node = "argmax"
+    branches = {"n2": 0, "n3": 1}
 
     def __init__(self, act: tuple[int, int] = (8, 4), out: tuple[int, int] = (16, 8)) -> None:
         super().__init__()

@@ -1,0 +1,187 @@
+"""Energy and time of a run: a runtime ``Profile`` (work per wake) × the inferences per route × a ``ChipSpec``.
+
+Usage::
+
+    from illusion_torch.cost import evaluate
+    from illusion_torch.hardware import preset
+    c = evaluate(runtime.profile, result.runs, preset("paper-testchip"), weight_bytes=1)
+    c.energy_j, c.time_s, c.edp, c.per_chip[0].breakdown, c.timeline[:3]
+
+Schedule (as measured on the test chip): one input at a time, chips one after another along the message
+chain. A wake costs: wake-up latency, receiving its messages (receiver's cycles per word), computing
+(cycles per MAC / op / layer call, at the clock), streaming weights from DRAM on a DRAM chip, sending its
+messages (sender's cycles per word, then link latency + bytes / link bandwidth), shutdown latency. The
+system's time per inference is the sum of its wakes; its energy is every chip's active time × active power
+plus per-unit energies (MACs, ops, NVM reads, link bytes, DRAM bits), plus sleep power × the time each
+chip is shut down while others run. The ideal chip (``always_on=True``) is one chip holding the whole
+model: no wake-ups, no messages but the host's input and output, never asleep. A gated model's figures
+are the average over the inputs' routes (PAPER.md: D2NN weighted by how often each path runs).
+Pipelined throughput: inputs stream through the chips, each busy for its active time per inference, so
+one inference leaves every max-over-chips active time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from .graph import HOST
+from .hardware import ChipSpec
+from .runtime.profile import Profile
+
+__all__ = ["evaluate", "SystemCost", "ChipCost", "Event"]
+
+CATEGORIES = ("compute", "memory", "messages", "wakeup", "sleep")
+
+
+@dataclass
+class Event:
+    chip: int
+    start_s: float
+    end_s: float
+    state: str                  # "wake" | "receive" | "compute" | "memory" | "send" | "shutdown"
+    power_w: float
+
+
+@dataclass
+class ChipCost:
+    chip: int
+    energy_j: float             # per inference (average over routes)
+    active_s: float
+    sleep_s: float
+    wakeups: float
+    weight_bytes: int
+    breakdown: dict[str, float] = field(default_factory=dict)     # J per inference, by CATEGORIES
+
+
+@dataclass
+class SystemCost:
+    name: str
+    spec: str
+    energy_j: float             # per inference
+    time_s: float               # per inference, sequential schedule
+    per_chip: list[ChipCost]
+    timeline: list[Event]       # one inference (route ``timeline_route``), sequential schedule
+    timeline_route: int | None
+    pipelined_s: float          # time between inferences when inputs stream through the chips
+
+    @property
+    def edp(self) -> float:
+        return self.energy_j * self.time_s
+
+    @property
+    def throughput_per_s(self) -> float:
+        return 1.0 / self.pipelined_s if self.pipelined_s > 0 else math.inf
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["edp_js"] = self.edp
+        d["pipelined_inferences_per_s"] = self.throughput_per_s
+        d.pop("timeline")
+        return d
+
+
+def _words(nbytes: int, spec: ChipSpec) -> int:
+    return -(-nbytes // spec.word_bytes)
+
+
+def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool, weight_bytes: int):
+    """Per-chip [active s, energy by category] and the timeline for one inference on ``route``."""
+    f = spec.clock_hz
+    n = prof.n_chips
+    active = [0.0] * n
+    energy = [dict.fromkeys(CATEGORIES, 0.0) for _ in range(n)]
+    wakes = [0] * n
+    events: list[Event] = []
+    sends: dict[int, list] = {}
+    recvs: dict[int, list] = {}
+    for t in prof.transfers:
+        if t.branch is not None and t.branch != route:
+            continue
+        if t.src != HOST:
+            sends.setdefault(t.src_wake, []).append(t)
+        if t.dst != HOST:
+            recvs.setdefault(t.dst_wake, []).append(t)
+    dram_done: set[int] = set()
+    nvm_done: set[int] = set()
+    clock = 0.0
+    P = spec.active_power_w
+    for w in prof.wakes:
+        if not w.runs_for(route):
+            continue
+        c, work = w.chip, w.for_route(route)
+        phases: list[tuple[str, float, float, str]] = []       # state, seconds, extra joules, category
+        if not always_on:
+            phases.append(("wake", spec.wake_s, 0.0, "wakeup"))
+        words_in = sum(_words(t.bytes, spec) for t in recvs.get(w.index, []))
+        if words_in:
+            phases.append(("receive", words_in * spec.cycles_per_word_recv / f, 0.0, "messages"))
+        if spec.weights_in_dram and c not in dram_done:     # the chip's weights, streamed once per inference
+            dram_done.add(c)
+            b = prof.weight_values(c, route) * weight_bytes
+            phases.append(("memory", b / spec.dram_bytes_per_s, 8 * b * spec.dram_j_per_bit, "memory"))
+        cycles = spec.mac_cycles(work.macs, work.fc_macs, work.lstm_macs) + work.ops * spec.cycles_per_op + \
+            work.layer_calls * spec.cycles_per_layer
+        phases.append(("compute", cycles / f, work.macs * spec.mac_j + work.ops * spec.op_j, "compute"))
+        if spec.nvm_read_j_per_bit and not spec.weights_in_dram:
+            if not spec.weights_buffered:
+                bits = work.weight_read_bits
+            else:                                           # read into the buffer once per inference
+                bits = 0 if c in nvm_done else prof.weight_values(c, route) * weight_bytes * 8
+                nvm_done.add(c)
+            energy[c]["memory"] += bits * spec.nvm_read_j_per_bit
+        out = sends.get(w.index, [])
+        if out:
+            words_out = sum(_words(t.bytes, spec) for t in out)
+            link_s = sum(spec.link_latency_s + t.bytes / spec.link_bytes_per_s for t in out)
+            phases.append(("send", words_out * spec.cycles_per_word_send / f + link_s,
+                           sum(t.bytes for t in out) * spec.link_j_per_byte, "messages"))
+        if not always_on:
+            phases.append(("shutdown", spec.shutdown_s, 0.0, "wakeup"))
+        wakes[c] += 1
+        for state, secs, joules, cat in phases:
+            if secs > 0:
+                events.append(Event(c, clock, clock + secs, state, P))
+            clock += secs
+            active[c] += secs
+            energy[c][cat] += secs * P + joules
+    total = clock
+    for c in range(n):
+        if not always_on:
+            energy[c]["sleep"] += (total - active[c]) * spec.sleep_power_w
+    return active, energy, wakes, events, total
+
+
+def evaluate(prof: Profile, runs: dict, spec: ChipSpec, *, name: str = "illusion", always_on: bool = False,
+             weight_bytes: int = 1, timeline_route=None) -> SystemCost:
+    """Energy, time and per-chip breakdown per inference of ``prof`` run ``runs`` ({route: inferences})."""
+    total_runs = sum(runs.values())
+    if total_runs <= 0:
+        raise ValueError("no inferences to price")
+    n = prof.n_chips
+    active = [0.0] * n
+    wakes = [0.0] * n
+    energy = [dict.fromkeys(CATEGORIES, 0.0) for _ in range(n)]
+    time_s = 0.0
+    timeline, timeline_of = [], None
+    first = timeline_route if timeline_route in runs else max(runs, key=lambda r: runs[r])
+    for route, count in runs.items():
+        if count == 0:
+            continue
+        p = count / total_runs
+        a, e, k, events, total = _route_schedule(prof, route, spec, always_on, weight_bytes)
+        time_s += p * total
+        for c in range(n):
+            active[c] += p * a[c]
+            wakes[c] += p * k[c]
+            for cat in CATEGORIES:
+                energy[c][cat] += p * e[c][cat]
+        if route == first:
+            timeline, timeline_of = events, route
+    per_chip = []
+    for c in range(n):
+        wb = sum(w.numel for w in prof.weights if w.chip == c) * weight_bytes
+        per_chip.append(ChipCost(c, sum(energy[c].values()), active[c], max(0.0, time_s - active[c]) if not always_on
+                                 else 0.0, wakes[c], wb, energy[c]))
+    return SystemCost(name, spec.name, sum(pc.energy_j for pc in per_chip), time_s, per_chip, timeline, timeline_of,
+                      max(active))

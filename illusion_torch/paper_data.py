@@ -1,0 +1,42 @@
+"""The paper's measurements the cost model is calibrated and checked against (PAPER.md, "The test chip").
+
+Usage::
+
+    from illusion_torch.paper_data import IDEAL_CHIP, RATIOS_4_CHIPS, CAPACITY
+    IDEAL_CHIP["mnist"]          # (4.563 s, 3.375e-3 J) per inference on the ideal chip at 1 MHz
+    RATIOS_4_CHIPS["kws"]        # (time, energy, EDP) of the 4-chip system over the ideal chip
+    CAPACITY["svhn"][8]          # "4KiB": weight memory per chip in the paper's 8-chip system
+"""
+
+from __future__ import annotations
+
+__all__ = ["IDEAL_CHIP", "RATIOS_4_CHIPS", "CAPACITY", "WORKLOADS", "HEADLINE_8_CHIPS"]
+
+WORKLOADS = ("mnist", "svhn", "d2nn", "kws")
+
+# seconds, joules per inference on the ideal chip (one chip with the whole model), test chip at 1 MHz
+IDEAL_CHIP: dict[str, tuple[float, float]] = {
+    "mnist": (4.563, 3.375e-3),
+    "svhn": (32.92, 23.79e-3),
+    "d2nn": (4.591, 3.277e-3),
+    "kws": (25.13, 18.06e-3),
+}
+
+# measured 4-chip Illusion over the ideal chip: time, energy, EDP
+RATIOS_4_CHIPS: dict[str, tuple[float, float, float]] = {
+    "mnist": (1.0022, 1.0044, 1.0067),
+    "svhn": (1.0005, 1.0056, 1.0061),
+    "d2nn": (1.0043, 1.0064, 1.0107),
+    "kws": (1.0098, 1.0135, 1.0235),
+}
+
+# the paper's headline for the 8-chip systems (upper bounds over all four workloads): time, energy
+HEADLINE_8_CHIPS = (1.025, 1.035)
+
+# weight memory per chip: ideal chip (1), 4-chip and 8-chip systems
+CAPACITY: dict[str, dict[int, str]] = {
+    "mnist": {1: "4KiB", 4: "1KiB", 8: "512B"},
+    "svhn": {1: "32KiB", 4: "8KiB", 8: "4KiB"},
+    "d2nn": {1: "32KiB", 4: "8KiB", 8: "4KiB"},
+    "kws": {1: "32KiB", 4: "8KiB", 8: "4KiB"},
+}

@@ -1,0 +1,229 @@
+"""A run's report: accuracy, mismatches, energy/time/EDP of the Illusion system vs the ideal chip and a DRAM chip.
+
+Usage::
+
+    import illusion_torch as il
+    system = il.partition(il.load("mnist"), x[:1], chips=8, capacity="512B")
+    report = system.run(x, y, preset="paper-testchip")      # = report.simulate(system, x, y, ...)
+    print(report.summary())
+    report.save("runs/mnist-8")      # report.json, power_timeline.png, energy_breakdown.png, mapping.png
+    report.as_dict()["energy_ratio"]
+
+``simulate`` runs the inputs chip by chip (``runtime``), compares every input's logits with the
+unpartitioned model's (``mismatches``: inputs whose logits differ at all), and prices the same inferences on
+three machines built from one ChipSpec: the Illusion system, the ideal chip (one chip with memory for the
+whole model, only host I/O) and the same chip with its weights in off-chip DRAM.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .cost import CATEGORIES, SystemCost, evaluate
+from .hardware import ChipSpec
+from .hardware import preset as get_preset
+from .runtime import Runtime
+
+__all__ = ["Report", "simulate"]
+
+
+@dataclass
+class Report:
+    model: str
+    preset: ChipSpec
+    samples: int
+    accuracy: float | None
+    reference_accuracy: float | None
+    mismatches: int
+    inter_chip_bytes: int
+    illusion: SystemCost
+    ideal: SystemCost
+    dram: SystemCost
+    runs: dict
+    capacity_bytes: int
+    logits: torch.Tensor = field(repr=False)
+    system: object = field(repr=False, default=None)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def chips(self) -> int:
+        return len(self.illusion.per_chip)
+
+    @property
+    def energy_ratio(self) -> float:
+        return self.illusion.energy_j / self.ideal.energy_j
+
+    @property
+    def time_ratio(self) -> float:
+        return self.illusion.time_s / self.ideal.time_s
+
+    @property
+    def edp_ratio(self) -> float:
+        return self.illusion.edp / self.ideal.edp
+
+    def as_dict(self) -> dict:
+        """The JSON record (``report.json``; ``illusion run --json``)."""
+        routes = {("all" if k is None else str(k)): v for k, v in self.runs.items()}
+        return {
+            "model": self.model, "chips": self.chips, "capacity_bytes": self.capacity_bytes,
+            "preset": self.preset.name, "samples": self.samples, "accuracy": self.accuracy,
+            "reference_accuracy": self.reference_accuracy, "mismatches": self.mismatches,
+            "inter_chip_bytes": self.inter_chip_bytes,
+            "energy_j": self.illusion.energy_j, "time_s": self.illusion.time_s, "edp_js": self.illusion.edp,
+            "ideal": {"energy_j": self.ideal.energy_j, "time_s": self.ideal.time_s, "edp_js": self.ideal.edp},
+            "dram_chip": {"energy_j": self.dram.energy_j, "time_s": self.dram.time_s, "edp_js": self.dram.edp},
+            "energy_ratio": self.energy_ratio, "time_ratio": self.time_ratio, "edp_ratio": self.edp_ratio,
+            "dram_vs_ideal": {"energy": self.dram.energy_j / self.ideal.energy_j,
+                              "time": self.dram.time_s / self.ideal.time_s},
+            "pipelined": {"illusion_inferences_per_s": self.illusion.throughput_per_s,
+                          "ideal_inferences_per_s": self.ideal.throughput_per_s},
+            "per_chip": [{"chip": c.chip, "energy_j": c.energy_j, "active_s": c.active_s, "sleep_s": c.sleep_s,
+                          "wakeups": c.wakeups, "weight_bytes": c.weight_bytes, "breakdown_j": c.breakdown}
+                         for c in self.illusion.per_chip],
+            "inferences_per_route": routes,
+            "hardware": self.preset.as_dict(),
+            **self.meta,
+        }
+
+    def summary(self) -> str:
+        """A readable table: the three machines, the ratios, and the per-chip breakdown."""
+        mj = 1e3
+        lines = []
+        acc = "" if self.accuracy is None else (
+            f"accuracy {100 * self.accuracy:.2f} % (unpartitioned {100 * self.reference_accuracy:.2f} %), ")
+        lines.append(f"{self.model} on {self.chips} chips × {self.capacity_bytes} B, preset {self.preset.name}: "
+                     f"{self.samples} inputs, {acc}{self.mismatches} mismatches, "
+                     f"{self.inter_chip_bytes} B between chips per inference")
+        if len(self.runs) > 1 or None not in self.runs:
+            lines.append("routes: " + ", ".join(f"route {k}: {v} inputs" for k, v in self.runs.items()))
+        lines.append("")
+        lines.append(f"{'per inference':<22}{'energy (mJ)':>13}{'time (s)':>12}{'EDP (mJ·s)':>13}"
+                     f"{'pipelined (inf/s)':>19}")
+        for label, c in (("Illusion", self.illusion), ("ideal chip", self.ideal), ("DRAM chip", self.dram)):
+            lines.append(f"{label:<22}{c.energy_j * mj:>13.6g}{c.time_s:>12.6g}{c.edp * mj:>13.6g}"
+                         f"{c.throughput_per_s:>19.6g}")
+        lines.append(f"{'Illusion / ideal':<22}{self.energy_ratio:>13.4f}{self.time_ratio:>12.4f}"
+                     f"{self.edp_ratio:>13.4f}")
+        lines.append("")
+        head = "".join(f"{c + ' (µJ)':>15}" for c in CATEGORIES)
+        lines.append(f"{'chip':>4}{'wakes':>7}{'active (s)':>12}{'weight B':>10}{head}{'total (µJ)':>13}")
+        for c in self.illusion.per_chip:
+            cats = "".join(f"{c.breakdown[k] * 1e6:>15.4g}" for k in CATEGORIES)
+            lines.append(f"{c.chip:>4}{c.wakeups:>7.3g}{c.active_s:>12.5g}{c.weight_bytes:>10}{cats}"
+                         f"{c.energy_j * 1e6:>13.5g}")
+        return "\n".join(lines)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write report.json and the three pictures into ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+        plot_power_timeline(self, out / "power_timeline.png")
+        plot_energy_breakdown(self, out / "energy_breakdown.png")
+        if self.system is not None:
+            from .mapping.plot import plot_mapping
+
+            plot_mapping(self.system.graph, self.system.mapping, out / "mapping.png")
+        return out
+
+
+def simulate(system, x: torch.Tensor, y: torch.Tensor | None = None, *, preset: str | ChipSpec = "paper-testchip",
+             batch_size: int = 1000, progress: bool = False, model_name: str | None = None) -> Report:
+    """Run ``x`` chip by chip, check it against the unpartitioned model, and price it on ``preset``."""
+    spec = get_preset(preset)
+    runtime = Runtime(system)
+    result = runtime.run(x, batch_size=batch_size, progress=progress, desc=f"{system.mapping.n_chips} chips")
+    mismatches, ref_correct = 0, 0
+    for i in range(0, len(x), batch_size):
+        ref = system.reference(x[i:i + batch_size])
+        out = result.logits[i:i + batch_size]
+        mismatches += int((out != ref).flatten(1).any(dim=1).sum())
+        if y is not None:
+            ref_correct += int((ref.argmax(1) == y[i:i + batch_size]).sum())
+    accuracy = reference_accuracy = None
+    if y is not None:
+        accuracy = float((result.logits.argmax(1) == y).double().mean())
+        reference_accuracy = ref_correct / len(y)
+    weight_bytes = (system.graph.word_bits + 7) // 8
+    ideal_profile = Runtime(system.ideal()).profile
+    costs = dict(
+        illusion=evaluate(runtime.profile, result.runs, spec, name="illusion", weight_bytes=weight_bytes),
+        ideal=evaluate(ideal_profile, result.runs, spec, name="ideal chip", always_on=True,
+                       weight_bytes=weight_bytes),
+        dram=evaluate(ideal_profile, result.runs, spec.with_dram(), name="DRAM chip", always_on=True,
+                      weight_bytes=weight_bytes),
+    )
+    m = system.mapping
+    meta = {"solver": m.method, "optimal": m.optimal, "compute_dtype": str(runtime.dtype).replace("torch.", ""),
+            "compute_dtype_reason": runtime.dtype_reason}
+    return Report(model_name or system.graph.model_name, spec, len(x), accuracy, reference_accuracy, mismatches,
+                  system.inter_chip_bytes, runs=result.runs, capacity_bytes=max(m.capacity_bytes),
+                  logits=result.logits, system=system, meta=meta, **costs)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_power_timeline(report: Report, path: Path) -> Path:
+    """Per-chip power over one inference (sequential schedule), like the paper's Fig. 5."""
+    plt = _plt()
+    c = report.illusion
+    n = len(c.per_chip)
+    total = c.time_s if not c.timeline else max(e.end_s for e in c.timeline)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 0.7 * n + 1.2), sharex=True, squeeze=False)
+    colors = {"wake": "tab:orange", "shutdown": "tab:orange", "receive": "tab:green", "send": "tab:red",
+              "compute": "tab:blue", "memory": "tab:purple"}
+    sleep = report.preset.sleep_power_w
+    for chip in range(n):
+        ax = axes[chip][0]
+        ax.axhline(sleep * 1e3, color="0.6", lw=1)
+        for e in (e for e in c.timeline if e.chip == chip):
+            ax.fill_between([e.start_s, e.end_s], sleep * 1e3, e.power_w * 1e3, step="pre",
+                            color=colors.get(e.state, "tab:gray"), lw=0)
+        ax.set_ylabel(f"chip {chip}", rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylim(max(sleep * 1e3 / 3, 1e-9), max(report.preset.active_power_w * 1e3 * 3, 1e-6))
+        ax.tick_params(labelsize=7)
+    axes[-1][0].set_xlabel("time (s), one inference, chips one after another")
+    axes[-1][0].set_xlim(0, total)
+    route = "" if c.timeline_route is None else f" (route {c.timeline_route})"
+    fig.suptitle(f"{report.model}: power per chip (mW, log) on {report.preset.name}{route}", fontsize=10)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=v) for v in ("tab:blue", "tab:green", "tab:red", "tab:orange")]
+    fig.legend(handles, ["compute", "receive", "send", "wake/shutdown"], loc="lower center", fontsize=7, ncol=4)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_energy_breakdown(report: Report, path: Path) -> Path:
+    """Stacked energy per inference per chip (compute, memory, messages, wake-up, sleep), ideal chip beside."""
+    plt = _plt()
+    chips = report.illusion.per_chip
+    labels = [str(c.chip) for c in chips] + ["ideal"]
+    rows = [c.breakdown for c in chips] + [report.ideal.per_chip[0].breakdown]
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(labels) + 2), 4))
+    bottom = [0.0] * len(labels)
+    for cat in CATEGORIES:
+        vals = [r[cat] * 1e6 for r in rows]
+        ax.bar(labels, vals, bottom=bottom, label=cat)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_xlabel("chip")
+    ax.set_ylabel("energy per inference (µJ)")
+    ax.set_title(f"{report.model} on {report.chips} chips, {report.preset.name}: energy ratio "
+                 f"{report.energy_ratio:.4f} vs the ideal chip", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

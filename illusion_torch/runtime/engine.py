@@ -1,0 +1,95 @@
+"""Run inputs chip by chip: each chip computes with the weights in its memory image, in message order.
+
+Usage::
+
+    from illusion_torch.runtime import Runtime
+    rt = Runtime(system)                       # system = il.partition(...)
+    result = rt.run(x, batch_size=1000)        # logits, routes, inferences per route, per-chip Counters
+    result.logits, result.counters[0].macs, result.runs
+    rt.images[0].write_counts("act", result.runs)
+
+A batch runs through the per-wake GraphModules one after another (every chip's wake in turn, each given the
+messages it receives as inputs), on fixed-point values in float32 where ``precision.exact_dtype`` proves every
+sum exact in it, else float64 — exact either way, so the logits are bit-identical to the unpartitioned model.
+A gated model (D2NN) computes both branches for the whole batch, which gives the same logits as waking
+only the chips of the taken branch; its per-input route (computed by the chips) decides whose work is
+charged: an input's counters hold only the wakes its route runs, the other chips sleep. Counters are exact
+per inference (``profile``) and multiply by the inferences that ran them.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from .counters import Counters
+from .memory import MemoryImage, build_images, load_weights
+from .precision import exact_dtype
+from .profile import Profile, profile
+
+__all__ = ["Runtime", "RunResult"]
+
+
+@dataclass
+class RunResult:
+    logits: torch.Tensor
+    routes: torch.Tensor | None          # per input, for a gated model
+    runs: dict                           # {route: inferences}; {None: n} without a gate
+    counters: list[Counters]             # per chip, totals over the run
+
+    @property
+    def samples(self) -> int:
+        return int(sum(self.runs.values()))
+
+
+class Runtime:
+    """Memory images + programs of an IllusionSystem, and the batched chip-by-chip loop over them."""
+
+    def __init__(self, system) -> None:
+        self.system = system
+        self.programs = system.chips
+        self.profile: Profile = profile(system)
+        fmt = getattr(system.model, "weight_format", None)
+        weight_bytes = (system.graph.word_bits + 7) // 8
+        self.images: list[MemoryImage] = build_images(self.profile, self.programs.expanded, fmt, weight_bytes)
+        load_weights(self.images, self.programs.expanded)
+        self.dtype, self.dtype_reason = exact_dtype(self.programs, system.model)
+
+    def reload_weights(self) -> None:
+        """Copy the (possibly changed) memory images into the programs again."""
+        load_weights(self.images, self.programs.expanded)
+
+    def counters(self, runs: dict) -> list[Counters]:
+        """Per-chip totals for ``runs`` ({route: inferences})."""
+        out = []
+        for chip in range(self.profile.n_chips):
+            total = Counters()
+            for route, n in runs.items():
+                c = self.profile.work_of_chip(chip, route)
+                wakes = sum(1 for w in self.profile.wakes if w.chip == chip and w.runs_for(route))
+                total = total + (c + Counters(wakeups=wakes)).scaled(n)
+            out.append(total)
+        return out
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor, *, batch_size: int = 1000, progress: bool = False,
+            desc: str = "chips") -> RunResult:
+        """Logits of every input of ``x``, computed chip by chip, with the work it cost."""
+        if len(x) == 0:
+            raise ValueError("no inputs to run")
+        logits, routes = [], []
+        for i in tqdm(range(0, len(x), batch_size), desc=desc, file=sys.stderr,
+                      disable=not progress or not sys.stderr.isatty()):
+            out, route = self.programs.forward(x[i:i + batch_size], dtype=self.dtype)
+            logits.append(out.double())
+            if route is not None:
+                routes.append(route)
+        route_t = torch.cat(routes) if routes else None
+        if route_t is None:
+            runs = {None: len(x)}
+        else:
+            runs = {r: int((route_t == r).sum()) for r in self.profile.routes}
+        return RunResult(torch.cat(logits), route_t, runs, self.counters(runs))

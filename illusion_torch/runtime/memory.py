@@ -1,0 +1,139 @@
+"""A chip's memory image: its weights as integer codes at addresses, its activation buffers, and how often
+each address is read and written.
+
+Usage::
+
+    from illusion_torch.runtime.memory import build_images
+    images = build_images(profile, programs, weight_format)       # one MemoryImage per chip
+    img = images[0]
+    img.regions[0].name, img.regions[0].address, img.regions[0].codes[:4]
+    img.nvm_bytes, img.act_bytes
+    img.write_counts("act", runs)      # writes per activation byte address after ``runs`` inferences
+
+Two address spaces per chip: ``nvm`` (weights, the capacity a mapping fills; one value per
+``bytes_per_value`` bytes) and ``act`` (activation buffers and the inbox for received messages; one region
+per stored tensor, no reuse between tensors — an upper bound on buffer size). Weight codes are
+value × 2^fl at the model's ``weight_format``; a float model (no format) stores its values as they are.
+Read/write patterns are per inference and uniform within a region, so counts after any number of
+inferences are exact in closed form: pattern × inferences that ran the region's branch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..fixed import FixedPoint
+from .profile import Profile
+
+__all__ = ["Region", "MemoryImage", "build_images", "ImageError"]
+
+
+class ImageError(ValueError):
+    """A weight is not representable at the model's fixed-point format."""
+
+
+@dataclass
+class Region:
+    name: str
+    space: str                      # "nvm" | "act"
+    address: int                    # byte offset in its space
+    numel: int
+    bytes_per_value: int
+    reads_per_value: float          # per inference of its branch
+    writes_per_value: float
+    branch: int | None
+    kind: str                       # "weight" | "activation" | "inbox"
+    codes: torch.Tensor | None = None       # weights: int64 codes (float64 values for a float model)
+    fmt: FixedPoint | None = None
+    shape: tuple = ()
+    module: str = ""
+    param: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * self.bytes_per_value
+
+    def values(self) -> torch.Tensor:
+        """The stored weights as real values (codes × 2^-fl), in the parameter's shape."""
+        assert self.codes is not None
+        v = self.codes.double() if self.fmt is None else self.codes.double() * 2.0 ** -self.fmt.fl
+        return v.reshape(self.shape)
+
+
+@dataclass
+class MemoryImage:
+    chip: int
+    regions: list[Region] = field(default_factory=list)
+
+    def space(self, space: str) -> list[Region]:
+        return [r for r in self.regions if r.space == space]
+
+    @property
+    def nvm_bytes(self) -> int:
+        return sum(r.nbytes for r in self.space("nvm"))
+
+    @property
+    def act_bytes(self) -> int:
+        return sum(r.nbytes for r in self.space("act"))
+
+    def _counts(self, space: str, runs: dict, attr: str) -> torch.Tensor:
+        regions = self.space(space)
+        total = sum(r.nbytes for r in regions)
+        out = torch.zeros(total, dtype=torch.float64)
+        for r in regions:
+            n = runs.get(None, 0) + (runs.get(r.branch, 0) if r.branch is not None else
+                                     sum(v for k, v in runs.items() if k is not None))
+            out[r.address:r.address + r.nbytes] = getattr(r, attr) * n
+        return out
+
+    def read_counts(self, space: str, runs: dict) -> torch.Tensor:
+        """Reads per byte address after ``runs`` ({route: inferences}; None = a model without a gate)."""
+        return self._counts(space, runs, "reads_per_value")
+
+    def write_counts(self, space: str, runs: dict) -> torch.Tensor:
+        """Writes per byte address after ``runs``."""
+        return self._counts(space, runs, "writes_per_value")
+
+
+def build_images(prof: Profile, root: nn.Module, fmt: FixedPoint | None, weight_bytes: int) -> list[MemoryImage]:
+    """Lay out every chip's weights (as codes) and activation buffers; ``root`` holds the programs' modules."""
+    images = [MemoryImage(c) for c in range(prof.n_chips)]
+    nvm_next = [0] * prof.n_chips
+    act_next = [0] * prof.n_chips
+    for w in prof.weights:
+        p = root.get_submodule(w.module).get_parameter(w.param).detach()
+        codes = _codes(p, fmt, w.label)
+        r = Region(w.label, "nvm", nvm_next[w.chip], p.numel(), weight_bytes, w.reads_per_value, 0.0, w.branch,
+                   "weight", codes, fmt, tuple(p.shape), w.module, w.param)
+        nvm_next[w.chip] += r.nbytes
+        images[w.chip].regions.append(r)
+    for s in prof.stores:
+        r = Region(s.name, "act", act_next[s.chip], s.numel, s.bytes_per_value, 0.0, s.writes_per_value, s.branch,
+                   s.kind)
+        act_next[s.chip] += r.nbytes
+        images[s.chip].regions.append(r)
+    return images
+
+
+def _codes(p: torch.Tensor, fmt: FixedPoint | None, label: str) -> torch.Tensor:
+    if fmt is None:
+        return p.double().flatten().clone()
+    scaled = p.double().flatten() * 2.0 ** fmt.fl
+    codes = torch.round(scaled)
+    lo, hi = -(2 ** (fmt.wl - 1)), 2 ** (fmt.wl - 1) - 1
+    if not torch.equal(codes, scaled) or codes.min() < lo or codes.max() > hi:
+        raise ImageError(f"weight {label} is not a FixedPoint({fmt.wl},{fmt.fl}) value; round the model's "
+                         f"weights first (illusion_torch.layers.quantize_weights) or train it with its recipe")
+    return codes.long()
+
+
+def load_weights(images: list[MemoryImage], root: nn.Module) -> None:
+    """Set every program weight from its chip's memory image (what the chip reads is what it computes with)."""
+    with torch.no_grad():
+        for img in images:
+            for r in img.space("nvm"):
+                p = root.get_submodule(r.module).get_parameter(r.param)
+                p.copy_(r.values().to(p.dtype))

@@ -1,0 +1,134 @@
+"""Which float type computes a system's chip programs exactly: float32 where it is proven, else float64.
+
+Usage::
+
+    from illusion_torch.runtime.precision import exact_dtype
+    dtype, reason = exact_dtype(system.chips, system.model)     # torch.float32, "…" for the MNIST CNN
+
+Chips compute on fixed-point values, so every product and sum is a multiple of the layer's least
+significant bit 2^-(fl_weights + fl_input). float32 holds such sums exactly while their magnitude stays
+below 2^24 LSBs (in any summation order), and rounding to a fixed-point format (``fixed.quantize``: add
+0.5, subtract 0.5, round) stays exact below 2^23 LSBs. For every weighted layer (all of its slices and its
+bias together) we bound |sum| ≤ max over outputs of Σ|w|·max|x| + |b|, with max|x| from the format of the
+rounding point that produced the input; float32 is used only when every layer's bound is below 2^23 LSBs
+and every other node is one whose float32 result is exact (ReLU, max pooling, rounding, hard sigmoid/tanh,
+slicing, concatenation, adds of fixed-point values, argmax). Anything else — average pooling, a raw
+residual add, an unrounded model input, a float model — computes in float64, which is exact for
+fixed-point models with sums below 2^53 LSBs (the reference model runs in float64 too).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import defaultdict
+
+import torch
+from torch import fx, nn
+
+from ..chips import BiasAdd, LstmSlice
+from ..fixed import FixedPoint
+from ..layers import QLSTM, QuantPoint
+
+__all__ = ["exact_dtype"]
+
+_PASS_FUNCTIONS = {operator.getitem, torch.cat, torch.flatten, torch.zeros_like, torch.relu,
+                   torch.nn.functional.relu, torch.nn.functional.max_pool2d}
+_PASS_METHODS = {"expand", "view", "reshape", "flatten", "relu", "contiguous"}
+_PASS_MODULES = (nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Identity, nn.Dropout)
+_SAFE_FUNCTIONS = {torch.where, operator.eq, torch.eq, torch.argmax}
+_SAFE_METHODS = {"argmax", "eq", "size"}
+LIMIT = 2.0 ** 23
+
+
+def _fmt_of(node, modules, memo) -> FixedPoint | None:
+    """The fixed-point format of ``node``'s value, when it is known (else None)."""
+    if not isinstance(node, fx.Node):
+        return None
+    if node.name in memo:
+        return memo[node.name]
+    memo[node.name] = None
+    m = modules.get(str(node.target)) if node.op == "call_module" else None
+    fmt = None
+    if isinstance(m, QuantPoint):
+        fmt = m.format
+    elif node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], fx.Node) \
+            and isinstance(modules.get(str(node.args[0].target)), LstmSlice):
+        fmt = FixedPoint(*modules[str(node.args[0].target)].io)
+    elif node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], fx.Node) \
+            and isinstance(modules.get(str(node.args[0].target)), QLSTM):
+        fmt = modules[str(node.args[0].target)].q_h.format
+    elif isinstance(m, QLSTM):
+        fmt = m.q_h.format
+    elif isinstance(m, _PASS_MODULES) or (node.op == "call_function" and node.target in _PASS_FUNCTIONS) or \
+            (node.op == "call_method" and node.target in _PASS_METHODS):
+        fmts = {_fmt_of(a, modules, memo) for a in node.all_input_nodes}
+        fmt = fmts.pop() if len(fmts) == 1 else None
+    memo[node.name] = fmt
+    return fmt
+
+
+def exact_dtype(programs, model: nn.Module) -> tuple[torch.dtype, str]:
+    """(dtype, reason): float32 when the bound above proves every sum exact in it, else float64."""
+    wfmt: FixedPoint | None = getattr(model, "weight_format", None)
+    if wfmt is None:
+        return torch.float64, "a float model (no weight_format)"
+    gm = programs.expanded
+    modules = dict(gm.named_modules())
+    memo: dict[str, FixedPoint | None] = {}
+    bound: dict[str, list[float]] = defaultdict(list)   # per layer of the model: |sum| bound of each slice
+    partial: set[str] = set()                           # layers split by inputs: their slices' sums add up
+    lsb: dict[str, float] = {}
+    seen: set[str] = set()
+
+    def layer(node, weight: torch.Tensor, bias: torch.Tensor | None, x_fmt: FixedPoint | None) -> str | None:
+        if x_fmt is None:
+            return f"{node.name}: its input has no known fixed-point format"
+        key = node.meta.get("orig", node.name)
+        w = weight.detach().double().abs().flatten(1).sum(1)
+        b = bias.detach().double().abs() if bias is not None else torch.zeros_like(w)
+        if str(node.target) not in seen:         # an LSTM slice is called every step: count it once
+            bound[key].append(float((w * 2.0 ** (x_fmt.wl - 1 - x_fmt.fl) + b).max()))
+            seen.add(str(node.target))
+        lsb[key] = min(lsb.get(key, 1.0), 2.0 ** -(wfmt.fl + x_fmt.fl))
+        return None
+
+    for n in gm.graph.nodes:
+        if n.op in ("placeholder", "output", "get_attr"):
+            continue
+        m = modules.get(str(n.target)) if n.op == "call_module" else None
+        problem = None
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            problem = layer(n, m.weight, m.bias, _fmt_of(n.args[0], modules, memo))
+        elif isinstance(m, LstmSlice):
+            xf = _fmt_of(n.args[0], modules, memo)
+            hf = _fmt_of(n.args[1], modules, memo)
+            io = FixedPoint(*m.io)
+            if n.args[1].op == "call_method":           # step 0: zeros expanded to h's shape
+                hf = io
+            problem = layer(n, torch.cat([m.weight_ih, m.weight_hh], 1), m.bias, xf if xf == hf == io else None)
+        elif isinstance(m, QLSTM):
+            problem = layer(n, torch.cat([m.weight_ih, m.weight_hh], 1), m.bias, m.q_x.format)
+        elif isinstance(m, BiasAdd):
+            key = n.meta.get("orig", n.name)
+            bound[key].append(float(m.bias.detach().double().abs().max()))
+            partial.add(key)
+        elif n.op == "call_function" and n.target in (operator.add, torch.add):
+            a, b = n.all_input_nodes[:2] if len(n.all_input_nodes) >= 2 else (None, None)
+            same_layer = a is not None and a.meta.get("orig") == b.meta.get("orig") == n.meta.get("orig")
+            if same_layer:
+                partial.add(n.meta["orig"])
+            elif not (_fmt_of(a, modules, memo) and _fmt_of(b, modules, memo)):
+                problem = f"{n.name}: an add of values without a known fixed-point format"
+        elif isinstance(m, (QuantPoint, *_PASS_MODULES)) or \
+                (n.op == "call_function" and n.target in _PASS_FUNCTIONS | _SAFE_FUNCTIONS) or \
+                (n.op == "call_method" and n.target in _PASS_METHODS | _SAFE_METHODS):
+            pass
+        else:
+            problem = f"{n.name} ({n.target}) is not proven exact in float32"
+        if problem:
+            return torch.float64, problem
+    total = {k: sum(v) if k in partial else max(v) for k, v in bound.items()}
+    worst = max(((total[k] / lsb[k], k) for k in total), default=(0.0, ""))
+    if worst[0] >= LIMIT:
+        return torch.float64, f"layer {worst[1]} may reach {worst[0]:.3g} LSBs (float32 is exact below 2^23)"
+    return torch.float32, f"every sum stays below {worst[0]:.3g} LSBs (< 2^23): float32 is exact"
