@@ -43,7 +43,8 @@ def main() -> int:
             drift.append(name)
     rows = compare(ws, shipped)
     print(f"\n{'workload':<8}{'ideal s':>9}{'paper':>9}{'err':>8}{'ideal mJ':>10}{'paper':>8}{'err':>8}"
-          f"{'4-chip t':>10}{'paper':>8}{'Δpp':>7}{'4-chip E':>10}{'paper':>8}{'Δpp':>7}{'8-chip t':>10}{'8-chip E':>10}")
+          f"{'4-chip t':>10}{'paper':>8}{'Δpp':>7}{'4-chip E':>10}{'paper':>8}{'Δpp':>7}"
+          f"{'8-chip t':>10}{'8-chip E':>10}")
     for r in rows:
         t, e = IDEAL_CHIP[r["workload"]]
         pt, pe, _ = RATIOS_4_CHIPS[r["workload"]]
