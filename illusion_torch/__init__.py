@@ -7,16 +7,21 @@ Usage::
     x, y = il.data.load("mnist", split="test")
     il.evaluate.accuracy(model, x, y)
     il.fixed.quantize(x, 8, 4)                      # bit-exact with qtorch's nearest rounding
+    system = il.partition(model, x[:1], chips=8, capacity="512B")
+    report = system.run(x, y, preset="paper-testchip")   # chip by chip: accuracy, energy/time vs ideal chip
+    print(report.summary()); report.save("runs/mnist-8")
+    il.preset("accelerator-28nm")                   # the hardware presets (il.PRESETS)
 
 Importing compiles nothing and does not import qtorch (only training does).
 """
 
 from __future__ import annotations
 
-from . import checkpoint, data, evaluate, fixed, graph, layers, mapping, models, system
+from . import checkpoint, data, evaluate, fixed, graph, hardware, layers, mapping, models, system
 from .checkpoint import load
+from .hardware import PRESETS, ChipSpec, preset
 from .system import partition
 
-__all__ = ["load", "partition", "checkpoint", "data", "evaluate", "fixed", "graph", "layers", "mapping", "models",
-           "system", "__version__"]
+__all__ = ["load", "partition", "preset", "PRESETS", "ChipSpec", "checkpoint", "data", "evaluate", "fixed",
+           "graph", "hardware", "layers", "mapping", "models", "system", "__version__"]
 __version__ = "0.1.0"
