@@ -33,7 +33,7 @@ from .fixed import quantize
 from .graph import HOST, aligned, channelwise
 from .layers import QLSTM, hard_sigmoid, hard_tanh
 
-__all__ = ["chip_programs", "ChipPrograms"]
+__all__ = ["chip_programs", "cut", "ChipPrograms"]
 
 class LstmSlice(nn.Module):
     """A chip's slice of an LSTM: the rows of all four gates for its hidden units; one step per call."""
@@ -346,10 +346,14 @@ def chip_programs(system) -> ChipPrograms:
     """Rewrite ``system`` into per-chip GraphModules (one per wake-up), cut with split_module."""
     expander = _Expander(system)
     root, g, chip = expander.run()
-    gm = fx.GraphModule(root, g)
+    return cut(fx.GraphModule(root, g), chip, gated=expander.route_node is not None)
+
+
+def cut(gm: fx.GraphModule, chip: dict, *, gated: bool = False) -> ChipPrograms:
+    """Cut a rewritten graph whose nodes carry chips (``chip``: node name -> chip) into wake GraphModules."""
     wake_of = _wakes(gm.graph, chip)
     chip_of_wake = {w: chip[name] for name, w in wake_of.items()}
-    top = split_module(gm, root, lambda n: wake_of[n.name])
+    top = split_module(gm, gm, lambda n: wake_of[n.name])
     subs = sorted((int(name.split("_")[1]), mod) for name, mod in top.named_children() if name.startswith("submod_"))
     wakes = [(chip_of_wake[w], mod) for w, mod in subs]
-    return ChipPrograms(top, wakes, gm, chip, wake_of, expander.route_node is not None)
+    return ChipPrograms(top, wakes, gm, chip, wake_of, gated)

@@ -4,6 +4,8 @@ Usage::
 
     illusion run [--model mnist] [--chips 8] [--capacity 512B] [--preset paper-testchip] [--solver bilp]
                  [--limit N] [--out DIR] [--json PATH]               # the main job
+    illusion lifetime --model svhn|d2nn|kws [--chips 8] [--resilience distributed-endurer] [--years 10]
+                      [--seed S] [--limit 500] [--json PATH] [--plot PATH]   # RRAM wear over the years
     illusion eval NAME [--limit N] [--json PATH]             # fixed-point accuracy of a shipped checkpoint
     illusion train NAME [--epochs N] [--seed S] [--out DIR]  # retrain a checkpoint with its recipe
     illusion partition --model NAME [--chips N | --max-chips N] [--capacity C] [--solver bilp|first-fit|sequential]
@@ -105,6 +107,38 @@ def _cmd_run(args: argparse.Namespace) -> None:
     report.save(out)
     print(f"report written to {out}/ (report.json, power_timeline.png, energy_breakdown.png, mapping.png)")
     _write_json(args.json, report.as_dict())
+
+
+def _cmd_lifetime(args: argparse.Namespace) -> None:
+    """Years of inference on wearing RRAM chips under a resilience policy; accuracy at ZERO … TENYEAR."""
+    from . import checkpoint, data
+    from .lifetime import plot_lifetime, simulate
+    from .system import partition
+    from .units import parse_bytes
+
+    if args.limit <= 0:
+        raise ValueError(f"--limit must be a positive number of samples, got {args.limit}")
+    params = {k: v for k, v in (("tau", args.tau), ("eps", args.eps), ("c", args.c), ("spares", args.spares))
+              if v is not None}
+    from .endurer import policy
+
+    policy(args.resilience, **params)                 # a bad name or parameter fails before any work
+    model = checkpoint.load(args.model)
+    meta = model.checkpoint_meta
+    capacity = parse_bytes(args.capacity) if args.capacity else _run_capacity(args.model, args.chips, 0)
+    x, y = data.load(meta["recipe"]["dataset"], "test", limit=args.limit)
+    system = partition(model, x[:1], chips=args.chips, capacity=capacity)
+    result = simulate(system, x, y, resilience=args.resilience, params=params, years=args.years, seed=args.seed,
+                      rate=args.rate, model_name=args.model)
+    print(result.summary())
+    synthetic = " (SYNTHETIC data)" if meta["synthetic"] else ""
+    print(f"accuracy on a fixed test subset: the first {len(y)} {meta['dataset']} test samples{synthetic}")
+    out = result.as_dict()
+    out["dataset"], out["synthetic"] = meta["dataset"], meta["synthetic"]
+    _write_json(args.json, out)
+    if args.plot:
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        plot_lifetime([result], args.plot)
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -216,6 +250,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="report folder (default runs/MODEL-NchipS-PRESET)")
     run.add_argument("--json", default=None)
     run.set_defaults(func=_cmd_run)
+    lt = sub.add_parser("lifetime", help="years of inference on wearing RRAM chips, with a resilience policy")
+    lt.add_argument("--model", default="svhn", help="svhn, d2nn or kws (any checkpoint with --rate)")
+    lt.add_argument("--chips", type=int, default=8)
+    lt.add_argument("--capacity", default=None, help="weight memory per chip (default: the paper's)")
+    lt.add_argument("--resilience", default="distributed-endurer",
+                    help="none, endurer, distributed-endurer, start-gap, distributed-endurer-golden, "
+                         "distributed-endurer-plus")
+    lt.add_argument("--years", type=float, default=10.0)
+    lt.add_argument("--seed", type=int, default=0)
+    lt.add_argument("--limit", type=int, default=500, help="accuracy on the first N test samples (default 500)")
+    lt.add_argument("--rate", type=float, default=None, help="inferences per 4 hours (default: PAPER.md's)")
+    lt.add_argument("--tau", type=float, default=None)
+    lt.add_argument("--eps", type=float, default=None)
+    lt.add_argument("--c", type=float, default=None)
+    lt.add_argument("--spares", type=int, default=None, help="spare words per chip (distributed-endurer-plus)")
+    lt.add_argument("--json", default=None)
+    lt.add_argument("--plot", default=None, help="PNG: accuracy and stuck bits vs years")
+    lt.set_defaults(func=_cmd_lifetime)
     ev = sub.add_parser("eval", help="fixed-point accuracy of a shipped checkpoint")
     ev.add_argument("name")
     ev.add_argument("--limit", type=int, default=None)

@@ -12,7 +12,8 @@ Usage::
 
 Two address spaces per chip: ``nvm`` (weights, the capacity a mapping fills; one value per
 ``bytes_per_value`` bytes) and ``act`` (activation buffers and the inbox for received messages; one region
-per stored tensor, no reuse between tensors — an upper bound on buffer size). Weight codes are
+per stored tensor, each starting on a 16-bit word, no reuse between tensors — an upper bound on buffer
+size). Weight codes are
 value × 2^fl at the model's ``weight_format``; a float model (no format) stores its values as they are.
 Read/write patterns are per inference and uniform within a region, so counts after any number of
 inferences are exact in closed form: pattern × inferences that ran the region's branch.
@@ -111,6 +112,7 @@ def build_images(prof: Profile, root: nn.Module, fmt: FixedPoint | None, weight_
         nvm_next[w.chip] += r.nbytes
         images[w.chip].regions.append(r)
     for s in prof.stores:
+        act_next[s.chip] += act_next[s.chip] % 2          # every buffer starts on a 16-bit word
         r = Region(s.name, "act", act_next[s.chip], s.numel, s.bytes_per_value, 0.0, s.writes_per_value, s.branch,
                    s.kind)
         act_next[s.chip] += r.nbytes

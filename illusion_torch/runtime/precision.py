@@ -59,7 +59,8 @@ def _fmt_of(node, modules, memo) -> FixedPoint | None:
         fmt = modules[str(node.args[0].target)].q_h.format
     elif isinstance(m, QLSTM):
         fmt = m.q_h.format
-    elif isinstance(m, _PASS_MODULES) or (node.op == "call_function" and node.target in _PASS_FUNCTIONS) or \
+    elif isinstance(m, _PASS_MODULES) or getattr(m, "keeps_format", False) or \
+            (node.op == "call_function" and node.target in _PASS_FUNCTIONS) or \
             (node.op == "call_method" and node.target in _PASS_METHODS):
         fmts = {_fmt_of(a, modules, memo) for a in node.all_input_nodes}
         fmt = fmts.pop() if len(fmts) == 1 else None
@@ -119,7 +120,7 @@ def exact_dtype(programs, model: nn.Module) -> tuple[torch.dtype, str]:
                 partial.add(n.meta["orig"])
             elif not (_fmt_of(a, modules, memo) and _fmt_of(b, modules, memo)):
                 problem = f"{n.name}: an add of values without a known fixed-point format"
-        elif isinstance(m, (QuantPoint, *_PASS_MODULES)) or \
+        elif isinstance(m, (QuantPoint, *_PASS_MODULES)) or getattr(m, "keeps_format", False) or \
                 (n.op == "call_function" and n.target in _PASS_FUNCTIONS | _SAFE_FUNCTIONS) or \
                 (n.op == "call_method" and n.target in _PASS_METHODS | _SAFE_METHODS):
             pass

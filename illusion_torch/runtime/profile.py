@@ -101,6 +101,7 @@ class Store:
     writes_per_value: float     # per inference
     branch: Branch
     kind: str                   # "activation" | "inbox"
+    nodes: list[str] = field(default_factory=list)   # the rewritten graph's values written here
 
 
 @dataclass
@@ -111,6 +112,8 @@ class Profile:
     weights: list[WeightSlot]
     stores: list[Store]
     routes: list[Branch]        # [None] for a model without a gate, else its route values
+    events: list[tuple[int, int, int]] = field(default_factory=list)   # writes in program order:
+    #                             (wake, position in the graph, index into stores), one per buffer write
 
     def work_of_chip(self, chip: int, route: Branch) -> Counters:
         total = Counters()
@@ -132,6 +135,11 @@ class Profile:
 def _numel(meta) -> int:
     shape = getattr(meta, "shape", None)      # None for a tuple of outputs (an LSTM slice's h, c)
     return int(math.prod(shape[1:])) if isinstance(shape, torch.Size) else 0
+
+
+def _is_pool(n: fx.Node, modules: dict) -> bool:
+    module = modules.get(str(n.target)) if n.op == "call_module" else None
+    return isinstance(module, _POOL_MODULES) or (n.op == "call_function" and n.target in _POOL_FUNCTIONS)
 
 
 def _branch_of(node: fx.Node, branches: dict[str, int]) -> Branch:
@@ -187,21 +195,26 @@ def profile(system) -> Profile:
             bits += p.numel() * r
         return bits
 
-    buffers: dict[tuple, Store] = {}
+    buffers: dict[tuple, int] = {}
+    events: list[tuple[int, int, int]] = []
+    pos = {n.name: i for i, n in enumerate(gm.graph.nodes)}
 
     def buffer(key: tuple, chip: int, name: str, numel: int, nbytes: int, writes: float, branch: Branch,
-               kind: str) -> None:
+               kind: str, when: tuple[int, int]) -> None:
         """One buffer per key: a value rewritten every step (LSTM h/c, received h slices) reuses its buffer."""
         if key in buffers:
-            buffers[key].writes_per_value += writes
+            stores[buffers[key]].writes_per_value += writes
         else:
-            buffers[key] = Store(chip, name, numel, nbytes, writes, branch, kind)
-            stores.append(buffers[key])
+            buffers[key] = len(stores)
+            stores.append(Store(chip, name, numel, nbytes, writes, branch, kind))
+        stores[buffers[key]].nodes.append(name)
+        events.extend([(*when, buffers[key])] * int(round(writes)))
 
     def store(node: fx.Node, numel: int, nbytes: int, writes: float = 1.0) -> Counters:
         key = ("act", str(node.target)) if n.op == "call_module" and isinstance(
             modules.get(str(node.target)), LstmSlice) else ("act", node.name)
-        buffer(key, chip_of[node.name], node.name, numel, nbytes, writes, _branch_of(node, branches), "activation")
+        buffer(key, chip_of[node.name], node.name, numel, nbytes, writes, _branch_of(node, branches), "activation",
+               (wake_of[node.name], pos[node.name]))
         return Counters(act_writes=numel * writes, act_write_bits=numel * writes * nbytes * 8)
 
     for n in gm.graph.nodes:
@@ -266,8 +279,13 @@ def profile(system) -> Profile:
             vbytes[n.name] = raw_bytes
         elif isinstance(module, QuantPoint):
             vbytes[n.name] = module.format.bytes
-            add(n, Counters(ops=out) + store(n, out, module.format.bytes))
-        elif isinstance(module, _POOL_MODULES) or (n.op == "call_function" and n.target in _POOL_FUNCTIONS):
+            users = list(n.users)
+            if users and all(chip_of.get(u.name) == chip_of[n.name] and _is_pool(u, modules) for u in users):
+                add(n, Counters(ops=out))       # max-pooled as it is computed: the running max stays in the
+                #                                 4-word SRAM write-back buffer; only the pooled value is written
+            else:
+                add(n, Counters(ops=out) + store(n, out, module.format.bytes))
+        elif _is_pool(n, modules):
             add(n, Counters(ops=_numel(ins[0].meta.get("tensor_meta"))) + store(n, out, in_bytes))
         elif isinstance(module, _FREE_MODULES) or (n.op == "call_function" and n.target in _VIEWS_FUNCTIONS) or \
                 (n.op == "call_method" and n.target in _VIEWS_METHODS):
@@ -293,12 +311,12 @@ def profile(system) -> Profile:
             bpv = max(1, vbytes.get(t.tensor, 1))
             node = by_name[t.tensor]
             orig = node.meta.get("orig", t.tensor) if node.target is operator.getitem else t.tensor
-            buffer(("inbox", t.dst, t.src, orig, t.bytes), t.dst, f"inbox:{t.tensor}", t.bytes // bpv, bpv, 1.0,
-                   t.branch, "inbox")
+            buffer(("inbox", t.dst, t.src, orig, t.bytes), t.dst, t.tensor, t.bytes // bpv, bpv, 1.0,
+                   t.branch, "inbox", (t.dst_wake, -1))
             wakes[t.dst_wake].add(t.branch, Counters(act_writes=t.bytes // bpv, act_write_bits=8 * t.bytes))
     n_chips = system.mapping.n_chips
     return Profile(n_chips, [wakes[k] for k in sorted(wakes) if wakes[k].chip != HOST], transfers, weights, stores,
-                   routes)
+                   routes, sorted(events))
 
 
 def _transfers(gm: fx.GraphModule, chip_of: dict, wake_of: dict, vbytes: dict, branches: dict,

@@ -1,0 +1,211 @@
+"""Where logical words live over time: wear-leveling policies for a system of chips with RRAM memories.
+
+Usage::
+
+    from illusion_torch.endurer import policy
+    p = policy("distributed-endurer", tau=0.6, eps=0.6, c=8e6)      # or "none", "endurer", "start-gap", ...
+    p.reset(n_chips=8, words=2048, rng=np.random.default_rng(0))
+    hist = np.zeros((8, 8, 2048)); extra = np.zeros(8)
+    p.step(writes, inferences, hist, extra)     # one remap period: writes per logical chip in it
+
+A placement says, for each logical chip image, which physical chip holds it (``chip``) and, for each
+physical chip, how far its memory is rotated (``offset``: logical word ``l`` sits at physical word
+``(l − offset) mod M``, PAPER.md). ``step`` adds the period's inferences to ``hist[physical chip, logical
+chip, offset]`` under the placements it ran with, and to ``extra[physical chip]`` the writes per word the
+remapping itself cost; wear then follows in closed form (``lifetime.py``).
+
+Policies (PAPER.md, "RRAM endurance and Distributed ENDURER"):
+- ``none``: nothing moves.
+- ``endurer``: every period each chip rotates its whole memory by a random shift (M writes).
+- ``distributed-endurer``: ENDURER on every chip, plus per-physical-chip write counters; when the heaviest
+  chip's count exceeds mean·(1 + EPS) + C, the heaviest and lightest chips swap their memory images (M
+  writes each) and EPS += TAU^k for the k-th swap. Defaults TAU = EPS = 0.6, C = 8e6.
+- ``distributed-endurer-golden``: ours — the same swaps, but each chip's shifts follow the golden-ratio
+  sequence (offset_k = ⌊k·φ·M⌋ mod M) instead of random draws, and TAU = 0.05, EPS = 0.02, C = 0. Random
+  shifts leave an O(√K) spread of wear between words after K periods; a low-discrepancy sequence covers
+  the offsets evenly (O(log K)), and small EPS/TAU keep chips within a few percent of the mean.
+- ``distributed-endurer-plus``: ours — golden-ratio shifts, TAU = 0.01, EPS = 0.005, C = 0, and 256 spare
+  words per chip to which the controller redirects every word write-verify reports failed (acted on weekly).
+- ``start-gap``: Qureshi et al., MICRO 2009, per chip: one spare line; every ψ = 100 writes the gap moves by
+  one line (one extra write), so the mapping rotates by one line every (M + 1)·ψ writes. Modeled as a
+  rotation whose offset advances continuously with the chip's writes (the gap's one-line displacement is
+  neglected).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Policy", "policy", "POLICIES", "Placement"]
+
+GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+@dataclass
+class Placement:
+    chip: np.ndarray            # physical chip of each logical chip image
+    offset: np.ndarray          # rotation of each physical chip's memory
+
+    def copy(self) -> Placement:
+        return Placement(self.chip.copy(), self.offset.copy())
+
+
+class Policy:
+    name = "none"
+    spares = 0                  # spare words per chip for failed words (only distributed-endurer-plus has any)
+
+    def __init__(self, **params: float) -> None:
+        if params:
+            raise ValueError(f"policy {self.name!r} takes no parameters, got {', '.join(params)}")
+
+    def reset(self, n_chips: int, words: int, rng: np.random.Generator) -> None:
+        self.n, self.words, self.rng = n_chips, words, rng
+        self.place = Placement(np.arange(n_chips), np.zeros(n_chips, dtype=np.int64))
+        self.swaps = 0
+
+    def step(self, writes: np.ndarray, inferences: float, hist: np.ndarray, extra: np.ndarray) -> None:
+        """Run one period of ``inferences`` with ``writes`` per logical chip; record it in ``hist``/``extra``."""
+        self._record(self.place, inferences, hist)
+
+    def _record(self, place: Placement, inferences: float, hist: np.ndarray) -> None:
+        logical = np.arange(self.n)
+        physical = place.chip
+        np.add.at(hist, (physical, logical, place.offset[physical]), inferences)
+
+
+class Endurer(Policy):
+    name = "endurer"
+
+    def _shift(self, k: int) -> np.ndarray:
+        return self.rng.integers(0, self.words, self.n)
+
+    def reset(self, n_chips: int, words: int, rng: np.random.Generator) -> None:
+        super().reset(n_chips, words, rng)
+        self.periods = 0
+
+    def step(self, writes: np.ndarray, inferences: float, hist: np.ndarray, extra: np.ndarray) -> None:
+        self._record(self.place, inferences, hist)
+        self.periods += 1
+        self._between_periods(writes, extra)
+        self.place.offset = self._choose((self.place.offset + self._shift(self.periods)) % self.words)
+        extra += 1.0                                          # moving the data rewrites every word once
+
+    def _between_periods(self, writes: np.ndarray, extra: np.ndarray) -> None:
+        """Decisions taken at the end of a period, before the rotation (Distributed ENDURER's swaps)."""
+
+    def _choose(self, proposed: np.ndarray) -> np.ndarray:
+        return proposed
+
+
+class DistributedEndurer(Endurer):
+    name = "distributed-endurer"
+    defaults = {"tau": 0.6, "eps": 0.6, "c": 8e6}
+
+    def __init__(self, **params: float) -> None:
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"unknown {self.name} parameter(s) {', '.join(sorted(unknown))}; valid: "
+                             f"{', '.join(self.defaults)}")
+        values = {k: v for k, v in {**self.defaults, **params}.items() if k in ("tau", "eps", "c")}
+        if not 0 <= values["tau"] < 1 or values["eps"] < 0 or values["c"] < 0:
+            raise ValueError(f"{self.name} needs 0 ≤ tau < 1, eps ≥ 0 and c ≥ 0, got {values}")
+        self.tau, self.eps0, self.c = values["tau"], values["eps"], values["c"]
+
+    def reset(self, n_chips: int, words: int, rng: np.random.Generator) -> None:
+        super().reset(n_chips, words, rng)
+        self.eps = self.eps0
+        self.counter = np.zeros(n_chips)        # writes per physical chip so far
+
+    def _between_periods(self, writes: np.ndarray, extra: np.ndarray) -> None:
+        per_physical = np.zeros(self.n)
+        per_physical[self.place.chip] = writes
+        self.counter += per_physical + self.words
+        heavy, light = int(np.argmax(self.counter)), int(np.argmin(self.counter))
+        if heavy != light and self.counter[heavy] > self.counter.mean() * (1 + self.eps) + self.c:
+            a, b = int(np.where(self.place.chip == heavy)[0][0]), int(np.where(self.place.chip == light)[0][0])
+            self.place.chip[a], self.place.chip[b] = light, heavy
+            extra[[heavy, light]] += 1.0
+            self.counter[[heavy, light]] += self.words
+            self.swaps += 1
+            self.eps += self.tau ** self.swaps
+
+
+class GoldenDistributedEndurer(DistributedEndurer):
+    name = "distributed-endurer-golden"
+    defaults = {"tau": 0.05, "eps": 0.02, "c": 0.0}
+
+    def _shift(self, k: int) -> np.ndarray:
+        # offsets k·φ·M (mod M), with a per-chip phase so chips do not move in lockstep
+        phase = np.arange(self.n) * GOLDEN / self.n
+        now = np.floor(((k * GOLDEN + phase) % 1.0) * self.words).astype(np.int64)
+        before = np.floor((((k - 1) * GOLDEN + phase) % 1.0) * self.words).astype(np.int64)
+        return (now - before) % self.words
+
+
+class PlusEndurer(GoldenDistributedEndurer):
+    """Golden-ratio Distributed ENDURER with spare words for the cells write-verify reports (ours).
+
+    Write-verify finds every stuck cell when it is written; each chip keeps ``spares`` spare words outside
+    the rotation, and the controller redirects a reported failed word to the next free spare (the remapping
+    of failed lines of Schechter et al., ISCA 2010, "ECP"). Rotation keeps wear level; the spares catch the
+    few cells that fail anyway (log-normal endurance has a long low tail), which rotation alone cannot help:
+    the number of failures depends on the total writes, not on where they land."""
+
+    name = "distributed-endurer-plus"
+    defaults = {"tau": 0.01, "eps": 0.005, "c": 0.0, "spares": 256}
+
+    def __init__(self, **params: float) -> None:
+        spares = params.pop("spares", self.defaults["spares"])
+        if spares < 0 or int(spares) != spares:
+            raise ValueError(f"{self.name} needs a whole number of spares ≥ 0, got {spares}")
+        super().__init__(**params)
+        self.spares = int(spares)
+
+
+class StartGap(Policy):
+    name = "start-gap"
+
+    def __init__(self, psi: float = 100, **params: float) -> None:
+        if params:
+            raise ValueError(f"unknown start-gap parameter(s) {', '.join(params)}; valid: psi")
+        if psi < 1:
+            raise ValueError(f"start-gap needs psi ≥ 1 (writes per gap move), got {psi}")
+        self.psi = psi
+
+    def reset(self, n_chips: int, words: int, rng: np.random.Generator) -> None:
+        super().reset(n_chips, words, rng)
+        self.position = np.zeros(n_chips)       # fractional rotation of each chip
+
+    def step(self, writes: np.ndarray, inferences: float, hist: np.ndarray, extra: np.ndarray) -> None:
+        per_physical = np.zeros(self.n)
+        per_physical[self.place.chip] = writes
+        advance = per_physical / (self.psi * (self.words + 1))
+        for c in range(self.n):                       # logical chip c stays on physical chip c
+            start, end = self.position[c], self.position[c] + advance[c]
+            if advance[c] <= 0:
+                hist[c, c, int(start) % self.words] += inferences
+                continue
+            first, last = math.floor(start), math.ceil(end)
+            offsets = np.arange(first, last)
+            lo = np.maximum(offsets, start)
+            hi = np.minimum(offsets + 1, end)
+            np.add.at(hist[c, c], offsets % self.words, inferences * (hi - lo) / advance[c])
+        self.position += advance
+        self.place.offset = np.floor(self.position).astype(np.int64) % self.words
+        extra += per_physical / self.psi / self.words             # one line copy per gap move
+
+
+POLICIES: dict[str, type[Policy]] = {p.name: p for p in (Policy, Endurer, DistributedEndurer,
+                                                          GoldenDistributedEndurer, PlusEndurer, StartGap)}
+
+
+def policy(name: str, **params: float) -> Policy:
+    """The policy called ``name`` with its parameters (a bad name or parameter: one clear error)."""
+    try:
+        cls = POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown resilience policy {name!r}; valid: {', '.join(POLICIES)}") from None
+    return cls(**params)

@@ -1,0 +1,243 @@
+"""Stuck bits in the chips' memories, applied where the chips read and write: weights and every activation write.
+
+Usage::
+
+    from illusion_torch.runtime.faults import FaultyChips
+    faulty = FaultyChips(runtime)                          # runtime = Runtime(system)
+    faulty.set_masks(chip, and_mask, or_mask)              # per 16-bit word of the chip's memory (numpy int64)
+    logits = faulty.run(x)                                 # chip by chip, with the stuck bits in effect
+    faulty.clear()
+
+A chip's memory is its weight image (words 0 … ``nvm_words``) followed by its activation buffers and inbox
+(``Runtime.images``; each region starts on a word). Weights: the stored codes are ANDed/ORed with the masks
+of their bytes (little-endian within a word) and loaded into the programs. Activations: after every node
+that writes a buffer (a rounding point, a pooled value, an LSTM slice's h and c, a partial sum) and before
+every use of a received message, a ``StuckBits`` node forces the same masks onto the value's code — on
+every write, as the RRAM would. Values whose code has no fixed-point format (D2NN's boolean route flag)
+are left as they are and listed in ``unmasked``.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+
+import numpy as np
+import torch
+from torch import fx, nn
+
+from ..chips import ChipPrograms, LstmSlice, cut
+from ..fixed import FixedPoint
+from .precision import _fmt_of, exact_dtype
+
+__all__ = ["StuckBits", "FaultyChips"]
+
+
+class StuckBits(nn.Module):
+    """Force AND/OR masks onto the ``wl``-bit two's-complement codes (step 2^-fl) of a stored value."""
+
+    keeps_format = True          # for the exact-float32 proof: the value stays a FixedPoint(wl, fl) code
+
+    def __init__(self, numel: int, wl: int, fl: int) -> None:
+        super().__init__()
+        self.wl, self.fl = wl, fl
+        self.register_buffer("and_mask", torch.full((numel,), (1 << wl) - 1, dtype=torch.int64))
+        self.register_buffer("or_mask", torch.zeros(numel, dtype=torch.int64))
+        self.active = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.active:
+            return x
+        flat = x.flatten(1)
+        codes = torch.round(flat * 2.0 ** self.fl).to(torch.int64) & ((1 << self.wl) - 1)
+        codes = (codes & self.and_mask) | self.or_mask
+        codes = torch.where(codes >= 1 << (self.wl - 1), codes - (1 << self.wl), codes)
+        return (codes.to(x.dtype) * 2.0 ** -self.fl).reshape(x.shape)
+
+
+def _values(bytes_and, bytes_or, bpv: int) -> tuple[np.ndarray, np.ndarray]:
+    """Combine per-byte masks into per-value masks of ``bpv`` bytes (little-endian)."""
+    n = len(bytes_and) // bpv
+    a = np.zeros(n, dtype=np.int64)
+    o = np.zeros(n, dtype=np.int64)
+    for k in range(bpv):
+        a |= bytes_and[k::bpv][:n].astype(np.int64) << (8 * k)
+        o |= bytes_or[k::bpv][:n].astype(np.int64) << (8 * k)
+    return a, o
+
+
+class FaultyChips:
+    """The runtime's chip programs with a StuckBits node at every activation write and received message."""
+
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+        src = runtime.programs
+        self.gm: fx.GraphModule = copy.deepcopy(src.expanded)
+        self.chip_of = dict(src.chip_of)
+        self.images = runtime.images
+        self.fmt: FixedPoint = runtime.system.model.weight_format
+        self.unmasked: list[str] = []
+        # module, chip, buffer (region name), byte offset in it, bytes per value
+        self.points: list[tuple[StuckBits, int, str, int, int]] = []
+        # where each buffer sits in its chip's memory (byte address); a buffer not listed is in SRAM (no stuck
+        # bits). Default: every activation buffer in NVM, after the weights.
+        self.layout: dict[int, dict[str, int]] = {
+            img.chip: {r.name: 2 * (-(-img.nvm_bytes // 2)) + r.address for r in img.space("act")}
+            for img in runtime.images}
+        self._insert()
+        self.programs: ChipPrograms = cut(self.gm, self.chip_of, gated=src.gated)
+        self.masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.apply()
+
+    # -- building ------------------------------------------------------------------------------------
+    def _format(self, node: fx.Node, modules: dict, bpv: int) -> FixedPoint | None:
+        meta = node.meta.get("tensor_meta")
+        dtype = getattr(meta, "dtype", None)
+        if dtype is not None and not dtype.is_floating_point:
+            return None if dtype == torch.bool else FixedPoint(8 * bpv, 0)
+        f = _fmt_of(node, modules, {})
+        if f is not None:
+            return FixedPoint(8 * bpv, f.fl)
+        lsb = self._raw_fl(node, modules)
+        return None if lsb is None else FixedPoint(8 * bpv, lsb)
+
+    def _raw_fl(self, node: fx.Node, modules: dict) -> int | None:
+        """Fractional bits of a raw (unrounded) sum: the layer's weight fl + its input's fl."""
+        seen = 0
+        while isinstance(node, fx.Node) and seen < 64:
+            seen += 1
+            m = modules.get(str(node.target)) if node.op == "call_module" else None
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                f = _fmt_of(node.args[0], modules, {})
+                return None if f is None else self.fmt.fl + f.fl
+            ins = node.all_input_nodes
+            if not ins:
+                return None
+            node = ins[-1]
+        return None
+
+    def _insert(self) -> None:
+        g = self.gm.graph
+        modules = dict(self.gm.named_modules())
+        by_name = {n.name: n for n in g.nodes}
+        holder = nn.Module()
+        self.gm.add_submodule("faults", holder)
+        count = 0
+
+        def point(chip: int, node: fx.Node, store, offset_values: int, numel: int, after: fx.Node) -> fx.Node | None:
+            nonlocal count
+            f = self._format(node, modules, store.bytes_per_value)
+            if f is None:
+                self.unmasked.append(node.name)
+                return None
+            count += 1
+            mod = StuckBits(numel, f.wl, f.fl)
+            holder.add_module(f"s{count}", mod)
+            modules[f"faults.s{count}"] = mod
+            self.points.append((mod, chip, store.name, offset_values * store.bytes_per_value, store.bytes_per_value))
+            with g.inserting_after(after):
+                new = g.call_module(f"faults.s{count}", (node,))
+            self.chip_of[new.name] = chip
+            new.meta.update({k: node.meta[k] for k in ("orig", "tensor_meta") if k in node.meta})
+            return new
+
+        store_address = {id(s) for s in self.runtime.profile.stores
+                         if any(r.name == s.name for r in self.images[s.chip].space("act"))}
+        current: dict[str, fx.Node] = {}
+        for s in self.runtime.profile.stores:
+            if s.kind != "activation" or id(s) not in store_address:
+                continue
+            for name in s.nodes:
+                node = by_name[name]
+                m = modules.get(str(node.target)) if node.op == "call_module" else None
+                if isinstance(m, LstmSlice):                      # a tuple (h, c): mask each where it is read
+                    units = s.numel // 2
+                    for u in list(node.users):
+                        if u.target is operator.getitem:
+                            k = u.args[1]
+                            new = point(s.chip, u, s, k * units, units, u)
+                            if new is not None:
+                                u.replace_all_uses_with(new, delete_user_cb=lambda user, new=new: user is not new)
+                    continue
+                new = point(s.chip, node, s, 0, s.numel, node)
+                if new is not None:
+                    node.replace_all_uses_with(new, delete_user_cb=lambda user, new=new: user is not new)
+                    current[name] = new
+        for s in self.runtime.profile.stores:
+            if s.kind != "inbox" or id(s) not in store_address:
+                continue
+            for name in s.nodes:
+                src = current.get(name, by_name[name])
+                users = [u for u in src.users if self.chip_of.get(u.name) == s.chip]
+                if not users:
+                    continue
+                first = min(users, key=lambda u: list(g.nodes).index(u))
+                with g.inserting_before(first):
+                    anchor = first.prev
+                new = point(s.chip, src, s, 0, s.numel, anchor)
+                if new is None:
+                    continue
+                for u in users:
+                    u.replace_input_with(src, new)
+        g.lint()
+        self.gm.recompile()
+
+    # -- masks -----------------------------------------------------------------------------------------
+    def set_masks(self, chip: int, and_words: np.ndarray, or_words: np.ndarray) -> None:
+        """Stuck bits of ``chip``'s memory, per word in its logical layout (weights first, then activations)."""
+        self.masks[chip] = (np.asarray(and_words, dtype=np.int64), np.asarray(or_words, dtype=np.int64))
+        self.apply()
+
+    def clear(self) -> None:
+        self.masks = {}
+        self.apply()
+
+    def nvm_words(self, chip: int) -> int:
+        return -(-self.images[chip].nvm_bytes // 2)
+
+    def apply(self) -> None:
+        """Load the (masked) weights into the programs and set every StuckBits node from ``masks``."""
+        root = self.gm
+        with torch.no_grad():
+            for img in self.images:
+                masks = self.masks.get(img.chip)
+                for r in img.space("nvm"):
+                    p = root.get_submodule(r.module).get_parameter(r.param)
+                    codes = r.codes.numpy()
+                    if masks is not None:
+                        ba, bo = _byte_range(masks, r.address, r.nbytes)
+                        va, vo = _values(ba, bo, r.bytes_per_value)
+                        bits = 8 * r.bytes_per_value
+                        u = (codes & ((1 << bits) - 1) & va) | vo
+                        codes = np.where(u >= 1 << (bits - 1), u - (1 << bits), u)
+                    values = torch.from_numpy(codes.astype(np.float64) * 2.0 ** -r.fmt.fl)
+                    p.copy_(values.reshape(p.shape).to(p.dtype))
+        for mod, chip, region, offset, bpv in self.points:
+            masks = self.masks.get(chip)
+            address = self.layout.get(chip, {}).get(region)
+            if masks is None or address is None:
+                mod.active = False
+                continue
+            start = address + offset
+            ba, bo = _byte_range(masks, start, mod.and_mask.numel() * bpv)
+            va, vo = _values(ba, bo, bpv)
+            mod.and_mask.copy_(torch.from_numpy(va))
+            mod.or_mask.copy_(torch.from_numpy(vo))
+            mod.active = bool((va != (1 << mod.wl) - 1).any() or vo.any())
+        self.dtype, _ = exact_dtype(self.programs, self.runtime.system.model)
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        outs = []
+        for i in range(0, len(x), batch_size):
+            outs.append(self.programs.forward(x[i:i + batch_size], dtype=self.dtype)[0].double())
+        return torch.cat(outs)
+
+
+def _byte_range(masks: tuple[np.ndarray, np.ndarray], first_byte: int, nbytes: int):
+    and_words, or_words = masks
+    b = first_byte + np.arange(nbytes)
+    w = b // 2
+    shift = 8 * (b % 2)
+    return (and_words[w] >> shift) & 0xFF, (or_words[w] >> shift) & 0xFF
+

@@ -1,0 +1,135 @@
+"""RRAM wear: cell model, write-back buffer, stuck-bit injection, policies, and the lifetime simulation."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import illusion_torch as il
+from illusion_torch.cli import main
+from illusion_torch.endurer import policy
+from illusion_torch.lifetime import LABELS, nvm_layout, simulate, write_pattern
+from illusion_torch.rram import PAPER_ENDURANCE, PAPER_POINTS, RRAMArray, fit_endurance, write_back
+from illusion_torch.runtime import Runtime
+from illusion_torch.runtime.faults import FaultyChips
+
+_CACHE: dict = {}
+
+
+def _system(name, limit=200):
+    if name not in _CACHE:
+        model = il.load(name)
+        x, y = il.data.load(model.checkpoint_meta["recipe"]["dataset"], "test", limit=limit)
+        _CACHE[name] = (il.partition(model, x[:1], chips=8, capacity="4KiB"), x, y)
+    return _CACHE[name]
+
+
+def test_endurance_fit_goes_through_the_paper_points():
+    fit = fit_endurance(PAPER_POINTS)
+    assert fit.mu == pytest.approx(PAPER_ENDURANCE.mu, abs=1e-4)
+    assert fit.sigma == pytest.approx(PAPER_ENDURANCE.sigma, abs=1e-5)
+    for writes, stuck, bits in PAPER_POINTS:
+        assert bits * PAPER_ENDURANCE.failed_fraction(writes) == pytest.approx(stuck, rel=1e-4)
+
+
+def test_cells_fail_stuck_mostly_at_one_and_write_verify_reports_them():
+    mem = RRAMArray(4096, PAPER_ENDURANCE, seed=3)
+    and_m, or_m, stuck = mem.masks(np.full(4096, 1e9))
+    assert stuck > 1000                                          # ~27 % of cells at 1e9 writes
+    ones = sum(bin(int(v)).count("1") for v in or_m)
+    assert ones / stuck > 0.95                                   # stuck-at-1 dominates (2 % stuck-at-0)
+    assert np.array_equal(RRAMArray(4096, PAPER_ENDURANCE, seed=3).masks(np.full(4096, 1e9))[1], or_m)
+    word = int(np.argmax(mem.endurance.min(1) < 10))             # a word with a cell that fails early
+    fresh = RRAMArray(1, PAPER_ENDURANCE, seed=0)
+    fresh.endurance[:] = 1e12
+    fresh.endurance[0, 5] = 2                                    # bit 5 fails at its second write, stuck at 1
+    fresh.stuck_value[0, 5] = True
+    assert fresh.write(0, 0) == 0 and fresh.write(0, 0) == 1 and fresh.read(0) == 1 << 5
+    assert word >= 0
+
+
+def test_write_back_buffer_absorbs_repeated_writes():
+    assert write_back(np.array([0, 0, 0, 1, 1, 0, 2, 3, 4, 0]), 5).tolist() == [1] * 5   # 0 stays (recently used)
+    counts = write_back(np.array([0, 1, 2, 3, 4, 0]), 5, entries=4)
+    assert counts.tolist() == [2, 1, 1, 1, 1]       # word 0 evicted by word 4 (least recent), flushed at the end
+    assert write_back(np.array([7] * 100), 8).tolist() == [0] * 7 + [1]
+
+
+def test_faulty_chips_apply_stuck_bits_where_they_land():
+    system, x, y = _system("svhn")
+    rt = Runtime(system)
+    faulty = FaultyChips(rt)
+    layout = nvm_layout(rt)
+    faulty.layout = dict(enumerate(layout))
+    ref = rt.run(x).logits
+    assert torch.equal(faulty.run(x), ref)
+    words = 1 + max(-(-img.nvm_bytes // 2) + 4096 for img in rt.images)
+    ones, zeros = np.full(words, 0xFFFF), np.zeros(words, dtype=np.int64)
+    region = rt.images[0].space("nvm")[0]                  # conv1.weight: force every sign bit to 1
+    stuck = zeros.copy()
+    stuck[region.address // 2:(region.address + region.nbytes) // 2] = 0x8080
+    faulty.set_masks(0, ones, stuck)
+    assert not torch.equal(faulty.run(x), ref)
+    faulty.clear()
+    assert torch.equal(faulty.run(x), ref)
+    chip = next(c for c, where in enumerate(layout) if where)      # a chip with a message buffer in RRAM
+    first = min(layout[chip].values()) // 2
+    stuck = zeros.copy()
+    stuck[first:first + 64] = 0xFFFF
+    faulty.set_masks(chip, ones, stuck)
+    assert not torch.equal(faulty.run(x), ref)
+
+
+def test_write_pattern_comes_from_the_program():
+    system, x, _ = _system("kws", limit=20)
+    rt = Runtime(system)
+    runs = rt.run(x).runs
+    layout = nvm_layout(rt)
+    patterns = write_pattern(rt, runs, layout)
+    nvm_words = -(-rt.images[3].nvm_bytes // 2)
+    assert np.all(patterns[3][:nvm_words] == 0)                  # weights are not rewritten by inference
+    assert patterns[3].max() == 40                               # h and c: rewritten every step
+
+
+def test_bad_policy_names_and_parameters():
+    with pytest.raises(ValueError, match="valid: none, endurer"):
+        policy("wear-magic")
+    with pytest.raises(ValueError, match="tau"):
+        policy("distributed-endurer", tau=1.5)
+    with pytest.raises(ValueError, match="valid: tau, eps, c"):
+        policy("distributed-endurer", lam=1)
+    with pytest.raises(ValueError, match="spares"):
+        policy("distributed-endurer-plus", spares=-1)
+
+
+def test_lifetime_wear_grows_without_resilience_and_is_reproducible():
+    system, x, y = _system("svhn")
+    a = simulate(system, x, y, resilience="none", seed=1, model_name="svhn")
+    assert [p.label for p in a.points] == list(LABELS)
+    stuck = [p.stuck_bits for p in a.points]
+    assert stuck == sorted(stuck) and stuck[0] == 0 and stuck[-1] > 20
+    writes = [p.max_writes_per_word for p in a.points]
+    assert writes == sorted(writes) and writes[-1] == pytest.approx(writes[-2] * 10, rel=1e-6)
+    b = simulate(system, x, y, resilience="none", seed=1, model_name="svhn")
+    assert a.points == b.points and a.wear_evenness == b.wear_evenness
+    assert a.lifetime_years is not None and a.wear_evenness < 0.2
+
+
+def test_distributed_endurer_plus_keeps_accuracy_and_levels_wear(tmp_path):
+    out = tmp_path / "l.json"
+    assert main(["lifetime", "--model", "svhn", "--resilience", "distributed-endurer-plus", "--limit", "200",
+                 "--json", str(out), "--plot", str(tmp_path / "l.png")]) == 0
+    r = json.loads(out.read_text())
+    assert {"model", "resilience", "points", "lifetime_years", "wear_evenness"} <= set(r)
+    assert abs(r["points"][-1]["accuracy"] - r["points"][0]["accuracy"]) <= 0.01
+    assert r["lifetime_years"] is None and r["wear_evenness"] >= 0.9
+    assert (tmp_path / "l.png").stat().st_size > 1000
+
+
+def test_lifetime_cli_rejects_bad_input(capsys):
+    assert main(["lifetime", "--resilience", "magic"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "valid:" in err[0]
+    assert main(["lifetime", "--years", "-1"]) == 2
+    assert "positive" in capsys.readouterr().err
