@@ -59,8 +59,10 @@ class LifetimePoint:
     periods: int
     years: float
     accuracy: float
-    stuck_bits: int
+    stuck_bits: int             # failed cells in effect (a failed word moved to a spare no longer counts)
     max_writes_per_word: float
+    failed_cells: int = 0       # every failed cell of the chips' memories, repaired or not
+    repaired_words: int = 0     # words redirected to spares (distributed-endurer-plus)
 
 
 @dataclass
@@ -88,10 +90,11 @@ class LifetimeResult:
         lines = [f"{self.model} on {self.chips} chips, resilience {self.resilience}{params}, "
                  f"{self.rate:g} inferences per 4 h, seed {self.seed}, accuracy on the first {self.samples} test "
                  f"inputs",
-                 f"{'point':<9}{'years':>8}{'accuracy':>10}{'stuck bits':>12}{'max writes/word':>17}"]
+                 f"{'point':<9}{'years':>8}{'accuracy':>10}{'stuck bits':>12}{'failed cells':>14}{'repaired':>10}"
+                 f"{'max writes/word':>17}"]
         for p in self.points:
-            lines.append(f"{p.label:<9}{p.years:>8.3g}{100 * p.accuracy:>9.2f}%{p.stuck_bits:>12}"
-                         f"{p.max_writes_per_word:>17.4g}")
+            lines.append(f"{p.label:<9}{p.years:>8.3g}{100 * p.accuracy:>9.2f}%{p.stuck_bits:>12}{p.failed_cells:>14}"
+                         f"{p.repaired_words:>10}{p.max_writes_per_word:>17.4g}")
         life = "never within the horizon" if self.lifetime_years is None else f"{self.lifetime_years:g} years"
         lines.append(f"accuracy first 1 point below its start: {life}; wear evenness (mean ÷ max writes per "
                      f"word) {self.wear_evenness:.3f}; chip swaps {self.swaps}; {self.wall_s:.1f} s")
@@ -271,7 +274,9 @@ def simulate(system, x: torch.Tensor, y: torch.Tensor, *, resilience: str = "dis
                 faulty.masks[logical] = (and_p[index], or_p[index])
             faulty.apply()
             acc = float((faulty.run(x).argmax(1) == y).double().mean())
-        points.append(LifetimePoint(label, period, period / PERIODS_PER_YEAR, acc, stuck, float(wear.max())))
+        failed = sum(int((arrays[c].endurance <= wear[c][:, None]).sum()) for c in range(n))
+        points.append(LifetimePoint(label, period, period / PERIODS_PER_YEAR, acc, stuck, float(wear.max()), failed,
+                                    sum(len(sp.of) for sp in spares)))
     start = points[0].accuracy
     below = next((p for p in points if p.accuracy < start - 0.01), None)
     evenness = float(wear.mean() / wear.max()) if wear.max() > 0 else 1.0
@@ -283,26 +288,33 @@ def simulate(system, x: torch.Tensor, y: torch.Tensor, *, resilience: str = "dis
 
 
 def plot_lifetime(results: list[LifetimeResult], path) -> None:
-    """Accuracy and stuck bits against time (log axis), one line per result (like the paper's Fig. 6)."""
+    """Accuracy and stuck bits against time (log axis): a row per workload, a colour per policy (like the
+    paper's Fig. 6)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    models = list(dict.fromkeys(r.model for r in results))
+    policies = list(dict.fromkeys(r.resilience for r in results))
+    fig, axes = plt.subplots(len(models), 2, figsize=(11, 3.2 * len(models)), squeeze=False)
     first = PERIOD_HOURS / 24 / 365                     # ZERO is drawn at one period
-    for i, r in enumerate(results):
-        t = [max(p.years, first) for p in r.points]
-        label = f"{r.model} {r.resilience}"
-        ax1.plot(t, [100 * p.accuracy for p in r.points], "o-", ms=3, color=f"C{i % 10}", label=label)
-        ax2.plot(t, [max(p.stuck_bits, 0.5) for p in r.points], "o-", ms=3, color=f"C{i % 10}")
-    for ax in (ax1, ax2):
-        ax.set_xscale("log")
+    for row, model in enumerate(models):
+        ax1, ax2 = axes[row]
+        for r in (r for r in results if r.model == model):
+            color = f"C{policies.index(r.resilience) % 10}"
+            t = [max(p.years, first) for p in r.points]
+            ax1.plot(t, [100 * p.accuracy for p in r.points], "o-", ms=3, color=color, label=r.resilience)
+            ax2.plot(t, [max(p.stuck_bits, 0.5) for p in r.points], "o-", ms=3, color=color)
+        for ax in (ax1, ax2):
+            ax.set_xscale("log")
+        ax2.set_yscale("log")
+        ax1.set_ylabel(f"{model}: accuracy (%)")
+        ax2.set_ylabel("stuck bits (all chips; 0 drawn at 0.5)")
+        if row == 0:
+            ax1.legend(fontsize=7)
+    for ax in axes[-1]:
         ax.set_xlabel("years of inference (ZERO drawn at 4 h)")
-    ax2.set_yscale("log")
-    ax1.set_ylabel("test accuracy (%)")
-    ax2.set_ylabel("stuck bits (all chips)")
-    ax1.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
