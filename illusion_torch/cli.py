@@ -113,6 +113,7 @@ def _cmd_lifetime(args: argparse.Namespace) -> None:
     """Years of inference on wearing RRAM chips under a resilience policy; accuracy at ZERO … TENYEAR."""
     from . import checkpoint, data
     from .lifetime import plot_lifetime, simulate
+    from .models import weight_bytes
     from .system import partition
     from .units import parse_bytes
 
@@ -125,7 +126,8 @@ def _cmd_lifetime(args: argparse.Namespace) -> None:
     policy(args.resilience, **params)                 # a bad name or parameter fails before any work
     model = checkpoint.load(args.model)
     meta = model.checkpoint_meta
-    capacity = parse_bytes(args.capacity) if args.capacity else _run_capacity(args.model, args.chips, 0)
+    capacity = parse_bytes(args.capacity) if args.capacity else _run_capacity(args.model, args.chips,
+                                                                              weight_bytes(model))
     x, y = data.load(meta["recipe"]["dataset"], "test", limit=args.limit)
     system = partition(model, x[:1], chips=args.chips, capacity=capacity)
     result = simulate(system, x, y, resilience=args.resilience, params=params, years=args.years, seed=args.seed,

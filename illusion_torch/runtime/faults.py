@@ -225,6 +225,8 @@ class FaultyChips:
             mod.or_mask.copy_(torch.from_numpy(vo))
             mod.active = bool((va != (1 << mod.wl) - 1).any() or vo.any())
         self.dtype, _ = exact_dtype(self.programs, self.runtime.system.model)
+        if any(mod.active and mod.wl > 16 for mod, *_ in self.points):
+            self.dtype = torch.float64      # a stuck high bit of an int32 partial sum outgrows the float32 proof
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
