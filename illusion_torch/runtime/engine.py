@@ -7,6 +7,7 @@ Usage::
     result = rt.run(x, batch_size=1000)        # logits, routes, inferences per route, per-chip Counters
     result.logits, result.counters[0].macs, result.runs
     rt.images[0].write_counts("act", result.runs)
+    rt.timeline(result.runs, "paper-testchip")   # [(chip, start_s, end_s, state, power_w), ...] one inference
 
 A batch runs through the per-wake GraphModules one after another (every chip's wake in turn, each given the
 messages it receives as inputs), on fixed-point values in float32 where ``precision.exact_dtype`` proves every
@@ -73,6 +74,15 @@ class Runtime:
                 total = total + (c + Counters(wakeups=wakes)).scaled(n)
             out.append(total)
         return out
+
+    def timeline(self, runs: dict, preset="paper-testchip", route=None) -> list:
+        """The event timeline (chip, start, end, state, power) of one inference on ``preset`` chips."""
+        from ..cost import evaluate
+        from ..hardware import preset as get_preset
+
+        weight_bytes = (self.system.graph.word_bits + 7) // 8
+        return evaluate(self.profile, runs, get_preset(preset), weight_bytes=weight_bytes,
+                        timeline_route=route).timeline
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, *, batch_size: int = 1000, progress: bool = False,
