@@ -57,7 +57,7 @@ def test_write_and_read_counts_per_address_follow_the_inferences():
     assert sum(c.macs for c in result.counters) == 154_320 * n      # the MNIST CNN's MACs (PAPER.md)
     events = rt.timeline(result.runs)
     assert [e.chip for e in events if e.state == "compute"] == list(range(8))   # chips one after another
-    assert all(a.end_s <= b.start_s + 1e-12 for a, b in zip(events, events[1:]))
+    assert all(a.end_s <= b.start_s + 1e-12 for a, b in zip(events, events[1:], strict=False))
 
 
 def test_lstm_buffers_are_rewritten_every_step():
