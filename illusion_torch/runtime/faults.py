@@ -141,11 +141,12 @@ class FaultyChips:
             new.meta.update({k: node.meta[k] for k in ("orig", "tensor_meta") if k in node.meta})
             return new
 
-        store_address = {id(s) for s in self.runtime.profile.stores
-                         if any(r.name == s.name for r in self.images[s.chip].space("act"))}
+        in_images = {id(s) for s in self.runtime.profile.stores
+                     if any(r.name == s.name for r in self.images[s.chip].space("act"))}
+        position = {n: i for i, n in enumerate(g.nodes)}
         current: dict[str, fx.Node] = {}
         for s in self.runtime.profile.stores:
-            if s.kind != "activation" or id(s) not in store_address:
+            if s.kind != "activation" or id(s) not in in_images:
                 continue
             for name in s.nodes:
                 node = by_name[name]
@@ -164,17 +165,15 @@ class FaultyChips:
                     node.replace_all_uses_with(new, delete_user_cb=lambda user, new=new: user is not new)
                     current[name] = new
         for s in self.runtime.profile.stores:
-            if s.kind != "inbox" or id(s) not in store_address:
+            if s.kind != "inbox" or id(s) not in in_images:
                 continue
             for name in s.nodes:
                 src = current.get(name, by_name[name])
                 users = [u for u in src.users if self.chip_of.get(u.name) == s.chip]
                 if not users:
                     continue
-                first = min(users, key=lambda u: list(g.nodes).index(u))
-                with g.inserting_before(first):
-                    anchor = first.prev
-                new = point(s.chip, src, s, 0, s.numel, anchor)
+                first = min(users, key=lambda u: position.get(u, len(position)))
+                new = point(s.chip, src, s, 0, s.numel, first.prev)      # on arrival, before its first use
                 if new is None:
                     continue
                 for u in users:
