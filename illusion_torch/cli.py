@@ -74,7 +74,7 @@ def _run_capacity(model_name: str, chips: int, weight_bytes: int) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     """The shipped checkpoint partitioned onto chips, run chip by chip, priced against the ideal chip."""
-    from . import checkpoint, data, hardware
+    from . import checkpoint, data, hardware, models
     from .models import weight_bytes
     from .report import simulate
     from .system import partition
@@ -82,27 +82,45 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of samples, got {args.limit}")
-    if args.chips <= 0:
-        raise ValueError(f"--chips must be at least 1, got {args.chips}")
+    chips = None if args.max_chips else args.chips
+    if (chips is not None and chips <= 0) or (args.max_chips is not None and args.max_chips <= 0):
+        raise ValueError("--chips and --max-chips must be at least 1")
     spec = hardware.preset(args.preset)
-    model = checkpoint.load(args.model)
-    meta = model.checkpoint_meta
+    trained = args.model in checkpoint.available()
+    if trained:
+        model = checkpoint.load(args.model)
+        meta = model.checkpoint_meta
+        x, y = data.load(meta["recipe"]["dataset"], "test", limit=args.limit)
+        dataset, synthetic = meta["dataset"], meta["synthetic"]
+    else:                                   # an untrained registry model (torchvision's): random inputs
+        import torch
+
+        model = models.get(args.model).eval()
+        shape = getattr(model, "input_shape", (3, 224, 224))
+        x = torch.randn(args.limit or 4, *shape, generator=torch.Generator().manual_seed(0))
+        y, dataset, synthetic = None, "random-normal", True
     capacity = parse_bytes(args.capacity) if args.capacity else _run_capacity(args.model, args.chips,
                                                                               weight_bytes(model))
-    x, y = data.load(meta["recipe"]["dataset"], "test", limit=args.limit)
-    system = partition(model, x[:1], chips=args.chips, capacity=capacity, solver=args.solver,
-                       time_limit_s=args.time_limit)
+    system = partition(model, x[:1], chips=chips, max_chips=args.max_chips, capacity=capacity,
+                       solver=args.solver, time_limit_s=args.time_limit)
     report = simulate(system, x, y, preset=spec, progress=True, model_name=args.model)
-    report.meta.update({"dataset": meta["dataset"], "synthetic": meta["synthetic"]})
+    report.meta.update({"dataset": dataset, "synthetic": synthetic})
     print(system.summary())
     print()
     print(report.summary())
-    synthetic = " (SYNTHETIC data)" if meta["synthetic"] else ""
-    print(f"\n{args.model} on {report.chips} chips × {format_bytes(capacity)}: accuracy "
-          f"{100 * report.accuracy:.2f} % on {len(y)} {meta['dataset']} test samples{synthetic}; unpartitioned "
-          f"{100 * report.reference_accuracy:.2f} %; {report.mismatches} inputs whose logits differ from the "
-          f"unpartitioned model's; energy ×{report.energy_ratio:.4f}, time ×{report.time_ratio:.4f}, "
-          f"EDP ×{report.edp_ratio:.4f} of the ideal chip on {spec.name}")
+    tail = (f"energy ×{report.energy_ratio:.4f}, time ×{report.time_ratio:.4f}, EDP ×{report.edp_ratio:.4f} of "
+            f"the ideal chip on {spec.name}")
+    if trained:
+        marker = " (SYNTHETIC data)" if synthetic else ""
+        print(f"\n{args.model} on {report.chips} chips × {format_bytes(capacity)}: accuracy "
+              f"{100 * report.accuracy:.2f} % on {len(y)} {dataset} test samples{marker}; unpartitioned "
+              f"{100 * report.reference_accuracy:.2f} %; {report.mismatches} inputs whose logits differ from the "
+              f"unpartitioned model's; {tail}")
+    else:
+        print(f"\n{args.model} (untrained, no checkpoint) on {report.chips} chips × {format_bytes(capacity)}: "
+              f"{len(x)} SYNTHETIC random inputs, no accuracy; {report.mismatches} inputs whose logits differ from "
+              f"the unpartitioned model's beyond float64 rounding (max |Δ| {report.meta['max_abs_diff']:.2g}); "
+              f"{tail}")
     out = Path(args.out) if args.out else Path("runs") / f"{args.model}-{report.chips}chips-{spec.name}"
     report.save(out)
     print(f"report written to {out}/ (report.json, power_timeline.png, energy_breakdown.png, mapping.png)")
@@ -241,6 +259,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the main job: a shipped checkpoint run chip by chip")
     run.add_argument("--model", default="mnist")
     run.add_argument("--chips", type=int, default=8)
+    run.add_argument("--max-chips", type=int, default=None,
+                     help="instead of --chips: up to this many, where more lowers traffic")
     run.add_argument("--capacity", default=None,
                      help="weight memory per chip (default: the paper's for the workload and chip count — "
                           "MNIST 8 chips: 0.5 KB — else 1.25 × an even share)")
@@ -248,7 +268,8 @@ def _parser() -> argparse.ArgumentParser:
                                                                "dram-chip")
     run.add_argument("--solver", default="bilp", choices=["bilp", "first-fit", "sequential"])
     run.add_argument("--time-limit", type=float, default=60.0)
-    run.add_argument("--limit", type=int, default=None, help="the first N test samples only")
+    run.add_argument("--limit", type=int, default=None,
+                     help="the first N test samples only (an untrained model runs 4 random inputs by default)")
     run.add_argument("--out", default=None, help="report folder (default runs/MODEL-NchipS-PRESET)")
     run.add_argument("--json", default=None)
     run.set_defaults(func=_cmd_run)

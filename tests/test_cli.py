@@ -89,3 +89,14 @@ def test_partition_bad_input_is_one_line(capsys):
     assert len(err) == 1 and "at least 8 chips" in err[0]
     assert main(["partition", "--model", "mnist", "--capacity", "5 parsecs"]) == 2
     assert "malformed size" in capsys.readouterr().err
+
+
+def test_run_an_untrained_torchvision_model_on_the_accelerator(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["run", "--model", "resnet18", "--capacity", "4MiB", "--max-chips", "12", "--solver", "first-fit",
+                 "--preset", "accelerator-28nm", "--limit", "1", "--out", str(tmp_path / "r"),
+                 "--json", str(out)]) == 0
+    assert "SYNTHETIC random inputs" in capsys.readouterr().out
+    r = json.loads(out.read_text())
+    assert r["accuracy"] is None and r["synthetic"] is True and r["mismatches"] == 0 and r["max_abs_diff"] < 1e-9
+    assert r["chips"] >= 6 and r["energy_ratio"] > 1 and r["dram_vs_ideal"]["time"] > 1
