@@ -38,10 +38,9 @@ class PaperWorkload:
     runs: dict                      # inferences per route over the test split (D2NN: how often each path runs)
     profiles: dict[int, Profile]    # 1 (ideal chip), 4, 8 chips at the paper's capacities
     inter_chip_bytes: dict[int, int]
-    weight_bytes: int
 
     def cost(self, chips: int, spec: ChipSpec) -> SystemCost:
-        return evaluate(self.profiles[chips], self.runs, spec, always_on=chips == 1, weight_bytes=self.weight_bytes)
+        return evaluate(self.profiles[chips], self.runs, spec, always_on=chips == 1)
 
 
 def paper_workloads(names=WORKLOADS, *, solver: str = "bilp", limit: int | None = None) -> list[PaperWorkload]:
@@ -62,7 +61,7 @@ def paper_workloads(names=WORKLOADS, *, solver: str = "bilp", limit: int | None 
                 runs = rt.run(x).runs if getattr(model, "branches", None) else {None: len(x)}
                 profiles[1] = Runtime(system.ideal()).profile
                 nbytes[1] = 0
-        out.append(PaperWorkload(name, runs, profiles, nbytes, (system.graph.word_bits + 7) // 8))
+        out.append(PaperWorkload(name, runs, profiles, nbytes))
     return out
 
 

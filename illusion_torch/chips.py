@@ -35,6 +35,7 @@ from .layers import QLSTM, hard_sigmoid, hard_tanh
 
 __all__ = ["chip_programs", "cut", "ChipPrograms"]
 
+
 class LstmSlice(nn.Module):
     """A chip's slice of an LSTM: the rows of all four gates for its hidden units; one step per call."""
 

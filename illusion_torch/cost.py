@@ -4,7 +4,7 @@ Usage::
 
     from illusion_torch.cost import evaluate
     from illusion_torch.hardware import preset
-    c = evaluate(runtime.profile, result.runs, preset("paper-testchip"), weight_bytes=1)
+    c = evaluate(runtime.profile, result.runs, preset("paper-testchip"))
     c.energy_j, c.time_s, c.edp, c.per_chip[0].breakdown, c.timeline[:3]
 
 Schedule (as measured on the test chip): one input at a time, chips one after another along the message
@@ -85,7 +85,7 @@ def _words(nbytes: int, spec: ChipSpec) -> int:
     return -(-nbytes // spec.word_bytes)
 
 
-def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool, weight_bytes: int):
+def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool):
     """Per-chip [active s, energy by category] and the timeline for one inference on ``route``."""
     f = spec.clock_hz
     n = prof.n_chips
@@ -118,7 +118,7 @@ def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool, weigh
             phases.append(("receive", words_in * spec.cycles_per_word_recv / f, 0.0, "messages"))
         if spec.weights_in_dram and c not in dram_done:     # the chip's weights, streamed once per inference
             dram_done.add(c)
-            b = prof.weight_values(c, route) * weight_bytes
+            b = prof.weight_values(c, route) * prof.weight_bytes
             phases.append(("memory", b / spec.dram_bytes_per_s, 8 * b * spec.dram_j_per_bit, "memory"))
         cycles = spec.mac_cycles(work.macs, work.fc_macs, work.lstm_macs) + work.ops * spec.cycles_per_op + \
             work.layer_calls * spec.cycles_per_layer
@@ -127,7 +127,7 @@ def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool, weigh
             if not spec.weights_buffered:
                 bits = work.weight_read_bits
             else:                                           # read into the buffer once per inference
-                bits = 0 if c in nvm_done else prof.weight_values(c, route) * weight_bytes * 8
+                bits = 0 if c in nvm_done else prof.weight_values(c, route) * prof.weight_bytes * 8
                 nvm_done.add(c)
             energy[c]["memory"] += bits * spec.nvm_read_j_per_bit
         out = sends.get(w.index, [])
@@ -153,7 +153,7 @@ def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool, weigh
 
 
 def evaluate(prof: Profile, runs: dict, spec: ChipSpec, *, name: str = "illusion", always_on: bool = False,
-             weight_bytes: int = 1, timeline_route=None) -> SystemCost:
+             timeline_route=None) -> SystemCost:
     """Energy, time and per-chip breakdown per inference of ``prof`` run ``runs`` ({route: inferences})."""
     total_runs = sum(runs.values())
     if total_runs <= 0:
@@ -169,7 +169,7 @@ def evaluate(prof: Profile, runs: dict, spec: ChipSpec, *, name: str = "illusion
         if count == 0:
             continue
         p = count / total_runs
-        a, e, k, events, total = _route_schedule(prof, route, spec, always_on, weight_bytes)
+        a, e, k, events, total = _route_schedule(prof, route, spec, always_on)
         time_s += p * total
         for c in range(n):
             active[c] += p * a[c]
@@ -180,7 +180,7 @@ def evaluate(prof: Profile, runs: dict, spec: ChipSpec, *, name: str = "illusion
             timeline, timeline_of = events, route
     per_chip = []
     for c in range(n):
-        wb = sum(w.numel for w in prof.weights if w.chip == c) * weight_bytes
+        wb = sum(w.numel for w in prof.weights if w.chip == c) * prof.weight_bytes
         per_chip.append(ChipCost(c, sum(energy[c].values()), active[c], max(0.0, time_s - active[c]) if not always_on
                                  else 0.0, wakes[c], wb, energy[c]))
     return SystemCost(name, spec.name, sum(pc.energy_j for pc in per_chip), time_s, per_chip, timeline, timeline_of,

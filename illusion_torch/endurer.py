@@ -49,9 +49,6 @@ class Placement:
     chip: np.ndarray            # physical chip of each logical chip image
     offset: np.ndarray          # rotation of each physical chip's memory
 
-    def copy(self) -> Placement:
-        return Placement(self.chip.copy(), self.offset.copy())
-
 
 class Policy:
     name = "none"

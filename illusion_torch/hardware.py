@@ -5,7 +5,7 @@ Usage::
     from illusion_torch.hardware import preset, PRESETS
     spec = preset("paper-testchip")            # the measured MSP430 + RRAM chip (PAPER.md), calibrated
     spec.active_power_w, spec.cycles_per_mac
-    preset("accelerator-28nm").macs_per_s      # 4,096 PEs at 1 GHz
+    preset("accelerator-28nm").cycles_per_mac  # 1/4,096: 4,096 PEs at 1 GHz
 
 A chip is priced by what it does (``runtime`` counts it): MACs, other arithmetic ops (ReLU, rounding,
 pooling comparisons, partial-sum adds), layer invocations, weight reads from non-volatile memory (NVM),
@@ -78,10 +78,6 @@ class ChipSpec:
         fc = self.cycles_per_mac if self.cycles_per_fc_mac is None else self.cycles_per_fc_mac
         lstm = self.cycles_per_mac if self.cycles_per_lstm_mac is None else self.cycles_per_lstm_mac
         return (macs - fc_macs - lstm_macs) * self.cycles_per_mac + fc_macs * fc + lstm_macs * lstm
-
-    @property
-    def macs_per_s(self) -> float:
-        return self.clock_hz / self.cycles_per_mac
 
     def with_dram(self) -> ChipSpec:
         """The same chip with its weights in off-chip DRAM (the report's DRAM-chip comparison)."""

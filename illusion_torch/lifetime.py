@@ -30,6 +30,7 @@ How (PAPER.md, "RRAM endurance and Distributed ENDURER"):
 from __future__ import annotations
 
 import math
+import operator
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -111,11 +112,15 @@ def nvm_layout(runtime: Runtime) -> list[dict[str, int]]:
     wake-ups to a later one (the LSTM's h and c between steps). The host's input stream goes to SRAM.
     """
     programs, prof = runtime.programs, runtime.profile
-    users_wakes: dict[str, set] = {}
-    for n in programs.expanded.graph.nodes:
-        for a in n.all_input_nodes:
-            if programs.chip_of.get(n.name) == programs.chip_of.get(a.name) and n.name in programs.wake_of:
-                users_wakes.setdefault(a.name, set()).add(programs.wake_of[n.name])
+    by_name = {n.name: n for n in programs.expanded.graph.nodes}
+
+    def used_in_a_later_wake(name: str) -> bool:
+        node, chip, wake = by_name[name], programs.chip_of.get(name), programs.wake_of.get(name)
+        # an LSTM slice returns (h, c): its values are used through the tuple's getitems
+        users = [v for u in node.users for v in (u.users if u.target is operator.getitem else [u])]
+        return any(programs.chip_of.get(u.name) == chip and programs.wake_of.get(u.name, wake) != wake
+                   for u in users)
+
     out = []
     for img in runtime.images:
         address = 2 * (-(-img.nvm_bytes // 2))
@@ -126,20 +131,12 @@ def nvm_layout(runtime: Runtime) -> list[dict[str, int]]:
             if s.kind == "inbox":
                 keep = programs.chip_of.get(s.nodes[0]) != HOST
             else:
-                keep = any(w != programs.wake_of.get(name) for name in s.nodes for w in users_wakes.get(name, ()))
-                keep = keep or any(programs.wake_of.get(u.name) != programs.wake_of.get(name)
-                                   for name in s.nodes for u in _getitem_users(programs, name))
+                keep = any(used_in_a_later_wake(name) for name in s.nodes)
             if keep:
                 layout[s.name] = address
                 address += 2 * (-(-s.numel * s.bytes_per_value // 2))
         out.append(layout)
     return out
-
-
-def _getitem_users(programs, name: str) -> list:
-    """Same-chip users of the h/c values an LSTM slice returns (through its tuple's getitems)."""
-    node = next(n for n in programs.expanded.graph.nodes if n.name == name)
-    return [u for g in node.users for u in g.users if programs.chip_of.get(u.name) == programs.chip_of.get(name)]
 
 
 def write_pattern(runtime: Runtime, runs: dict, layout: list[dict[str, int]]) -> list[np.ndarray]:
@@ -185,19 +182,21 @@ class _Spares:
                 self.of[w] = (self.used, float(wear[w]))
                 self.used += 1
 
-    def masks(self, cells: RRAMArray, wear: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        """The chip's AND/OR masks and stuck bits, with redirected words read from their spares."""
-        and_m, or_m, stuck = cells.masks(wear)
+    def masks(self, cells: RRAMArray, wear: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """The chip's AND/OR masks with redirected words read from their spares, the stuck bits in effect,
+        and every failed cell (spares included)."""
+        and_m, or_m, failed = cells.masks(wear)
         if not self.of:
-            return and_m, or_m, stuck
+            return and_m, or_m, failed, failed
         spare_wear = np.zeros(self.cells.n_words)
         for w, (i, at) in self.of.items():
             spare_wear[i] = wear[w] - at
-        s_and, s_or, _ = self.cells.masks(spare_wear)
+        s_and, s_or, spare_failed = self.cells.masks(spare_wear)
+        stuck = failed + spare_failed
         for w, (i, _) in self.of.items():
-            stuck += int((self.cells.endurance[i] <= spare_wear[i]).sum()) - int((cells.endurance[w] <= wear[w]).sum())
+            stuck -= int((cells.endurance[w] <= wear[w]).sum())
             and_m[w], or_m[w] = s_and[i], s_or[i]
-        return and_m, or_m, stuck
+        return and_m, or_m, stuck, failed + spare_failed
 
 
 def _wear(hist_fft: np.ndarray, pattern_fft: np.ndarray, extra: np.ndarray, words: int) -> np.ndarray:
@@ -269,12 +268,12 @@ def simulate(system, x: torch.Tensor, y: torch.Tensor, *, resilience: str = "dis
             for logical in range(n):
                 phys = int(pol.place.chip[logical])
                 off = int(pol.place.offset[phys])
-                and_p, or_p, _ = masks[phys]
+                and_p, or_p = masks[phys][:2]
                 index = (np.arange(words) - off) % words
                 faulty.masks[logical] = (and_p[index], or_p[index])
             faulty.apply()
             acc = float((faulty.run(x).argmax(1) == y).double().mean())
-        failed = sum(int((arrays[c].endurance <= wear[c][:, None]).sum()) for c in range(n))
+        failed = sum(m[3] for m in masks)
         points.append(LifetimePoint(label, period, period / PERIODS_PER_YEAR, acc, stuck, float(wear.max()), failed,
                                     sum(len(sp.of) for sp in spares)))
     start = points[0].accuracy

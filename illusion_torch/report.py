@@ -153,14 +153,11 @@ def simulate(system, x: torch.Tensor, y: torch.Tensor | None = None, *, preset: 
     if y is not None:
         accuracy = float((result.logits.argmax(1) == y).double().mean())
         reference_accuracy = ref_correct / len(y)
-    weight_bytes = (system.graph.word_bits + 7) // 8
     ideal_profile = Runtime(system.ideal()).profile
     costs = dict(
-        illusion=evaluate(runtime.profile, result.runs, spec, name="illusion", weight_bytes=weight_bytes),
-        ideal=evaluate(ideal_profile, result.runs, spec, name="ideal chip", always_on=True,
-                       weight_bytes=weight_bytes),
-        dram=evaluate(ideal_profile, result.runs, spec.with_dram(), name="DRAM chip", always_on=True,
-                      weight_bytes=weight_bytes),
+        illusion=evaluate(runtime.profile, result.runs, spec, name="illusion"),
+        ideal=evaluate(ideal_profile, result.runs, spec, name="ideal chip", always_on=True),
+        dram=evaluate(ideal_profile, result.runs, spec.with_dram(), name="DRAM chip", always_on=True),
     )
     m = system.mapping
     meta = {"solver": m.method, "optimal": m.optimal, "max_abs_diff": max_diff,

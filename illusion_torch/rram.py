@@ -94,27 +94,26 @@ class RRAMArray:
     def masks(self, wear: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """(AND mask, OR mask, stuck bits) per word after ``wear`` writes per word (default: its own wear)."""
         wear = self.wear if wear is None else wear
-        failed = self.endurance <= wear[:, None]
-        weights = 1 << np.arange(WORD_BITS, dtype=np.int64)
-        stuck1 = (failed & self.stuck_value) @ weights
-        stuck0 = (failed & ~self.stuck_value) @ weights
-        return (ALL_ONES & ~stuck0).astype(np.int64), stuck1.astype(np.int64), int(failed.sum())
+        return _masks(self.endurance <= wear[:, None], self.stuck_value)
 
     def write(self, word: int, value: int) -> int:
         """Program ``value`` into ``word`` (wearing all its cells); write-verify: the bits that read back wrong."""
         self.wear[word] += 1
-        and_mask, or_mask, _ = self._word_masks(word)
-        self.data[word] = (value & ALL_ONES & and_mask) | or_mask
+        and_mask, or_mask, _ = _masks(self.endurance[word:word + 1] <= self.wear[word],
+                                      self.stuck_value[word:word + 1])
+        self.data[word] = (value & ALL_ONES & int(and_mask[0])) | int(or_mask[0])
         return bin((value & ALL_ONES) ^ int(self.data[word])).count("1")
 
     def read(self, word: int) -> int:
         return int(self.data[word])
 
-    def _word_masks(self, word: int) -> tuple[int, int, int]:
-        failed = self.endurance[word] <= self.wear[word]
-        stuck1 = sum(1 << b for b in range(WORD_BITS) if failed[b] and self.stuck_value[word, b])
-        stuck0 = sum(1 << b for b in range(WORD_BITS) if failed[b] and not self.stuck_value[word, b])
-        return ALL_ONES & ~stuck0, stuck1, int(failed.sum())
+
+def _masks(failed: np.ndarray, stuck_value: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per word (rows of ``failed``, 16 cells each): AND mask, OR mask and the number of failed cells."""
+    weights = 1 << np.arange(WORD_BITS, dtype=np.int64)
+    stuck1 = (failed & stuck_value) @ weights
+    stuck0 = (failed & ~stuck_value) @ weights
+    return (ALL_ONES & ~stuck0).astype(np.int64), stuck1.astype(np.int64), int(failed.sum())
 
 
 def write_back(trace: np.ndarray, n_words: int, entries: int = 4) -> np.ndarray:

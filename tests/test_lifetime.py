@@ -40,13 +40,11 @@ def test_cells_fail_stuck_mostly_at_one_and_write_verify_reports_them():
     ones = sum(bin(int(v)).count("1") for v in or_m)
     assert ones / stuck > 0.95                                   # stuck-at-1 dominates (2 % stuck-at-0)
     assert np.array_equal(RRAMArray(4096, PAPER_ENDURANCE, seed=3).masks(np.full(4096, 1e9))[1], or_m)
-    word = int(np.argmax(mem.endurance.min(1) < 10))             # a word with a cell that fails early
     fresh = RRAMArray(1, PAPER_ENDURANCE, seed=0)
     fresh.endurance[:] = 1e12
     fresh.endurance[0, 5] = 2                                    # bit 5 fails at its second write, stuck at 1
     fresh.stuck_value[0, 5] = True
     assert fresh.write(0, 0) == 0 and fresh.write(0, 0) == 1 and fresh.read(0) == 1 << 5
-    assert word >= 0
 
 
 def test_write_back_buffer_absorbs_repeated_writes():

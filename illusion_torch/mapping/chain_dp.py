@@ -73,15 +73,12 @@ def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int =
                    method=f"chain dynamic program (keep {keep} labels)")
 
 
-BUCKETS = 64
-
-
 def _prune(group: list[_Label], keep: int, cap: int) -> list[_Label]:
     """The cheapest label per free-space bucket (1/64 of a chip), then the ``keep`` cheapest of those."""
     group.sort(key=lambda lab: lab.cost)
     best: dict[int, _Label] = {}
     for lab in group:
-        best.setdefault(lab.free * BUCKETS // cap, lab)
+        best.setdefault(lab.free * 64 // cap, lab)
     kept = sorted(best.values(), key=lambda lab: lab.cost)[:keep]
     roomy = max(group, key=lambda lab: (lab.free, -lab.cost))
     if roomy not in kept:

@@ -39,8 +39,5 @@ class Counters:
     def scaled(self, k: float) -> Counters:
         return Counters(**{f.name: getattr(self, f.name) * k for f in fields(self)})
 
-    def is_zero(self) -> bool:
-        return all(getattr(self, f.name) == 0 for f in fields(self))
-
     def as_dict(self) -> dict:
         return asdict(self)

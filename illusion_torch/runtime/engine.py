@@ -41,10 +41,6 @@ class RunResult:
     runs: dict                           # {route: inferences}; {None: n} without a gate
     counters: list[Counters]             # per chip, totals over the run
 
-    @property
-    def samples(self) -> int:
-        return int(sum(self.runs.values()))
-
 
 class Runtime:
     """Memory images + programs of an IllusionSystem, and the batched chip-by-chip loop over them."""
@@ -54,8 +50,8 @@ class Runtime:
         self.programs = system.chips
         self.profile: Profile = profile(system)
         fmt = getattr(system.model, "weight_format", None)
-        weight_bytes = (system.graph.word_bits + 7) // 8
-        self.images: list[MemoryImage] = build_images(self.profile, self.programs.expanded, fmt, weight_bytes)
+        self.images: list[MemoryImage] = build_images(self.profile, self.programs.expanded, fmt,
+                                                      self.profile.weight_bytes)
         load_weights(self.images, self.programs.expanded)
         self.dtype, self.dtype_reason = exact_dtype(self.programs, system.model)
 
@@ -80,9 +76,7 @@ class Runtime:
         from ..cost import evaluate
         from ..hardware import preset as get_preset
 
-        weight_bytes = (self.system.graph.word_bits + 7) // 8
-        return evaluate(self.profile, runs, get_preset(preset), weight_bytes=weight_bytes,
-                        timeline_route=route).timeline
+        return evaluate(self.profile, runs, get_preset(preset), timeline_route=route).timeline
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, *, batch_size: int = 1000, progress: bool = False,

@@ -36,14 +36,18 @@ __all__ = ["StuckBits", "FaultyChips"]
 class StuckBits(nn.Module):
     """Force AND/OR masks onto the ``wl``-bit two's-complement codes (step 2^-fl) of a stored value."""
 
-    keeps_format = True          # for the exact-float32 proof: the value stays a FixedPoint(wl, fl) code
-
     def __init__(self, numel: int, wl: int, fl: int) -> None:
         super().__init__()
         self.wl, self.fl = wl, fl
         self.register_buffer("and_mask", torch.full((numel,), (1 << wl) - 1, dtype=torch.int64))
         self.register_buffer("or_mask", torch.zeros(numel, dtype=torch.int64))
         self.active = False
+
+    @property
+    def keeps_format(self) -> bool:
+        """For the exact-float32 proof: a rounded value (≤ 16 bits) stays within its format's range; a stuck
+        high bit of an int32 partial sum can outgrow the proven bound."""
+        return not self.active or self.wl <= 16
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.active:
@@ -224,8 +228,6 @@ class FaultyChips:
             mod.or_mask.copy_(torch.from_numpy(vo))
             mod.active = bool((va != (1 << mod.wl) - 1).any() or vo.any())
         self.dtype, _ = exact_dtype(self.programs, self.runtime.system.model)
-        if any(mod.active and mod.wl > 16 for mod, *_ in self.points):
-            self.dtype = torch.float64      # a stuck high bit of an int32 partial sum outgrows the float32 proof
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:

@@ -114,6 +114,7 @@ class Profile:
     routes: list[Branch]        # [None] for a model without a gate, else its route values
     events: list[tuple[int, int, int]] = field(default_factory=list)   # writes in program order:
     #                             (wake, position in the graph, index into stores), one per buffer write
+    weight_bytes: int = 1       # bytes per stored weight value
 
     def work_of_chip(self, chip: int, route: Branch) -> Counters:
         total = Counters()
@@ -316,7 +317,7 @@ def profile(system) -> Profile:
             wakes[t.dst_wake].add(t.branch, Counters(act_writes=t.bytes // bpv, act_write_bits=8 * t.bytes))
     n_chips = system.mapping.n_chips
     return Profile(n_chips, [wakes[k] for k in sorted(wakes) if wakes[k].chip != HOST], transfers, weights, stores,
-                   routes, sorted(events))
+                   routes, sorted(events), (weight_bits + 7) // 8)
 
 
 def _transfers(gm: fx.GraphModule, chip_of: dict, wake_of: dict, vbytes: dict, branches: dict,
