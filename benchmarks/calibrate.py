@@ -16,9 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-from illusion_torch.calibration import FREE, compare, fit_testchip, paper_workloads
-from illusion_torch.hardware import preset
-from illusion_torch.paper_data import HEADLINE_8_CHIPS, IDEAL_CHIP, RATIOS_4_CHIPS
+from illusion_torch.cost.hardware import preset
+from illusion_torch.paper.calibration import FREE, compare, fit_testchip, paper_workloads
+from illusion_torch.paper.measurements import HEADLINE_8_CHIPS, IDEAL_CHIP, RATIOS_4_CHIPS
 
 RESULTS = Path(__file__).parent / "results"
 

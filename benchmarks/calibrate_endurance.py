@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from illusion_torch.rram import PAPER_ENDURANCE, PAPER_POINTS, RRAMArray, fit_endurance
+from illusion_torch.wear.rram import PAPER_ENDURANCE, PAPER_POINTS, RRAMArray, fit_endurance
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import illusion_torch as il
 from illusion_torch.models import weight_bytes
-from illusion_torch.paper_data import WORKLOADS
+from illusion_torch.paper.measurements import WORKLOADS
 from illusion_torch.report import simulate
 
 RESULTS = Path(__file__).parent / "results"
@@ -25,7 +25,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def sweep(name: str, max_chips: int, limit: int | None) -> list[dict]:
     model = il.load(name)
-    x, y = il.data.load(model.checkpoint_meta["recipe"]["dataset"], "test", limit=limit)
+    x, y = il.data.load(il.checkpoint.record(name).data_key, "test", limit=limit)
     total = weight_bytes(model)
     out = []
     for chips in range(1, max_chips + 1):

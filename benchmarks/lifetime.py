@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 import illusion_torch as il
-from illusion_torch.endurer import POLICIES
-from illusion_torch.lifetime import plot_lifetime, simulate
-from illusion_torch.paper_data import CAPACITY
+from illusion_torch.paper.measurements import CAPACITY
+from illusion_torch.plots import plot_lifetime
+from illusion_torch.wear.endurer import POLICIES
+from illusion_torch.wear.lifetime import simulate
 
 RESULTS = Path(__file__).parent / "results"
 WORKLOADS = ("svhn", "d2nn", "kws")
@@ -36,7 +37,7 @@ def main() -> None:
           + f"{'stuck':>7}{'peak w/word':>13}{'evenness':>10}{'drop (y)':>10}{'wall':>7}")
     for name in WORKLOADS:
         model = il.load(name)
-        x, y = il.data.load(model.checkpoint_meta["recipe"]["dataset"], "test", limit=args.limit)
+        x, y = il.data.load(il.checkpoint.record(name).data_key, "test", limit=args.limit)
         system = il.partition(model, x[:1], chips=8, capacity=CAPACITY[name][8])
         for policy in POLICIES:
             started = time.perf_counter()

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import illusion_torch as il
-from illusion_torch import graph, mapping
+from illusion_torch import partitioning
 from illusion_torch.units import parse_bytes
 
 RESULTS = Path(__file__).parent / "results"
@@ -28,21 +28,21 @@ ALEXNET_PAPER = {0.25: 481, 0.5: 241, 1: 121, 2: 60, 4: 30, 8: 15, 16: 8, 32: 4,
 
 
 def _trace(name: str):
-    model = il.models.get(name)
-    return graph.trace(model, torch.zeros(1, *getattr(model, "input_shape", (3, 224, 224))), model_name=name)
+    model = il.models.get_model(name)
+    return partitioning.trace(model, torch.zeros(1, *il.models.config_of(model).input_shape), model_name=name)
 
 
 def paper_cases() -> list[dict]:
     rows = []
     for name, chips, cap, paper in PAPER_CASES:
         g = _trace(name)
-        b = mapping.solve(g, cap, chips=chips)
-        ff = mapping.solve(g, cap, solver="first-fit")
-        seq = mapping.solve(g, cap, solver="sequential")
+        b = partitioning.solve(g, cap, chips=chips)
+        ff = partitioning.solve(g, cap, solver="first-fit")
+        seq = partitioning.solve(g, cap, solver="sequential")
         rows.append({"model": name, "chips": chips, "capacity": cap, "paper_bytes": paper,
-                     "bilp_bytes": mapping.inter_chip_bytes(g, b), "optimal": b.optimal,
-                     "solve_s": round(b.solve_s, 3), "first_fit_bytes": mapping.inter_chip_bytes(g, ff),
-                     "first_fit_chips": ff.n_chips, "sequential_bytes": mapping.inter_chip_bytes(g, seq),
+                     "bilp_bytes": partitioning.inter_chip_bytes(g, b), "optimal": b.optimal,
+                     "solve_s": round(b.solve_s, 3), "first_fit_bytes": partitioning.inter_chip_bytes(g, ff),
+                     "first_fit_chips": ff.n_chips, "sequential_bytes": partitioning.inter_chip_bytes(g, seq),
                      "sequential_chips": seq.n_chips})
     return rows
 
@@ -53,29 +53,30 @@ def solve_times() -> list[dict]:
         g = _trace(name)
         for chips, cap in caps.items():
             started = time.perf_counter()
-            b = mapping.solve(g, cap, chips=chips)
-            rows.append({"model": name, "chips": chips, "capacity": cap, "bytes": mapping.inter_chip_bytes(g, b),
+            b = partitioning.solve(g, cap, chips=chips)
+            rows.append({"model": name, "chips": chips, "capacity": cap, "bytes": partitioning.inter_chip_bytes(g, b),
                          "optimal": b.optimal, "solve_s": round(time.perf_counter() - started, 3)})
     return rows
 
 
 def alexnet_counts() -> list[dict]:
     g = _trace("paper-alexnet")
-    return [{"capacity_mib": mib, "first_fit_chips": mapping.solve(g, int(mib * 2**20), solver="first-fit").n_chips,
+    return [{"capacity_mib": mib,
+             "first_fit_chips": partitioning.solve(g, int(mib * 2**20), solver="first-fit").n_chips,
              "paper_chips": n} for mib, n in ALEXNET_PAPER.items()]
 
 
 def resnet50(time_limit_s: float) -> dict:
     g = _trace("resnet50")
     cap = parse_bytes("1MiB")
-    ff = mapping.solve(g, cap, solver="first-fit")
-    ff_bytes = mapping.inter_chip_bytes(g, ff)
+    ff = partitioning.solve(g, cap, solver="first-fit")
+    ff_bytes = partitioning.inter_chip_bytes(g, ff)
     out = {"capacity": "1MiB", "weight_bytes": g.weight_bytes, "layers": len(g.layers), "first_fit_chips": ff.n_chips,
            "first_fit_bytes": ff_bytes}
     for label, chips in (("same_chips", ff.n_chips), ("plus_25pct", int(ff.n_chips * 1.25))):
         started = time.perf_counter()
-        m = mapping.solve(g, cap, max_chips=chips, time_limit_s=time_limit_s)
-        b = mapping.inter_chip_bytes(g, m)
+        m = partitioning.solve(g, cap, max_chips=chips, time_limit_s=time_limit_s)
+        b = partitioning.inter_chip_bytes(g, m)
         out[label] = {"max_chips": chips, "chips": m.n_chips, "bytes": b, "ratio_to_first_fit": round(b / ff_bytes, 4),
                       "optimal": m.optimal, "lower_bound": m.lower_bound, "method": m.method,
                       "wall_s": round(time.perf_counter() - started, 2)}

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import illusion_torch as il
-from illusion_torch.paper_data import CAPACITY, HEADLINE_8_CHIPS, RATIOS_4_CHIPS, WORKLOADS
+from illusion_torch.paper.measurements import CAPACITY, HEADLINE_8_CHIPS, RATIOS_4_CHIPS, WORKLOADS
 from illusion_torch.report import simulate
 
 RESULTS = Path(__file__).parent / "results"
@@ -25,7 +25,7 @@ def rows(limit: int | None) -> list[dict]:
     out = []
     for name in WORKLOADS:
         model = il.load(name)
-        x, y = il.data.load(model.checkpoint_meta["recipe"]["dataset"], "test", limit=limit)
+        x, y = il.data.load(il.checkpoint.record(name).data_key, "test", limit=limit)
         for chips in (1, 4, 8):
             started = time.perf_counter()
             system = il.partition(model, x[:1], chips=chips, capacity=CAPACITY[name][chips])

@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 import illusion_torch as il
-from illusion_torch.cost import evaluate
-from illusion_torch.hardware import preset
+from illusion_torch.cost.evaluate import evaluate
+from illusion_torch.cost.hardware import preset
 from illusion_torch.runtime import Runtime
 
 RESULTS = Path(__file__).parent / "results"

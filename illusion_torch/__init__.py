@@ -8,20 +8,28 @@ Usage::
     il.evaluate.accuracy(model, x, y)
     il.fixed.quantize(x, 8, 4)                      # bit-exact with qtorch's nearest rounding
     system = il.partition(model, x[:1], chips=8, capacity="512B")
-    report = system.run(x, y, preset="paper-testchip")   # chip by chip: accuracy, energy/time vs ideal chip
+    system(x)                                       # chip by chip: bit-identical logits
+    report = system.run(x, y, preset="paper-testchip")   # accuracy, energy/time vs the ideal chip
     print(report.summary()); report.save("runs/mnist-8")
     il.preset("accelerator-28nm")                   # the hardware presets (il.PRESETS)
 
-Importing compiles nothing and does not import qtorch (only training does).
+Importing compiles nothing and does not import qtorch (only training does). The pipeline, in order:
+``partitioning`` (trace, op table, mappers, per-chip rewrite) → ``cost`` (presets, work profile, energy and
+time) → ``runtime`` (memory images, chip-by-chip run) → ``wear`` (RRAM cells, remapping, lifetime) →
+``report`` / ``plots`` → ``system`` (the callable result of ``partition``); ``models``, ``data``,
+``checkpoint``, ``train`` and ``paper`` around it; ``cli`` on top.
 """
 
 from __future__ import annotations
 
-from . import checkpoint, data, evaluate, fixed, graph, hardware, layers, mapping, models, system
+from . import checkpoint, cost, data, evaluate, fixed, layers, models, partitioning, runtime
 from .checkpoint import load
-from .hardware import PRESETS, ChipSpec, preset
-from .system import partition
+from .cost.hardware import PRESETS, ChipSpec, preset
+from .errors import IllusionError
+from .models import get_model, list_models, register_model
+from .system import IllusionSystem, partition
 
-__all__ = ["load", "partition", "preset", "PRESETS", "ChipSpec", "checkpoint", "data", "evaluate", "fixed",
-           "graph", "hardware", "layers", "mapping", "models", "system", "__version__"]
-__version__ = "0.1.0"
+__all__ = ["load", "partition", "IllusionSystem", "IllusionError", "preset", "PRESETS", "ChipSpec",
+           "get_model", "list_models", "register_model", "checkpoint", "cost", "data", "evaluate", "fixed",
+           "layers", "models", "partitioning", "runtime", "__version__"]
+__version__ = "0.2.0"

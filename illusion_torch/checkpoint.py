@@ -4,31 +4,61 @@ Usage::
 
     import illusion_torch as il
     model = il.load("mnist")                     # trained fixed-point MnistCNN, eval mode
-    meta = il.checkpoint.metadata("mnist")       # dataset, source, sizes, accuracies, command, ...
+    ck = il.checkpoint.record("mnist")           # a Checkpoint: dataset, source, sizes, accuracies, recipe, …
+    x, y = ck.test_data(limit=500)               # the test split it was measured on
+    ck.meta                                      # the whole JSON
 
 The directory is ``$ILLUSION_CHECKPOINTS`` or the repository's ``checkpoints/``. Loading checks that the
-weights sit on the model's fixed-point grid, so a float or corrupt file cannot pass silently.
+weights sit on the model's fixed-point grid, so a float or corrupt file cannot pass silently. Writes are
+atomic: a checkpoint is written under a temporary name and renamed, so an interrupted save leaves the old
+files whole.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from . import models
+from . import data, models
+from .errors import IllusionError
+from .files import write_atomic
 from .fixed import quantize
+from .workload import config_of
 
-__all__ = ["load", "save_checkpoint", "metadata", "checkpoint_dir", "available", "CheckpointError"]
+__all__ = ["Checkpoint", "load", "record", "save_checkpoint", "metadata", "checkpoint_dir", "available",
+           "CheckpointError"]
 
 FORMAT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(IllusionError):
     """A checkpoint is missing or unreadable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a shipped checkpoint records (its JSON), typed: in the spirit of torchvision's ``Weights``."""
+
+    name: str
+    model: str                  # the registry name of its architecture
+    dataset: str                # the data it was trained on (``synth-digits`` where that is synthetic)
+    data_key: str               # the ``il.data`` name that loads it
+    synthetic: bool
+    source: str
+    test_accuracy: float
+    weight_bytes: int
+    path: Path
+    meta: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def test_data(self, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The test split this checkpoint was measured on (the first ``limit`` samples)."""
+        return data.load(self.data_key, "test", limit=limit)
 
 
 def checkpoint_dir() -> Path:
@@ -42,48 +72,69 @@ def available(directory: str | os.PathLike | None = None) -> list[str]:
 
 
 def save_checkpoint(model: nn.Module, meta: dict, out_dir: str | os.PathLike) -> None:
+    """Write ``<out_dir>/<name>.pt`` and ``.json`` atomically (``meta["name"]`` names them)."""
     out_dir = Path(out_dir)
     name = meta["name"]
     kwargs = meta.get("recipe", {}).get("model_kwargs", {})
-    torch.save({"format_version": FORMAT_VERSION, "model": meta["model"], "model_kwargs": kwargs,
-                "state_dict": model.state_dict()}, out_dir / f"{name}.pt")
-    (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
+    blob = {"format_version": FORMAT_VERSION, "model": meta["model"], "model_kwargs": kwargs,
+            "state_dict": model.state_dict()}
+    write_atomic(out_dir / f"{name}.pt", lambda path: torch.save(blob, path))
+    write_atomic(out_dir / f"{name}.json", lambda path: path.write_text(json.dumps(meta, indent=2) + "\n"))
 
 
 def metadata(name: str, directory: str | os.PathLike | None = None) -> dict:
+    """The checkpoint's JSON as a dict."""
+    return record(name, directory).meta
+
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {"name": str, "model": str, "dataset": str, "synthetic": bool,
+                                               "source": str, "test_accuracy": (int, float),
+                                               "weight_bytes": int, "recipe": dict}
+
+
+def record(name: str, directory: str | os.PathLike | None = None) -> Checkpoint:
+    """The typed record of checkpoint ``name``; a missing, corrupt or incomplete JSON is one clear error."""
     d = Path(directory) if directory else checkpoint_dir()
     path = d / f"{name}.json"
     if not path.is_file():
         have = available(d)
-        raise CheckpointError(f"no checkpoint {name!r} in {d}; shipped: {', '.join(have) or 'none'} "
-                              f"(train one with `illusion train {name}`)")
+        hint = f" (train one with `illusion train {name}`)" if name in models.list_models() else ""
+        raise CheckpointError(f"no checkpoint {name!r} in {d}; shipped: {', '.join(have) or 'none'}{hint}")
+    fix = f"restore it with `git checkout -- {path}` or retrain with `illusion train {name}`"
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path} is corrupt ({e}); restore it with `git checkout -- {path}`") from None
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is corrupt ({e}); {fix}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} holds a JSON {type(meta).__name__}, not a checkpoint record; {fix}")
+    bad = [k for k, t in _FIELDS.items() if not isinstance(meta.get(k), t)]
+    if bad or not isinstance(meta["recipe"].get("dataset"), str):
+        missing = bad or ["recipe.dataset"]
+        raise CheckpointError(f"{path} lacks or has a wrong type for {', '.join(missing)}; {fix}")
+    return Checkpoint(meta["name"], meta["model"], meta["dataset"], meta["recipe"]["dataset"], meta["synthetic"],
+                      meta["source"], float(meta["test_accuracy"]), meta["weight_bytes"], d / f"{name}.pt", meta)
 
 
 def load(name: str, directory: str | os.PathLike | None = None) -> nn.Module:
     """The trained model ``name`` in eval mode, weights verified to be fixed point."""
-    meta = metadata(name, directory)
-    d = Path(directory) if directory else checkpoint_dir()
-    path = d / f"{name}.pt"
+    ck = record(name, directory)
+    path = ck.path
+    fix = f"restore it with `git checkout -- {path}` or retrain with `illusion train {name}`"
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing (its JSON exists); {fix}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = models.get(blob["model"], **blob.get("model_kwargs", {}))
+        if blob["model"] != ck.model:
+            raise CheckpointError(f"holds a {blob['model']!r} model but its JSON names {ck.model!r}")
+        model = models.get_model(blob["model"], **blob.get("model_kwargs", {}))
         model.load_state_dict(blob["state_dict"])
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing (its JSON exists); restore it with "
-                              f"`git checkout -- {path}` or retrain with `illusion train {name}`") from None
     except Exception as e:  # unpickling, key or shape errors all mean the same to the user
-        raise CheckpointError(f"{path} is corrupt or from another model ({type(e).__name__}: {e}); restore "
-                              f"it with `git checkout -- {path}` or retrain with `illusion train {name}`") from None
-    fmt = getattr(model, "weight_format", None)
+        raise CheckpointError(f"{path} is corrupt or from another model ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}); {fix}") from None
+    fmt = config_of(model).weight_format
     if fmt is not None:
         for pname, p in model.named_parameters():
             if not torch.equal(quantize(p.detach(), fmt.wl, fmt.fl), p.detach()):
                 raise CheckpointError(f"{path}: parameter {pname} is not on the {fmt} grid; the file is not "
-                                      f"a fixed-point checkpoint of {meta.get('model', name)}")
-    model.eval()
-    model.checkpoint_meta = meta  # type: ignore[attr-defined]
-    return model
+                                      f"a fixed-point checkpoint of {ck.model}")
+    return model.eval()

@@ -12,6 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .batching import batches
+from .errors import IllusionError
+
 __all__ = ["accuracy", "predict", "logits"]
 
 
@@ -20,7 +23,7 @@ def logits(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> torc
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        return torch.cat([model(x[i:i + batch_size]) for i in batches(len(x), batch_size)])
     finally:
         model.train(was_training)
 
@@ -31,7 +34,7 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> tor
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1000) -> float:
     if len(x) != len(y):
-        raise ValueError(f"{len(x)} inputs but {len(y)} labels")
+        raise IllusionError(f"{len(x)} inputs but {len(y)} labels")
     if len(y) == 0:
-        raise ValueError("accuracy of an empty set is undefined; pass at least one sample")
+        raise IllusionError("accuracy of an empty set is undefined; pass at least one sample")
     return float((predict(model, x, batch_size=batch_size) == y).float().mean())

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["FixedPoint", "quantize", "to_codes", "from_codes", "check_format", "ROUNDINGS"]
+from .errors import IllusionError
+
+__all__ = ["FixedPoint", "quantize", "fixed_point_quantize", "to_codes", "from_codes", "check_format", "ROUNDINGS"]
 
 ROUNDINGS = ("nearest", "stochastic")
 
@@ -30,11 +32,11 @@ ROUNDINGS = ("nearest", "stochastic")
 def check_format(wl: int, fl: int) -> None:
     """Raise ValueError with a clear message unless (wl, fl) is a usable fixed-point format."""
     if not isinstance(wl, int) or not isinstance(fl, int) or isinstance(wl, bool) or isinstance(fl, bool):
-        raise ValueError(f"fixed-point word length and fractional bits must be integers, got wl={wl!r}, fl={fl!r}")
+        raise IllusionError(f"fixed-point word length and fractional bits must be integers, got wl={wl!r}, fl={fl!r}")
     if not 2 <= wl <= 32:
-        raise ValueError(f"word length wl={wl} is out of range: use 2 <= wl <= 32 bits")
+        raise IllusionError(f"word length wl={wl} is out of range: use 2 <= wl <= 32 bits")
     if not 0 <= fl < wl:
-        raise ValueError(f"fractional bits fl={fl} must satisfy 0 <= fl < wl={wl}")
+        raise IllusionError(f"fractional bits fl={fl} must satisfy 0 <= fl < wl={wl}")
 
 
 @dataclass(frozen=True)
@@ -91,21 +93,26 @@ class FixedPoint:
 
 
 def quantize(x: torch.Tensor, wl: int, fl: int, rounding: str = "nearest", *, clamp: bool = True,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             symmetric: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
     """Round ``x`` onto the FixedPoint(wl, fl) grid and clamp it to the format's range.
 
     ``rounding="nearest"`` rounds to the nearest step, ties to even, exactly as qtorch's
     ``nearbyint((x * 2**fl + 0.5) - 0.5)``; ``rounding="stochastic"`` rounds up with probability equal to
-    the fractional remainder.
+    the fractional remainder. ``symmetric`` clamps to [-max, max] (qtorch's option: the most negative code
+    is left out). float16 and bfloat16 inputs are rounded in float32 and cast back (their own precision
+    cannot hold every step of a wide format).
 
     >>> quantize(torch.tensor([0.03125, 0.09375, 100.0]), 8, 4).tolist()
     [0.0, 0.125, 7.9375]
     """
     check_format(wl, fl)
     if rounding not in ROUNDINGS:
-        raise ValueError(f"unknown rounding {rounding!r}: use one of {', '.join(ROUNDINGS)}")
+        raise IllusionError(f"unknown rounding {rounding!r}: use one of {', '.join(ROUNDINGS)}")
     if not torch.is_floating_point(x):
         raise TypeError(f"quantize expects a floating-point tensor, got {x.dtype}; convert with .float()")
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return quantize(x.float(), wl, fl, rounding, clamp=clamp, symmetric=symmetric,
+                        generator=generator).to(x.dtype)
     scaled = x * (2.0**fl)  # a power of two: exact, in x's own precision
     if rounding == "nearest":
         scaled = torch.round((scaled + 0.5) - 0.5)  # qtorch's float arithmetic, then half-to-even
@@ -114,9 +121,20 @@ def quantize(x: torch.Tensor, wl: int, fl: int, rounding: str = "nearest", *, cl
         scaled = torch.floor(scaled + noise)
     y = scaled * (2.0**-fl)
     if clamp:
-        fmt_min = -(2.0 ** (wl - fl - 1))
-        y = torch.clamp(y, fmt_min, -fmt_min - 2.0 ** -fl)
+        fmt_max = 2.0 ** (wl - fl - 1) - 2.0 ** -fl
+        y = torch.clamp(y, -fmt_max if symmetric else -(2.0 ** (wl - fl - 1)), fmt_max)
     return y
+
+
+def fixed_point_quantize(x: torch.Tensor, wl: int, fl: int, clamp: bool = True, symmetric: bool = False,
+                         rounding: str = "stochastic") -> torch.Tensor:
+    """A drop-in for ``qtorch.quant.fixed_point_quantize``: the same signature and defaults (stochastic
+    rounding), bit-exact with it for nearest rounding, without compiling anything.
+
+    >>> fixed_point_quantize(torch.tensor([0.09375]), 8, 4, rounding="nearest").tolist()
+    [0.125]
+    """
+    return quantize(x, wl, fl, rounding, clamp=clamp, symmetric=symmetric)
 
 
 def to_codes(x: torch.Tensor, wl: int, fl: int) -> torch.Tensor:
@@ -128,10 +146,10 @@ def to_codes(x: torch.Tensor, wl: int, fl: int) -> torch.Tensor:
     codes_f = x.double() * (2.0**fl)
     codes = torch.round(codes_f)
     if not torch.equal(codes, codes_f):
-        raise ValueError(f"values are not on the FixedPoint({wl},{fl}) grid; quantize them first")
+        raise IllusionError(f"values are not on the FixedPoint({wl},{fl}) grid; quantize them first")
     lo, hi = -(1 << (wl - 1)), (1 << (wl - 1)) - 1
     if codes.numel() and (codes.min() < lo or codes.max() > hi):
-        raise ValueError(f"values exceed the FixedPoint({wl},{fl}) range; quantize (clamp) them first")
+        raise IllusionError(f"values exceed the FixedPoint({wl},{fl}) range; quantize (clamp) them first")
     return codes.to(torch.int64)
 
 

@@ -20,9 +20,11 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from .errors import IllusionError
 from .fixed import FixedPoint, quantize
+from .workload import config_of
 
-__all__ = ["QuantPoint", "QLSTM", "hard_sigmoid", "hard_tanh", "float_mode", "quantize_weights",
+__all__ = ["QuantPoint", "QLSTM", "lstm_cell", "hard_sigmoid", "hard_tanh", "float_mode", "quantize_weights",
            "quant_points"]
 
 
@@ -84,7 +86,10 @@ def float_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 def quantize_weights(model: nn.Module) -> None:
     """Round every parameter of ``model`` in place to the model's ``weight_format`` (nearest)."""
-    fmt: FixedPoint = model.weight_format  # type: ignore[assignment]
+    fmt = config_of(model).weight_format
+    if fmt is None:
+        raise IllusionError(f"{type(model).__name__} has no fixed-point weight format (a WorkloadConfig with "
+                            f"weight_format) to round its weights to")
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(quantize(p, fmt.wl, fmt.fl))
@@ -98,6 +103,27 @@ def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
 def hard_tanh(x: torch.Tensor) -> torch.Tensor:
     """clamp(x, -1, 1)."""
     return torch.clamp(x, -1.0, 1.0)
+
+
+Round = Callable[[torch.Tensor], torch.Tensor]
+
+
+def lstm_cell(x_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
+              bias: torch.Tensor, *, pre: Round, gate: Round, c_new: Round, h_out: Round,
+              c_in: Round) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM step with hard nonlinearities, rounding where the chip stores a value; gates i, f, g, o.
+
+    The whole layer (``QLSTM.step``) and a chip's slice of hidden units (``partitioning.slices.LstmSlice``)
+    both call this, each with its own rounding functions::
+
+        h, c = lstm_cell(x_t, h, c, w_ih, w_hh, b, pre=q16, gate=q8, c_new=q16, h_out=q8, c_in=q8)
+    """
+    p = pre(x_t @ weight_ih.t() + h @ weight_hh.t() + bias)
+    i, f, g, o = p.chunk(4, dim=-1)
+    i, f = gate(hard_sigmoid(i)), gate(hard_sigmoid(f))
+    g, o = gate(hard_tanh(g)), gate(hard_sigmoid(o))
+    c_next = c_new(f * c + i * g)
+    return h_out(o * hard_tanh(c_next)), c_in(c_next)
 
 
 class QLSTM(nn.Module):
@@ -132,20 +158,13 @@ class QLSTM(nn.Module):
 
     def step(self, x_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One time step: (x_t, h_{t-1}, c_{t-1}) -> (h_t, c_t); c_t returned at the c-in format."""
-        pre = self.q_pre(x_t @ self.weight_ih.t() + h @ self.weight_hh.t() + self.bias)
-        i, f, g, o = pre.chunk(4, dim=-1)
-        i = self.q_gate(hard_sigmoid(i))
-        f = self.q_gate(hard_sigmoid(f))
-        g = self.q_gate(hard_tanh(g))
-        o = self.q_gate(hard_sigmoid(o))
-        c_new = self.q_c_new(f * c + i * g)
-        h_new = self.q_h(o * hard_tanh(c_new))
-        return h_new, self.q_c_in(c_new)
+        return lstm_cell(x_t, h, c, self.weight_ih, self.weight_hh, self.bias, pre=self.q_pre, gate=self.q_gate,
+                         c_new=self.q_c_new, h_out=self.q_h, c_in=self.q_c_in)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, time, input_size) -> h after the last step, (batch, hidden_size)."""
         if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(f"QLSTM expects (batch, time, {self.input_size}) inputs, got {tuple(x.shape)}")
+            raise IllusionError(f"QLSTM expects (batch, time, {self.input_size}) inputs, got {tuple(x.shape)}")
         x = self.q_x(x)
         h = x.new_zeros(x.shape[0], self.hidden_size)
         c = x.new_zeros(x.shape[0], self.hidden_size)

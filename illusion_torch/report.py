@@ -19,16 +19,19 @@ whole model, only host I/O) and the same chip with its weights in off-chip DRAM.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .cost import CATEGORIES, SystemCost, evaluate
-from .hardware import ChipSpec
-from .hardware import preset as get_preset
-from .runtime import Runtime
+from .cost.evaluate import CATEGORIES, SystemCost, evaluate
+from .cost.hardware import ChipSpec
+from .cost.hardware import preset as get_preset
+from .cost.profile import Branch
+from .files import dumps_json, fresh_dir
+from .partitioning.partition import Partition
+from .plots import plot_energy_breakdown, plot_mapping, plot_power_timeline
+from .runtime import Runtime, batches
 
 __all__ = ["Report", "simulate"]
 
@@ -45,10 +48,10 @@ class Report:
     illusion: SystemCost
     ideal: SystemCost
     dram: SystemCost
-    runs: dict
+    runs: dict[Branch, int]
     capacity_bytes: int
     logits: torch.Tensor = field(repr=False)
-    system: object = field(repr=False, default=None)
+    system: Partition | None = field(repr=False, default=None)
     meta: dict = field(default_factory=dict)
 
     @property
@@ -120,28 +123,27 @@ class Report:
         return "\n".join(lines)
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write report.json and the three pictures into ``out_dir``."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(self.as_dict(), indent=2) + "\n")
-        plot_power_timeline(self, out / "power_timeline.png")
-        plot_energy_breakdown(self, out / "energy_breakdown.png")
-        if self.system is not None:
-            from .mapping.plot import plot_mapping
-
-            plot_mapping(self.system.graph, self.system.mapping, out / "mapping.png")
-        return out
+        """Write report.json and the three pictures into ``out_dir``, which then holds this run only (written in
+        a temporary folder that replaces it, so an interrupted save leaves the old run whole)."""
+        with fresh_dir(out_dir) as tmp:
+            (tmp / "report.json").write_text(dumps_json(self.as_dict()))
+            plot_power_timeline(self, tmp / "power_timeline.png")
+            plot_energy_breakdown(self, tmp / "energy_breakdown.png")
+            if self.system is not None:
+                plot_mapping(self.system.graph, self.system.mapping, tmp / "mapping.png")
+        return Path(out_dir)
 
 
-def simulate(system, x: torch.Tensor, y: torch.Tensor | None = None, *, preset: str | ChipSpec = "paper-testchip",
-             batch_size: int = 1000, progress: bool = False, model_name: str | None = None) -> Report:
+def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor | None = None, *,
+             preset: str | ChipSpec = "paper-testchip", batch_size: int = 1000, progress: bool = False,
+             model_name: str | None = None) -> Report:
     """Run ``x`` chip by chip, check it against the unpartitioned model, and price it on ``preset``."""
     spec = get_preset(preset)
     runtime = Runtime(system)
     result = runtime.run(x, batch_size=batch_size, progress=progress, desc=f"{system.mapping.n_chips} chips")
     mismatches, ref_correct, max_diff = 0, 0, 0.0
-    fixed = getattr(system.model, "weight_format", None) is not None
-    for i in range(0, len(x), batch_size):
+    fixed = system.graph.config.fixed_point
+    for i in batches(len(x), batch_size):
         ref = system.reference(x[i:i + batch_size])
         out = result.logits[i:i + batch_size]
         differs = (out != ref) if fixed else ((out - ref).abs() > 1e-9 * (1 + ref.abs()))
@@ -166,67 +168,3 @@ def simulate(system, x: torch.Tensor, y: torch.Tensor | None = None, *, preset: 
     return Report(model_name or system.graph.model_name, spec, len(x), accuracy, reference_accuracy, mismatches,
                   system.inter_chip_bytes, runs=result.runs, capacity_bytes=max(m.capacity_bytes),
                   logits=result.logits, system=system, meta=meta, **costs)
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_power_timeline(report: Report, path: Path) -> Path:
-    """Per-chip power over one inference (sequential schedule), like the paper's Fig. 5."""
-    plt = _plt()
-    c = report.illusion
-    n = len(c.per_chip)
-    total = c.time_s if not c.timeline else max(e.end_s for e in c.timeline)
-    fig, axes = plt.subplots(n, 1, figsize=(9, 0.7 * n + 1.2), sharex=True, squeeze=False)
-    colors = {"wake": "tab:orange", "shutdown": "tab:orange", "receive": "tab:green", "send": "tab:red",
-              "compute": "tab:blue", "memory": "tab:purple"}
-    sleep = report.preset.sleep_power_w
-    for chip in range(n):
-        ax = axes[chip][0]
-        ax.axhline(sleep * 1e3, color="0.6", lw=1)
-        for e in (e for e in c.timeline if e.chip == chip):
-            ax.fill_between([e.start_s, e.end_s], sleep * 1e3, e.power_w * 1e3, step="pre",
-                            color=colors.get(e.state, "tab:gray"), lw=0)
-        ax.set_ylabel(f"chip {chip}", rotation=0, ha="right", va="center", fontsize=8)
-        ax.set_yscale("log")
-        ax.set_ylim(max(sleep * 1e3 / 3, 1e-9), max(report.preset.active_power_w * 1e3 * 3, 1e-6))
-        ax.tick_params(labelsize=7)
-    axes[-1][0].set_xlabel("time (s), one inference, chips one after another")
-    axes[-1][0].set_xlim(0, total)
-    route = "" if c.timeline_route is None else f" (route {c.timeline_route})"
-    fig.suptitle(f"{report.model}: power per chip (mW, log) on {report.preset.name}{route}", fontsize=10)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=v) for v in ("tab:blue", "tab:green", "tab:red", "tab:orange")]
-    fig.legend(handles, ["compute", "receive", "send", "wake/shutdown"], loc="lower center", fontsize=7, ncol=4)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def plot_energy_breakdown(report: Report, path: Path) -> Path:
-    """Stacked energy per inference per chip (compute, memory, messages, wake-up, sleep), ideal chip beside."""
-    plt = _plt()
-    chips = report.illusion.per_chip
-    labels = [str(c.chip) for c in chips] + ["ideal"]
-    rows = [c.breakdown for c in chips] + [report.ideal.per_chip[0].breakdown]
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(labels) + 2), 4))
-    bottom = [0.0] * len(labels)
-    for cat in CATEGORIES:
-        vals = [r[cat] * 1e6 for r in rows]
-        ax.bar(labels, vals, bottom=bottom, label=cat)
-        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-    ax.set_xlabel("chip")
-    ax.set_ylabel("energy per inference (µJ)")
-    ax.set_title(f"{report.model} on {report.chips} chips, {report.preset.name}: energy ratio "
-                 f"{report.energy_ratio:.4f} vs the ideal chip", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

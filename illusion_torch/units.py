@@ -10,9 +10,12 @@ Usage::
 
 from __future__ import annotations
 
+import math
 import re
 
-__all__ = ["parse_bytes", "format_bytes"]
+from .errors import IllusionError
+
+__all__ = ["parse_bytes", "format_bytes", "ceil_div"]
 
 _UNITS = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "k": 1024, "mb": 1024**2, "mib": 1024**2, "m": 1024**2,
           "gb": 1024**3, "gib": 1024**3, "g": 1024**3}
@@ -23,20 +26,22 @@ def parse_bytes(size: str | int | float) -> int:
     """Bytes in ``size``; KB/MB/GB are binary (1,024-based) like KiB/MiB/GiB. Raises ValueError if malformed
     or not positive."""
     if isinstance(size, bool):
-        raise ValueError(f"not a size: {size!r}")
+        raise IllusionError(f"not a size: {size!r}")
     if isinstance(size, (int, float)):
         value, unit = float(size), ""
     else:
         match = _PATTERN.match(str(size))
         if match is None or match.group(2).lower() not in _UNITS:
-            raise ValueError(f"malformed size {size!r}: write a number with an optional unit B, KiB/KB, MiB/MB or "
+            raise IllusionError(f"malformed size {size!r}: write a number with an optional unit B, KiB/KB, MiB/MB or "
                              f"GiB/GB, e.g. '512B' or '4KiB'")
         value, unit = float(match.group(1)), match.group(2).lower()
     total = value * _UNITS[unit]
+    if not math.isfinite(total) or total > 2**62:
+        raise IllusionError(f"size {size!r} is too large: give at most a few thousand GiB")
     if total <= 0:
-        raise ValueError(f"size {size!r} must be positive")
+        raise IllusionError(f"size {size!r} must be positive")
     if total != int(total):
-        raise ValueError(f"size {size!r} is not a whole number of bytes ({total})")
+        raise IllusionError(f"size {size!r} is not a whole number of bytes ({total})")
     return int(total)
 
 
@@ -47,3 +52,8 @@ def format_bytes(n: int) -> str:
             value = n / scale
             return f"{value:.3g} {unit}" if value != int(value) else f"{int(value)} {unit}"
     return f"{n} B"
+
+
+def ceil_div(a: int, b: int) -> int:
+    """⌈a / b⌉ for whole numbers: ``ceil_div(5, 2) == 3`` (the words that ``a`` bytes occupy, and the like)."""
+    return -(-a // b)

@@ -64,8 +64,11 @@ def _copy(name, tmp_path):
 
 
 def test_missing_checkpoint_names_the_train_command(tmp_path):
-    with pytest.raises(CheckpointError, match="illusion train nothing"):
+    with pytest.raises(CheckpointError, match="illusion train mnist"):
+        il.checkpoint.load("mnist", tmp_path)
+    with pytest.raises(CheckpointError, match="shipped: ") as e:
         il.load("nothing")
+    assert "illusion train" not in str(e.value)          # no recipe of that name to suggest
 
 
 def test_corrupt_weights_file_is_reported(tmp_path):
@@ -97,9 +100,11 @@ def test_json_is_plain_json():
 
 
 def test_model_options_travel_with_the_checkpoint(tmp_path):
-    model = il.models.get("resnet", act=(8, 3))
+    model = il.models.get_model("resnet", act=(8, 3))
     il.layers.quantize_weights(model)
-    meta = {"name": "r", "model": "resnet", "recipe": {"model_kwargs": {"act": (8, 3)}}}
+    meta = {"name": "r", "model": "resnet", "dataset": "fashion-mnist", "synthetic": False, "source": "test",
+            "test_accuracy": 0.0, "weight_bytes": il.models.weight_bytes(model),
+            "recipe": {"dataset": "fashion-mnist", "model_kwargs": {"act": (8, 3)}}}
     il.checkpoint.save_checkpoint(model, meta, tmp_path)
     loaded = il.checkpoint.load("r", tmp_path)
     assert loaded.q_stem.format == il.fixed.FixedPoint(8, 3)

@@ -35,7 +35,7 @@ def test_run_other_workloads_presets_and_bad_input(tmp_path, capsys):
     assert result["mismatches"] == 0 and result["synthetic"] is True and result["preset"] == "accelerator-28nm"
     assert [c["wakeups"] for c in result["per_chip"]] == [40] * 8      # every chip wakes every LSTM step
     capsys.readouterr()
-    for bad, says in ((["--limit", "0"], "positive"), (["--preset", "tpu"], "valid presets"),
+    for bad, says in ((["--limit", "0"], "--limit"), (["--preset", "tpu"], "invalid choice: 'tpu'"),
                       (["--chips", "2", "--capacity", "512B"], "at least 8 chips")):
         assert main(["run", *bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -50,7 +50,7 @@ def test_eval_reports_a_checkpoint(capsys):
 def test_unknown_model_is_one_clear_line(capsys):
     assert main(["eval", "lenet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no checkpoint 'lenet'" in err[0] and "illusion train lenet" in err[0]
+    assert len(err) == 1 and "no shipped checkpoint 'lenet'" in err[0] and "illusion train" not in err[0]
 
 
 def test_unknown_training_recipe(capsys):

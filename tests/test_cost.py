@@ -5,10 +5,10 @@ import math
 import pytest
 
 import illusion_torch as il
-from illusion_torch.calibration import compare, paper_workloads
-from illusion_torch.cost import CATEGORIES, evaluate
-from illusion_torch.hardware import PRESETS, preset
-from illusion_torch.paper_data import HEADLINE_8_CHIPS, IDEAL_CHIP, RATIOS_4_CHIPS
+from illusion_torch.cost.evaluate import CATEGORIES, evaluate
+from illusion_torch.cost.hardware import PRESETS, preset
+from illusion_torch.paper.calibration import compare, paper_workloads
+from illusion_torch.paper.measurements import HEADLINE_8_CHIPS, IDEAL_CHIP, RATIOS_4_CHIPS
 from illusion_torch.runtime import Runtime
 
 

@@ -51,6 +51,7 @@ def test_ties_round_to_even_and_range_clamps():
     assert quantize(x, 8, 4).tolist() == [0.0, 0.0, 0.125, 0.125, 7.9375, -8.0]
 
 
+@settings(deadline=None)           # a 16-bit format enumerates 65,536 codes: no wall-clock deadline under load
 @given(st.integers(2, 16).flatmap(lambda wl: st.tuples(st.just(wl), st.integers(0, wl - 1))))
 def test_codes_round_trip(fmt_tuple):
     fmt = FixedPoint(*fmt_tuple)
@@ -92,3 +93,41 @@ def test_formats_describe_themselves():
     f = FixedPoint(8, 4)
     assert (f.min, f.max, f.step, f.bytes, f.code_min, f.code_max) == (-8.0, 7.9375, 0.0625, 1, -128, 127)
     assert FixedPoint(16, 11).bytes == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(format_and_values(), st.booleans(), st.booleans())
+def test_drop_in_matches_qtorch_with_its_options(case, clamp, symmetric):
+    from qtorch.quant import fixed_point_quantize as qtorch_quantize
+
+    wl, fl, values = case
+    x = torch.tensor(values, dtype=torch.float32)
+    ours = fixed.fixed_point_quantize(x, wl, fl, clamp, symmetric, "nearest")
+    theirs = qtorch_quantize(x, wl, fl, clamp=clamp, symmetric=symmetric, rounding="nearest")
+    assert torch.equal(ours.view(torch.int32), theirs.view(torch.int32)), (wl, fl, clamp, symmetric, x)
+
+
+def test_drop_in_keeps_qtorchs_signature_and_stochastic_default():
+    import inspect
+
+    params = inspect.signature(fixed.fixed_point_quantize).parameters
+    assert list(params) == ["x", "wl", "fl", "clamp", "symmetric", "rounding"]
+    assert params["rounding"].default == "stochastic" and params["clamp"].default is True
+    x = torch.full((4000,), 0.25)
+    torch.manual_seed(0)
+    y = fixed.fixed_point_quantize(x, 8, 1)          # stochastic: 0 or 0.5, each half of the time
+    assert set(y.tolist()) == {0.0, 0.5} and abs(float((y == 0.5).double().mean()) - 0.5) < 0.05
+
+
+def test_symmetric_leaves_out_the_most_negative_code():
+    assert quantize(torch.tensor([-100.0]), 8, 4, symmetric=True).item() == -7.9375
+    assert quantize(torch.tensor([-100.0]), 8, 4).item() == -8.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_are_rounded_in_float32_and_cast_back(dtype):
+    x = torch.tensor([1025.0, -3.3, 0.1], dtype=dtype)
+    y = quantize(x, 16, 0)                            # 1025 in float16 is 1024; no overflow for wl - fl > 16
+    assert y.dtype == dtype
+    assert torch.equal(y, quantize(x.float(), 16, 0).to(dtype))
+    assert quantize(torch.tensor([1e4], dtype=dtype), 24, 0).item() == torch.tensor(1e4, dtype=dtype).item()

@@ -3,13 +3,13 @@ import torch
 from torch import nn
 
 import illusion_torch as il
-from illusion_torch import graph
-from illusion_torch.graph import HOST, TraceError
+from illusion_torch import partitioning
+from illusion_torch.partitioning.trace import HOST, TraceError
 
 
 def _trace(name):
-    m = il.models.get(name)
-    return graph.trace(m, torch.zeros(1, *m.input_shape))
+    m = il.models.get_model(name)
+    return partitioning.trace(m, torch.zeros(1, *il.models.config_of(m).input_shape))
 
 
 def test_mnist_layers_bytes_and_macs():
@@ -43,8 +43,8 @@ def test_paper_workloads_trace_with_the_papers_bytes():
 @pytest.mark.parametrize("name, shape", [("resnet18", (1, 3, 224, 224)), ("alexnet", (1, 3, 224, 224)),
                                          ("paper-alexnet", (1, 3, 227, 227))])
 def test_torchvision_models_trace_at_16_bit(name, shape):
-    model = il.models.get(name)
-    g = graph.trace(model, torch.zeros(shape))
+    model = il.models.get_model(name)
+    g = partitioning.trace(model, torch.zeros(shape))
     weighted = sum(p.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
                    for p in m.parameters())
     assert g.weight_bytes == 2 * weighted          # batch norm folds into the convolutions on a chip
@@ -63,4 +63,4 @@ def test_untraceable_model_gives_fx_reason_and_hint():
             return x
 
     with pytest.raises(TraceError, match="torch.fx cannot trace Branchy.*is_leaf_module"):
-        graph.trace(Branchy(), torch.zeros(1, 4))
+        partitioning.trace(Branchy(), torch.zeros(1, 4))

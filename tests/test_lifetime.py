@@ -8,11 +8,11 @@ import torch
 
 import illusion_torch as il
 from illusion_torch.cli import main
-from illusion_torch.endurer import policy
-from illusion_torch.lifetime import LABELS, nvm_layout, simulate, write_pattern
-from illusion_torch.rram import PAPER_ENDURANCE, PAPER_POINTS, RRAMArray, fit_endurance, write_back
 from illusion_torch.runtime import Runtime
-from illusion_torch.runtime.faults import FaultyChips
+from illusion_torch.wear import LABELS, nvm_layout, simulate, write_pattern
+from illusion_torch.wear.endurer import policy
+from illusion_torch.wear.faults import FaultyChips
+from illusion_torch.wear.rram import PAPER_ENDURANCE, PAPER_POINTS, RRAMArray, fit_endurance, write_back
 
 _CACHE: dict = {}
 
@@ -20,7 +20,7 @@ _CACHE: dict = {}
 def _system(name, limit=200):
     if name not in _CACHE:
         model = il.load(name)
-        x, y = il.data.load(model.checkpoint_meta["recipe"]["dataset"], "test", limit=limit)
+        x, y = il.data.load(il.checkpoint.record(name).data_key, "test", limit=limit)
         _CACHE[name] = (il.partition(model, x[:1], chips=8, capacity="4KiB"), x, y)
     return _CACHE[name]
 
@@ -128,6 +128,6 @@ def test_distributed_endurer_plus_keeps_accuracy_and_levels_wear(tmp_path):
 def test_lifetime_cli_rejects_bad_input(capsys):
     assert main(["lifetime", "--resilience", "magic"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "valid:" in err[0]
+    assert len(err) == 1 and "invalid choice" in err[0] and "start-gap" in err[0]
     assert main(["lifetime", "--years", "-1"]) == 2
     assert "positive" in capsys.readouterr().err

@@ -18,45 +18,45 @@ D2NN_PART_BYTES = {"n1": 240, "q": 7106, "n2": 19686, "n3": 3818}
     ("resnet", (3, 1, 28, 28), (3, 10)),
 ])
 def test_forward_shapes(name, batch_shape, out):
-    model = models.get(name)
-    assert tuple(model.input_shape) == batch_shape[1:]
+    model = models.get_model(name)
+    assert tuple(model.config.input_shape) == batch_shape[1:]
     assert model(torch.randn(batch_shape)).shape == out
 
 
 def test_resnet_takes_32x32_colour_inputs():
-    assert models.get("resnet", in_channels=3)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert models.get_model("resnet", in_channels=3)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_BYTES))
 def test_weight_bytes_equal_the_papers_table(name):
-    assert models.weight_bytes(models.get(name)) == PAPER_BYTES[name]
+    assert models.weight_bytes(models.get_model(name)) == PAPER_BYTES[name]
 
 
 def test_d2nn_parts_have_the_papers_bytes():
-    model = models.get("d2nn")
+    model = models.get_model("d2nn")
     for part, expected in D2NN_PART_BYTES.items():
         assert sum(p.numel() for p in getattr(model, part).parameters()) == expected
 
 
 def test_kws_chip_slice_matches_paper():
     # PAPER.md: chip k of 8 owns 10 hidden units with all four gates and the matching fc columns: 3,761 B
-    from illusion_torch.graph import trace
-    from illusion_torch.mapping.plan import piece_bytes
+    from illusion_torch.partitioning.plan import piece_bytes
+    from illusion_torch.partitioning.trace import trace
 
-    g = trace(models.get("kws"), torch.zeros(1, 40, 10))
+    g = trace(models.get_model("kws"), torch.zeros(1, 40, 10))
     lstm_slice = piece_bytes(g, "lstm", "out", 0, 10, with_bias=True)
     fc_columns = piece_bytes(g, "fc", "in", 70, 80, with_bias=True)
     assert (lstm_slice, fc_columns, lstm_slice + fc_columns) == (3640, 121, 3761)
 
 
 def test_outputs_are_fixed_point():
-    model = models.get("mnist")
+    model = models.get_model("mnist")
     y = model(torch.randn(4, 1, 28, 28))
     assert torch.equal(il.fixed.quantize(y, 16, 8), y)
 
 
 def test_d2nn_routes_each_input_through_its_gates_choice():
-    model = models.get("d2nn").eval()
+    model = models.get_model("d2nn").eval()
     parts = model.forward_all(torch.randn(16, 1, 28, 28))
     expected = torch.where(parts["gate"].argmax(1)[:, None] == 0, parts["n2"], parts["n3"])
     assert torch.equal(parts["logits"], expected)
@@ -74,7 +74,7 @@ def test_lstm_quantization_points_have_the_papers_formats():
     fmts = {n: (q.format.wl, q.format.fl) for n, q in lstm.named_modules() if isinstance(q, QuantPoint)}
     assert fmts == {"q_x": (8, 4), "q_h": (8, 4), "q_c_in": (8, 4), "q_gate": (8, 4), "q_pre": (16, 11),
                     "q_c_new": (16, 11)}
-    assert models.get("kws").weight_format == il.fixed.FixedPoint(8, 7)
+    assert models.get_model("kws").config.weight_format == il.fixed.FixedPoint(8, 7)
 
 
 def test_lstm_rejects_wrong_input_shape():
@@ -83,7 +83,7 @@ def test_lstm_rejects_wrong_input_shape():
 
 
 def test_float_mode_disables_and_restores_quant_points():
-    model = models.get("mnist")
+    model = models.get_model("mnist")
     x = torch.randn(2, 1, 28, 28)
     with float_mode(model):
         assert not any(q.enabled for q in quant_points(model))
@@ -101,7 +101,7 @@ def test_quant_point_has_straight_through_gradient():
 def test_qtorch_quantizer_and_ours_round_alike():
     from illusion_torch.train import use_qtorch_quantizers
 
-    model = models.get("svhn")
+    model = models.get_model("svhn")
     x = torch.randn(4, 3, 32, 32) * 3
     ours = model(x)
     use_qtorch_quantizers(model)
@@ -114,15 +114,15 @@ def test_qtorch_quantizer_and_ours_round_alike():
 
 def test_unknown_model_lists_valid_names():
     with pytest.raises(ValueError, match="valid names: .*mnist"):
-        models.get("lenet")
+        models.get_model("lenet")
 
 
 @pytest.mark.parametrize("name", ["resnet18", "alexnet"])
 def test_torchvision_models_are_reachable(name):
-    model = models.get(name)
+    model = models.get_model(name)
     assert model(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
     assert models.weight_bytes(model) == 2 * sum(p.numel() for p in model.parameters())
 
 
 def test_large_torchvision_models_are_registered():
-    assert {"resnet50", "vgg16"} <= set(models.names())
+    assert {"resnet50", "vgg16"} <= set(models.list_models())

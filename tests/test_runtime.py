@@ -14,7 +14,7 @@ def _system(name, chips=8, cap="4KiB", limit=64):
     key = (name, chips, cap, limit)
     if key not in _CACHE:
         model = il.load(name)
-        x, y = il.data.load(model.checkpoint_meta["recipe"]["dataset"], "test", limit=limit)
+        x, y = il.data.load(il.checkpoint.record(name).data_key, "test", limit=limit)
         _CACHE[key] = (il.partition(model, x[:1], chips=chips, capacity=cap), x, y)
     return _CACHE[key]
 
@@ -23,7 +23,7 @@ def test_memory_images_hold_the_weights_as_integer_codes():
     system, x, _ = _system("mnist", cap="512B")
     rt = Runtime(system)
     assert [img.nvm_bytes for img in rt.images] == system.mapping.chip_weight_bytes()
-    fl = system.model.weight_format.fl
+    fl = system.graph.config.weight_format.fl
     for img in rt.images:
         addresses = [r.address for r in img.space("nvm")]
         assert addresses == sorted(addresses) and addresses[0] == 0
@@ -99,7 +99,7 @@ def test_d2nn_gate_wakes_only_the_taken_branch():
                                               ("kws", "4KiB", torch.float32), ("resnet", "12KiB", torch.float64)])
 def test_float32_only_where_proven_exact(name, cap, dtype):
     system, x, _ = _system(name, cap=cap, limit=32)
-    got, reason = exact_dtype(system.chips, system.model)
+    got, reason = exact_dtype(system.chips, system.graph.config.weight_format)
     assert got == dtype and reason
     assert torch.equal(Runtime(system).run(x).logits, system.reference(x))
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import illusion_torch as il
-from illusion_torch import graph, mapping
+from illusion_torch import partitioning
 from illusion_torch.runtime import Runtime
 from illusion_torch.system import build
 
@@ -19,21 +19,21 @@ _CACHE: dict = {}
 def _workload(name):
     if name not in _CACHE:
         model = il.load(name)
-        x, _ = il.data.load(model.checkpoint_meta["recipe"]["dataset"], "test", limit=24)
-        _CACHE[name] = (model, x, graph.trace(model, x[:1]))
+        x, _ = il.data.load(il.checkpoint.record(name).data_key, "test", limit=24)
+        _CACHE[name] = (model, x, partitioning.trace(model, x[:1]))
     return _CACHE[name]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(name=st.sampled_from(WORKLOADS), chips=st.integers(1, 8), slack=st.floats(1.0, 1.8),
-       solver=st.sampled_from(mapping.SOLVERS))
+       solver=st.sampled_from(partitioning.SOLVERS))
 def test_partitioned_equals_unpartitioned(name, chips, slack, solver):
     model, x, g = _workload(name)
     cap = math.ceil(g.weight_bytes / chips * slack)
     if solver == "bilp" and name == "resnet":
         solver = "first-fit"            # keep the suite fast; the BILP on resnet is in test_system_bilp
     try:
-        m = mapping.solve(g, cap, chips=chips if solver == "bilp" else None, solver=solver, time_limit_s=5)
+        m = partitioning.solve(g, cap, chips=chips if solver == "bilp" else None, solver=solver, time_limit_s=5)
     except ValueError:
         assume(False)
     system = build(model, g, m)
@@ -48,7 +48,7 @@ def test_partitioned_equals_unpartitioned(name, chips, slack, solver):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(name=st.sampled_from(WORKLOADS), chips=st.integers(2, 8), slack=st.floats(1.05, 1.8))
 def test_chain_program_mappings_are_bit_exact(name, chips, slack):
-    from illusion_torch.mapping.chain_dp import chain_dp
+    from illusion_torch.partitioning.chain_dp import chain_dp
 
     model, x, g = _workload(name)
     cap = math.ceil(g.weight_bytes / chips * slack)
@@ -82,7 +82,7 @@ def test_input_splits_really_pass_partial_sums():
 
 def test_build_rejects_a_mapping_that_drops_a_layer():
     model, x, g = _workload("mnist")
-    m = mapping.solve(g, "4KiB")
+    m = partitioning.solve(g, "4KiB")
     m.chips[0] = [p for p in m.chips[0] if p.layer != "fc"]
     with pytest.raises(ValueError, match="places no piece of fc"):
         build(model, g, m)
@@ -129,8 +129,8 @@ def test_embedding_split_by_rows_is_exact():
         for p in model.parameters():
             p.copy_(il.fixed.quantize(p, 16, 10))
     idx = torch.randint(0, 64, (5, 3))
-    g = graph.trace(model, idx[:1])
+    g = partitioning.trace(model, idx[:1])
     assert g.layer("emb").kind == "embedding" and g.layer("emb").out_units == 64
-    system = build(model, g, mapping.solve(g, "400B", solver="first-fit"))
+    system = build(model, g, partitioning.solve(g, "400B", solver="first-fit"))
     assert len(system.mapping.pieces_of("emb")) > 1
     assert torch.equal(system.logits(idx), system.reference(idx))

@@ -44,7 +44,7 @@ def test_training_resumes_from_the_saved_state(empty_cache, tmp_path, capsys):
     _idx_data(empty_cache)
     out = tmp_path / "ckpt"
     out.mkdir()
-    model = il.models.get("mnist")
+    model = il.models.get_model("mnist")
     x, y = il.data.load("mnist", "train")
     two = Recipe(name="mnist", model="mnist", dataset="mnist", epochs=2, lr=1e-2, batch_size=50)
     run_epochs(model, two, lambda m, xb, yb: F.cross_entropy(m(xb), yb), x, y, out / "mnist.state.pt")
@@ -58,7 +58,7 @@ def test_training_resumes_from_the_saved_state(empty_cache, tmp_path, capsys):
 
 def test_resume_refuses_a_state_from_another_recipe(empty_cache, tmp_path):
     _idx_data(empty_cache)
-    model = il.models.get("mnist")
+    model = il.models.get_model("mnist")
     x, y = il.data.load("mnist", "train")
     one = Recipe(name="mnist", model="mnist", dataset="mnist", epochs=1, lr=1e-2, batch_size=50)
     run_epochs(model, one, lambda m, xb, yb: F.cross_entropy(m(xb), yb), x, y, tmp_path / "mnist.state.pt")
@@ -68,7 +68,7 @@ def test_resume_refuses_a_state_from_another_recipe(empty_cache, tmp_path):
 
 
 def test_optimizer_keeps_float_master_and_fixed_point_weights():
-    model = il.models.get("mnist")
+    model = il.models.get_model("mnist")
     opt, _ = make_optimizer(model, Recipe(name="m", model="mnist", dataset="mnist", epochs=1, lr=1e-3))
     x = torch.randn(8, 1, 28, 28)
     for _ in range(3):

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..errors import IllusionError
 from .cache import SourceMissing, cache_dir, set_cache_dir
 from .fashion_mnist import load_fashion_mnist
 from .mnist import load_mnist
@@ -51,11 +52,11 @@ def names() -> list[str]:
 
 def _raw(name: str, split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray, dict]:
     if name not in _LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(names())}")
+        raise IllusionError(f"unknown dataset {name!r}; valid names: {', '.join(names())}")
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
+        raise IllusionError(f"unknown split {split!r}; use 'train' or 'test'")
     if limit is not None and limit <= 0:
-        raise ValueError(f"limit must be a positive number of samples, got {limit}")
+        raise IllusionError(f"limit must be a positive number of samples, got {limit}")
     return _LOADERS[name](split, limit=limit)
 
 

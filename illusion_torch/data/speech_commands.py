@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import IllusionError
 from . import tts_commands
-from .cache import cache_dir
+from .cache import cache_dir, cached_npz
 from .speech_features import SAMPLE_RATE, mfcc_frames
 
 __all__ = ["load_speech_commands", "load_tts_commands", "read_speech_commands_dir"]
@@ -30,7 +31,7 @@ def _read_wav(path: Path) -> np.ndarray:
 
     rate, wave = scipy.io.wavfile.read(path)
     if rate != SAMPLE_RATE:
-        raise ValueError(f"{path}: sample rate {rate} Hz, Speech Commands clips are {SAMPLE_RATE} Hz")
+        raise IllusionError(f"{path}: sample rate {rate} Hz, Speech Commands clips are {SAMPLE_RATE} Hz")
     if wave.dtype == np.int16:
         return wave.astype(np.float32) / 32768.0
     return wave.astype(np.float32)
@@ -52,7 +53,7 @@ def read_speech_commands_dir(root: Path, split: str) -> tuple[np.ndarray, np.nda
         feats.append(mfcc_frames(_read_wav(wav)))
         labels.append(keyword_class.get(word, len(tts_commands.KEYWORDS)))
     if not feats:
-        raise ValueError(f"no {split} clips found in {root}; is testing_list.txt there?")
+        raise IllusionError(f"no {split} clips found in {root}; is testing_list.txt there?")
     return np.stack(feats), np.asarray(labels, dtype=np.uint8)
 
 
@@ -64,14 +65,12 @@ def load_tts_commands(split: str, limit: int | None = None) -> tuple[np.ndarray,
         feats, labels = tts_commands.render_split(split, limit)
         return feats, labels, meta
     path = cache_dir() / "tts-commands" / f"{split}-{size}.npz"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def build() -> dict[str, np.ndarray]:
         feats, labels = tts_commands.render_split(split, size)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, feats=feats, labels=labels)
-        tmp.replace(path)
-    with np.load(path) as data:
-        return data["feats"], data["labels"], meta
+        return {"feats": feats, "labels": labels}
+
+    arrays = cached_npz(path, build, ("feats", "labels"))
+    return arrays["feats"], arrays["labels"], meta
 
 
 def load_speech_commands(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:

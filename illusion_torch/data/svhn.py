@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import IllusionError
 from . import synth_digits
-from .cache import cache_dir
+from .cache import cache_dir, cached_npz
 
 __all__ = ["load_svhn", "load_synth_digits", "read_svhn_mat"]
 
@@ -28,7 +29,7 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     mat = scipy.io.loadmat(path)
     if "X" not in mat or "y" not in mat:
-        raise ValueError(f"{path} is not an SVHN .mat file (needs variables X and y)")
+        raise IllusionError(f"{path} is not an SVHN .mat file (needs variables X and y)")
     images = np.transpose(mat["X"], (3, 0, 1, 2)).astype(np.uint8)
     labels = mat["y"].reshape(-1).astype(np.int64) % 10
     return images, labels.astype(np.uint8)
@@ -44,14 +45,12 @@ def load_synth_digits(split: str, limit: int | None = None) -> tuple[np.ndarray,
         images, labels = synth_digits.render_split(split, limit)
         return images, labels, meta
     path = cache_dir() / "synth-digits" / f"{split}-{size}-{synth_digits.fonts_fingerprint()}.npz"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def build() -> dict[str, np.ndarray]:
         images, labels = synth_digits.render_split(split, size)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, images=images, labels=labels)
-        tmp.replace(path)
-    with np.load(path) as data:
-        return data["images"], data["labels"], meta
+        return {"images": images, "labels": labels}
+
+    arrays = cached_npz(path, build, ("images", "labels"))
+    return arrays["images"], arrays["labels"], meta
 
 
 def load_svhn(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -3,9 +3,10 @@
 Usage::
 
     from illusion_torch import models
-    model = models.get("mnist")             # a fresh, untrained MnistCNN
-    models.names()                          # ['alexnet', 'd2nn', 'kws', 'mnist', ...]
-    models.weight_bytes(model)              # 3648: weights + biases at the model's word size
+    model = models.get_model("mnist")        # a fresh, untrained MnistCNN
+    models.list_models()                     # ['alexnet', 'd2nn', 'kws', 'mnist', ...]
+    models.weight_bytes(model)               # 3648: weights + biases at the model's word size
+    models.register_model("tiny", TinyNet)   # a name already taken is refused
 
 ``illusion_torch.load(name)`` returns the shipped, trained checkpoint instead.
 """
@@ -16,6 +17,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from ..errors import IllusionError
+from ..workload import WorkloadConfig, config_of
 from .d2nn import D2NN
 from .kws import KwsLSTM
 from .mnist import MnistCNN
@@ -23,11 +26,38 @@ from .paper_alexnet import PaperAlexNet
 from .resnet import ResNetCNN
 from .svhn import SvhnCNN
 
-__all__ = ["get", "names", "register", "weight_bytes", "MnistCNN", "SvhnCNN", "KwsLSTM", "D2NN", "ResNetCNN",
-           "PaperAlexNet"]
+__all__ = ["get_model", "list_models", "register_model", "weight_bytes", "config_of", "WorkloadConfig",
+           "MnistCNN", "SvhnCNN", "KwsLSTM", "D2NN", "ResNetCNN", "PaperAlexNet"]
+
+Builder = Callable[..., nn.Module]
+_REGISTRY: dict[str, Builder] = {}
 
 
-def _torchvision(name: str) -> Callable[[], nn.Module]:
+def register_model(name: str, builder: Builder) -> Builder:
+    """Add a model builder under ``name``; a name already registered is refused (pick another)."""
+    if not isinstance(name, str) or not name:
+        raise IllusionError(f"a model name must be a non-empty string, got {name!r}")
+    if name in _REGISTRY:
+        raise IllusionError(f"a model is already registered as {name!r}; register yours under another name")
+    _REGISTRY[name] = builder
+    return builder
+
+
+def list_models() -> list[str]:
+    """Every registered model name, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_model(name: str, **kwargs) -> nn.Module:
+    """A new, untrained model by registry name; unknown names list the valid ones."""
+    try:
+        builder = _REGISTRY[name]
+    except KeyError:
+        raise IllusionError(f"unknown model {name!r}; valid names: {', '.join(list_models())}") from None
+    return builder(**kwargs)
+
+
+def _torchvision(name: str) -> Builder:
     def build() -> nn.Module:
         import torchvision.models as tvm
 
@@ -37,43 +67,17 @@ def _torchvision(name: str) -> Callable[[], nn.Module]:
     return build
 
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {
-    "mnist": MnistCNN,
-    "svhn": SvhnCNN,
-    "kws": KwsLSTM,
-    "d2nn": D2NN,
-    "resnet": ResNetCNN,
-    "paper-alexnet": PaperAlexNet,
-    "resnet18": _torchvision("resnet18"),
-    "resnet50": _torchvision("resnet50"),
-    "vgg16": _torchvision("vgg16"),
-    "alexnet": _torchvision("alexnet"),
-}
-
-
-def names() -> list[str]:
-    """Every registered model name, sorted."""
-    return sorted(_REGISTRY)
-
-
-def register(name: str, builder: Callable[..., nn.Module]) -> None:
-    """Add a model builder under ``name`` (later issues register e.g. ``paper-alexnet``)."""
-    _REGISTRY[name] = builder
-
-
-def get(name: str, **kwargs) -> nn.Module:
-    """A new, untrained model by registry name; unknown names list the valid ones."""
-    try:
-        builder = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(names())}") from None
-    return builder(**kwargs)
+for _name, _builder in {"mnist": MnistCNN, "svhn": SvhnCNN, "kws": KwsLSTM, "d2nn": D2NN, "resnet": ResNetCNN,
+                        "paper-alexnet": PaperAlexNet}.items():
+    register_model(_name, _builder)
+for _name in ("resnet18", "resnet50", "vgg16", "alexnet"):
+    register_model(_name, _torchvision(_name))
 
 
 def weight_bytes(model: nn.Module, word_bits: int | None = None) -> int:
-    """Bytes of all weights and biases at the model's ``weight_format`` (or ``word_bits``; default 16)."""
+    """Bytes of all weights and biases at the model's weight format (or ``word_bits``; default 16)."""
     if word_bits is None:
-        fmt = getattr(model, "weight_format", None)
+        fmt = config_of(model).weight_format
         word_bits = fmt.wl if fmt is not None else 16
     per_value = (word_bits + 7) // 8
     return sum(p.numel() for p in model.parameters()) * per_value

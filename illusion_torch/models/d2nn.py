@@ -17,6 +17,7 @@ from torch import nn
 
 from ..fixed import FixedPoint
 from ..layers import QuantPoint
+from ..workload import WorkloadConfig
 
 __all__ = ["D2NN"]
 
@@ -30,14 +31,10 @@ def _fc(i: int, o: int, out: tuple[int, int], relu: bool) -> nn.Sequential:
 
 
 class D2NN(nn.Module):
-    weight_format = FixedPoint(8, 4)
-    dataset = "mnist"
-    input_shape = (1, 28, 28)
-    num_classes = 10
-    # For the runtime: the traced node whose per-input value picks the branch, and which modules run only
-    # on that value (chips holding the other branch stay asleep for that input).
-    route_node = "argmax"
-    branches = {"n2": 0, "n3": 1}
+    # the traced node whose per-input value picks the branch, and the modules that run only on that value
+    # (the chips holding the other branch stay asleep for that input)
+    config = WorkloadConfig("d2nn", input_shape=(1, 28, 28), num_classes=10, weight_format=FixedPoint(8, 4),
+                            dataset="mnist", route_node="argmax", branches=(("n2", 0), ("n3", 1)))
 
     def __init__(self, act: tuple[int, int] = (8, 4), out: tuple[int, int] = (16, 8)) -> None:
         super().__init__()

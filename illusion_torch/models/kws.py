@@ -13,6 +13,7 @@ from torch import nn
 
 from ..fixed import FixedPoint
 from ..layers import QLSTM, QuantPoint
+from ..workload import WorkloadConfig
 
 __all__ = ["KwsLSTM"]
 
@@ -20,10 +21,8 @@ __all__ = ["KwsLSTM"]
 class KwsLSTM(nn.Module):
     """QLSTM(10, 80) with hard sigmoid/tanh, then fc 80→11 on the last h (PAPER.md formats)."""
 
-    weight_format = FixedPoint(8, 7)
-    dataset = "speech-commands"
-    input_shape = (40, 10)
-    num_classes = 11
+    config = WorkloadConfig("kws", input_shape=(40, 10), num_classes=11, weight_format=FixedPoint(8, 7),
+                            dataset="speech-commands")
 
     def __init__(self, features: int = 10, hidden: int = 80, classes: int = 11,
                  out: tuple[int, int] = (16, 8)) -> None:

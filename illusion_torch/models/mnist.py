@@ -13,6 +13,7 @@ from torch import nn
 
 from ..fixed import FixedPoint
 from ..layers import QuantPoint
+from ..workload import WorkloadConfig
 
 __all__ = ["MnistCNN"]
 
@@ -20,10 +21,8 @@ __all__ = ["MnistCNN"]
 class MnistCNN(nn.Module):
     """conv1 1→6 k5, pool2; conv2 6→6 k3; conv3 6→8 k3, pool2; conv4 8→24 k3; fc 96→10 (PAPER.md)."""
 
-    weight_format = FixedPoint(8, 4)
-    dataset = "mnist"
-    input_shape = (1, 28, 28)
-    num_classes = 10
+    config = WorkloadConfig("mnist", input_shape=(1, 28, 28), num_classes=10, weight_format=FixedPoint(8, 4),
+                            dataset="mnist")
 
     def __init__(self, act: tuple[int, int] = (8, 4), out: tuple[int, int] = (16, 8)) -> None:
         super().__init__()

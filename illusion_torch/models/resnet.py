@@ -8,11 +8,14 @@ Usage::
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 from ..fixed import FixedPoint
 from ..layers import QuantPoint
+from ..workload import WorkloadConfig
 
 __all__ = ["ResNetCNN", "BasicBlock"]
 
@@ -42,15 +45,14 @@ class ResNetCNN(nn.Module):
     ((8,4): loss 1.8 after an epoch; (8,3): 1.4 after two, where float reaches 0.7 in 150 steps).
     """
 
-    weight_format = FixedPoint(8, 6)
-    dataset = "fashion-mnist"
-    input_shape = (1, 28, 28)
-    num_classes = 10
+    config = WorkloadConfig("resnet", input_shape=(1, 28, 28), num_classes=10, weight_format=FixedPoint(8, 6),
+                            dataset="fashion-mnist")
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: tuple[int, ...] = (16, 32, 64),
                  act: tuple[int, int] = (16, 8), out: tuple[int, int] = (16, 8)) -> None:
         super().__init__()
-        self.input_shape = (in_channels, 28, 28) if in_channels == 1 else (in_channels, 32, 32)
+        shape = (in_channels, 28, 28) if in_channels == 1 else (in_channels, 32, 32)
+        self.config = replace(ResNetCNN.config, input_shape=shape)
         self.q_in = QuantPoint(*act)
         self.stem = nn.Conv2d(in_channels, widths[0], 3, padding=1)
         self.q_stem = QuantPoint(*act)

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..fixed import FixedPoint
 from ..layers import QuantPoint
+from ..workload import WorkloadConfig
 
 __all__ = ["SvhnCNN"]
 
@@ -20,10 +21,8 @@ __all__ = ["SvhnCNN"]
 class SvhnCNN(nn.Module):
     """conv1 3→18 p1, pool4; conv2 18→18 p1; conv3 18→24 p1, pool2; fc 384→52→60→10, no ReLU between FCs."""
 
-    weight_format = FixedPoint(8, 4)
-    dataset = "svhn"
-    input_shape = (3, 32, 32)
-    num_classes = 10
+    config = WorkloadConfig("svhn", input_shape=(3, 32, 32), num_classes=10, weight_format=FixedPoint(8, 4),
+                            dataset="svhn")
 
     def __init__(self, act: tuple[int, int] = (8, 4), out: tuple[int, int] = (16, 8)) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""The chip-by-chip runtime: memory images, per-wake work profile, and the batched run loop.
+"""The chip-by-chip runtime: memory images, the exact-dtype proof, and the batched run loop.
 
 Usage::
 
@@ -6,9 +6,9 @@ Usage::
     result = Runtime(system).run(x)          # logits bit-identical to the model, per-chip Counters
 """
 
-from .counters import Counters
-from .engine import RunResult, Runtime
-from .memory import ImageError, MemoryImage, Region
-from .profile import Profile, profile
+from .engine import RunResult, Runtime, batches
+from .memory import ImageError, MemoryImage, Region, RegionKind, Space
+from .precision import exact_dtype
 
-__all__ = ["Runtime", "RunResult", "Counters", "MemoryImage", "Region", "ImageError", "Profile", "profile"]
+__all__ = ["Runtime", "RunResult", "batches", "MemoryImage", "Region", "RegionKind", "Space",
+           "ImageError", "exact_dtype"]

@@ -26,40 +26,46 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from .counters import Counters
+from ..batching import batches
+from ..cost.counters import Counters
+from ..cost.evaluate import Event, evaluate
+from ..cost.hardware import ChipSpec
+from ..cost.hardware import preset as get_preset
+from ..cost.profile import Branch, Profile
+from ..cost.work import profile
+from ..errors import IllusionError
+from ..partitioning.partition import Partition
 from .memory import MemoryImage, build_images, load_weights
 from .precision import exact_dtype
-from .profile import Profile, profile
 
-__all__ = ["Runtime", "RunResult"]
+__all__ = ["Runtime", "RunResult", "batches"]
 
 
 @dataclass
 class RunResult:
     logits: torch.Tensor
     routes: torch.Tensor | None          # per input, for a gated model
-    runs: dict                           # {route: inferences}; {None: n} without a gate
+    runs: dict[Branch, int]              # {route: inferences}; {None: n} without a gate
     counters: list[Counters]             # per chip, totals over the run
 
 
 class Runtime:
     """Memory images + programs of an IllusionSystem, and the batched chip-by-chip loop over them."""
 
-    def __init__(self, system) -> None:
+    def __init__(self, system: Partition) -> None:
         self.system = system
         self.programs = system.chips
-        self.profile: Profile = profile(system)
-        fmt = getattr(system.model, "weight_format", None)
-        self.images: list[MemoryImage] = build_images(self.profile, self.programs.expanded, fmt,
-                                                      self.profile.weight_bytes)
+        self.weight_format = system.graph.config.weight_format
+        self.profile: Profile = profile(system.graph, self.programs, system.mapping.n_chips)
+        self.images: list[MemoryImage] = build_images(self.profile, self.programs.expanded, self.weight_format)
         load_weights(self.images, self.programs.expanded)
-        self.dtype, self.dtype_reason = exact_dtype(self.programs, system.model)
+        self.dtype, self.dtype_reason = exact_dtype(self.programs, self.weight_format)
 
     def reload_weights(self) -> None:
         """Copy the (possibly changed) memory images into the programs again."""
         load_weights(self.images, self.programs.expanded)
 
-    def counters(self, runs: dict) -> list[Counters]:
+    def counters(self, runs: dict[Branch, int]) -> list[Counters]:
         """Per-chip totals for ``runs`` ({route: inferences})."""
         out = []
         for chip in range(self.profile.n_chips):
@@ -71,11 +77,9 @@ class Runtime:
             out.append(total)
         return out
 
-    def timeline(self, runs: dict, preset="paper-testchip", route=None) -> list:
+    def timeline(self, runs: dict[Branch, int], preset: str | ChipSpec = "paper-testchip",
+                 route: Branch = None) -> list[Event]:
         """The event timeline (chip, start, end, state, power) of one inference on ``preset`` chips."""
-        from ..cost import evaluate
-        from ..hardware import preset as get_preset
-
         return evaluate(self.profile, runs, get_preset(preset), timeline_route=route).timeline
 
     @torch.no_grad()
@@ -83,9 +87,13 @@ class Runtime:
             desc: str = "chips") -> RunResult:
         """Logits of every input of ``x``, computed chip by chip, with the work it cost."""
         if len(x) == 0:
-            raise ValueError("no inputs to run")
+            raise IllusionError("no inputs to run")
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).flatten(1).any(1).nonzero()[0, 0])
+            raise IllusionError(f"input {bad} holds NaN or infinity; chips compute on fixed-point values: "
+                                f"clean or drop such inputs")
         logits, routes = [], []
-        for i in tqdm(range(0, len(x), batch_size), desc=desc, file=sys.stderr,
+        for i in tqdm(batches(len(x), batch_size), desc=desc, file=sys.stderr,
                       disable=not progress or not sys.stderr.isatty()):
             out, route = self.programs.forward(x[i:i + batch_size], dtype=self.dtype)
             logits.append(out.double())

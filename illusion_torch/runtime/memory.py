@@ -22,31 +22,44 @@ inferences are exact in closed form: pattern × inferences that ran the region's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import torch
 from torch import nn
 
+from ..cost.profile import Profile, StoreKind
+from ..errors import IllusionError
 from ..fixed import FixedPoint
-from .profile import Profile
 
-__all__ = ["Region", "MemoryImage", "build_images", "ImageError"]
+__all__ = ["Region", "RegionKind", "Space", "MemoryImage", "build_images", "load_weights", "ImageError"]
 
 
-class ImageError(ValueError):
+class ImageError(IllusionError):
     """A weight is not representable at the model's fixed-point format."""
+
+
+class Space(StrEnum):
+    NVM = "nvm"             # weights: the capacity a mapping fills
+    ACT = "act"             # activation buffers and the inbox
+
+
+class RegionKind(StrEnum):
+    WEIGHT = "weight"
+    ACTIVATION = StoreKind.ACTIVATION.value
+    INBOX = StoreKind.INBOX.value
 
 
 @dataclass
 class Region:
     name: str
-    space: str                      # "nvm" | "act"
+    space: Space
     address: int                    # byte offset in its space
     numel: int
     bytes_per_value: int
     reads_per_value: float          # per inference of its branch
     writes_per_value: float
     branch: int | None
-    kind: str                       # "weight" | "activation" | "inbox"
+    kind: RegionKind
     codes: torch.Tensor | None = None       # weights: int64 codes (float64 values for a float model)
     fmt: FixedPoint | None = None
     shape: tuple = ()
@@ -69,18 +82,18 @@ class MemoryImage:
     chip: int
     regions: list[Region] = field(default_factory=list)
 
-    def space(self, space: str) -> list[Region]:
+    def space(self, space: Space) -> list[Region]:
         return [r for r in self.regions if r.space == space]
 
     @property
     def nvm_bytes(self) -> int:
-        return sum(r.nbytes for r in self.space("nvm"))
+        return sum(r.nbytes for r in self.space(Space.NVM))
 
     @property
     def act_bytes(self) -> int:
-        return sum(r.nbytes for r in self.space("act"))
+        return sum(r.nbytes for r in self.space(Space.ACT))
 
-    def _counts(self, space: str, runs: dict, attr: str) -> torch.Tensor:
+    def _counts(self, space: Space, runs: dict, attr: str) -> torch.Tensor:
         regions = self.space(space)
         total = sum(r.nbytes for r in regions)
         out = torch.zeros(total, dtype=torch.float64)
@@ -90,16 +103,16 @@ class MemoryImage:
             out[r.address:r.address + r.nbytes] = getattr(r, attr) * n
         return out
 
-    def read_counts(self, space: str, runs: dict) -> torch.Tensor:
+    def read_counts(self, space: Space, runs: dict) -> torch.Tensor:
         """Reads per byte address after ``runs`` ({route: inferences}; None = a model without a gate)."""
         return self._counts(space, runs, "reads_per_value")
 
-    def write_counts(self, space: str, runs: dict) -> torch.Tensor:
+    def write_counts(self, space: Space, runs: dict) -> torch.Tensor:
         """Writes per byte address after ``runs``."""
         return self._counts(space, runs, "writes_per_value")
 
 
-def build_images(prof: Profile, root: nn.Module, fmt: FixedPoint | None, weight_bytes: int) -> list[MemoryImage]:
+def build_images(prof: Profile, root: nn.Module, fmt: FixedPoint | None) -> list[MemoryImage]:
     """Lay out every chip's weights (as codes) and activation buffers; ``root`` holds the programs' modules."""
     images = [MemoryImage(c) for c in range(prof.n_chips)]
     nvm_next = [0] * prof.n_chips
@@ -107,14 +120,14 @@ def build_images(prof: Profile, root: nn.Module, fmt: FixedPoint | None, weight_
     for w in prof.weights:
         p = root.get_submodule(w.module).get_parameter(w.param).detach()
         codes = _codes(p, fmt, w.label)
-        r = Region(w.label, "nvm", nvm_next[w.chip], p.numel(), weight_bytes, w.reads_per_value, 0.0, w.branch,
-                   "weight", codes, fmt, tuple(p.shape), w.module, w.param)
+        r = Region(w.label, Space.NVM, nvm_next[w.chip], p.numel(), prof.weight_bytes, w.reads_per_value, 0.0, w.branch,
+                   RegionKind.WEIGHT, codes, fmt, tuple(p.shape), w.module, w.param)
         nvm_next[w.chip] += r.nbytes
         images[w.chip].regions.append(r)
     for s in prof.stores:
         act_next[s.chip] += act_next[s.chip] % 2          # every buffer starts on a 16-bit word
-        r = Region(s.name, "act", act_next[s.chip], s.numel, s.bytes_per_value, 0.0, s.writes_per_value, s.branch,
-                   s.kind)
+        r = Region(s.name, Space.ACT, act_next[s.chip], s.numel, s.bytes_per_value, 0.0, s.writes_per_value, s.branch,
+                   RegionKind(s.kind.value))
         act_next[s.chip] += r.nbytes
         images[s.chip].regions.append(r)
     return images
@@ -136,6 +149,6 @@ def load_weights(images: list[MemoryImage], root: nn.Module) -> None:
     """Set every program weight from its chip's memory image (what the chip reads is what it computes with)."""
     with torch.no_grad():
         for img in images:
-            for r in img.space("nvm"):
+            for r in img.space(Space.NVM):
                 p = root.get_submodule(r.module).get_parameter(r.param)
                 p.copy_(r.values().to(p.dtype))

@@ -3,7 +3,7 @@
 Usage::
 
     from illusion_torch.runtime.precision import exact_dtype
-    dtype, reason = exact_dtype(system.chips, system.model)     # torch.float32, "…" for the MNIST CNN
+    dtype, reason = exact_dtype(system.chips, system.graph.config.weight_format)   # float32 for MNIST
 
 Chips compute on fixed-point values, so every product and sum is a multiple of the layer's least
 significant bit 2^-(fl_weights + fl_input). float32 holds such sums exactly while their magnitude stays
@@ -25,23 +25,22 @@ from collections import defaultdict
 import torch
 from torch import fx, nn
 
-from ..chips import BiasAdd, LstmSlice
 from ..fixed import FixedPoint
 from ..layers import QLSTM, QuantPoint
+from ..partitioning.ops import op_of
+from ..partitioning.slices import BiasAdd, LstmSlice
+from ..partitioning.wakes import ChipPrograms
 
-__all__ = ["exact_dtype"]
+__all__ = ["exact_dtype", "format_of", "LIMIT"]
 
-_PASS_FUNCTIONS = {operator.getitem, torch.cat, torch.flatten, torch.zeros_like, torch.relu,
-                   torch.nn.functional.relu, torch.nn.functional.max_pool2d}
-_PASS_METHODS = {"expand", "view", "reshape", "flatten", "relu", "contiguous"}
-_PASS_MODULES = (nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Identity, nn.Dropout)
-_SAFE_FUNCTIONS = {torch.where, operator.eq, torch.eq, torch.argmax}
-_SAFE_METHODS = {"argmax", "eq", "size"}
 LIMIT = 2.0 ** 23
 
 
-def _fmt_of(node, modules, memo) -> FixedPoint | None:
+def format_of(node: fx.Node | None, modules: dict[str, nn.Module],
+              memo: dict[str, FixedPoint | None] | None = None) -> FixedPoint | None:
     """The fixed-point format of ``node``'s value, when it is known (else None)."""
+    if memo is None:
+        memo = {}
     if not isinstance(node, fx.Node):
         return None
     if node.name in memo:
@@ -53,26 +52,24 @@ def _fmt_of(node, modules, memo) -> FixedPoint | None:
         fmt = m.format
     elif node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], fx.Node) \
             and isinstance(modules.get(str(node.args[0].target)), LstmSlice):
-        fmt = FixedPoint(*modules[str(node.args[0].target)].io)
+        fmt = modules[str(node.args[0].target)].io
     elif node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], fx.Node) \
             and isinstance(modules.get(str(node.args[0].target)), QLSTM):
         fmt = modules[str(node.args[0].target)].q_h.format
     elif isinstance(m, QLSTM):
         fmt = m.q_h.format
-    elif isinstance(m, _PASS_MODULES) or getattr(m, "keeps_format", False) or \
-            (node.op == "call_function" and node.target in _PASS_FUNCTIONS) or \
-            (node.op == "call_method" and node.target in _PASS_METHODS):
-        fmts = {_fmt_of(a, modules, memo) for a in node.all_input_nodes}
+    elif op_of(node, modules).keeps_format:
+        fmts = {format_of(a, modules, memo) for a in node.all_input_nodes}
         fmt = fmts.pop() if len(fmts) == 1 else None
     memo[node.name] = fmt
     return fmt
 
 
-def exact_dtype(programs, model: nn.Module) -> tuple[torch.dtype, str]:
+def exact_dtype(programs: ChipPrograms, weight_format: FixedPoint | None) -> tuple[torch.dtype, str]:
     """(dtype, reason): float32 when the bound above proves every sum exact in it, else float64."""
-    wfmt: FixedPoint | None = getattr(model, "weight_format", None)
+    wfmt = weight_format
     if wfmt is None:
-        return torch.float64, "a float model (no weight_format)"
+        return torch.float64, "a float model (no weight format)"
     gm = programs.expanded
     modules = dict(gm.named_modules())
     memo: dict[str, FixedPoint | None] = {}
@@ -99,11 +96,11 @@ def exact_dtype(programs, model: nn.Module) -> tuple[torch.dtype, str]:
         m = modules.get(str(n.target)) if n.op == "call_module" else None
         problem = None
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            problem = layer(n, m.weight, m.bias, _fmt_of(n.args[0], modules, memo))
+            problem = layer(n, m.weight, m.bias, format_of(n.args[0], modules, memo))
         elif isinstance(m, LstmSlice):
-            xf = _fmt_of(n.args[0], modules, memo)
-            hf = _fmt_of(n.args[1], modules, memo)
-            io = FixedPoint(*m.io)
+            xf = format_of(n.args[0], modules, memo)
+            hf = format_of(n.args[1], modules, memo)
+            io = m.io
             if n.args[1].op == "call_method":           # step 0: zeros expanded to h's shape
                 hf = io
             problem = layer(n, torch.cat([m.weight_ih, m.weight_hh], 1), m.bias, xf if xf == hf == io else None)
@@ -118,11 +115,9 @@ def exact_dtype(programs, model: nn.Module) -> tuple[torch.dtype, str]:
             same_layer = a is not None and a.meta.get("orig") == b.meta.get("orig") == n.meta.get("orig")
             if same_layer:
                 partial.add(n.meta["orig"])
-            elif not (_fmt_of(a, modules, memo) and _fmt_of(b, modules, memo)):
+            elif not (format_of(a, modules, memo) and format_of(b, modules, memo)):
                 problem = f"{n.name}: an add of values without a known fixed-point format"
-        elif isinstance(m, (QuantPoint, *_PASS_MODULES)) or getattr(m, "keeps_format", False) or \
-                (n.op == "call_function" and n.target in _PASS_FUNCTIONS | _SAFE_FUNCTIONS) or \
-                (n.op == "call_method" and n.target in _PASS_METHODS | _SAFE_METHODS):
+        elif op_of(n, modules).exact_f32:
             pass
         else:
             problem = f"{n.name} ({n.target}) is not proven exact in float32"

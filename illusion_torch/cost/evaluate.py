@@ -3,7 +3,7 @@
 Usage::
 
     from illusion_torch.cost import evaluate
-    from illusion_torch.hardware import preset
+    from illusion_torch.cost import preset
     c = evaluate(runtime.profile, result.runs, preset("paper-testchip"))
     c.energy_j, c.time_s, c.edp, c.per_chip[0].breakdown, c.timeline[:3]
 
@@ -25,9 +25,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from .graph import HOST
+from ..errors import IllusionError
+from ..partitioning.trace import HOST
+from ..units import ceil_div
 from .hardware import ChipSpec
-from .runtime.profile import Profile
+from .profile import Profile
 
 __all__ = ["evaluate", "SystemCost", "ChipCost", "Event"]
 
@@ -82,7 +84,7 @@ class SystemCost:
 
 
 def _words(nbytes: int, spec: ChipSpec) -> int:
-    return -(-nbytes // spec.word_bytes)
+    return ceil_div(nbytes, spec.word_bytes)
 
 
 def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool):
@@ -157,7 +159,7 @@ def evaluate(prof: Profile, runs: dict, spec: ChipSpec, *, name: str = "illusion
     """Energy, time and per-chip breakdown per inference of ``prof`` run ``runs`` ({route: inferences})."""
     total_runs = sum(runs.values())
     if total_runs <= 0:
-        raise ValueError("no inferences to price")
+        raise IllusionError("no inferences to price")
     n = prof.n_chips
     active = [0.0] * n
     wakes = [0.0] * n

@@ -3,7 +3,7 @@
 
 Usage::
 
-    from illusion_torch.rram import PAPER_ENDURANCE, RRAMArray, write_back
+    from illusion_torch.wear.rram import PAPER_ENDURANCE, RRAMArray, write_back
     mem = RRAMArray(2048, PAPER_ENDURANCE, seed=0)       # one chip's memory, cells drawn once, seeded
     failed = mem.write(17, 0xBEEF)                        # program a word; write-verify: bits that read back wrong
     mem.read(17)
@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import IllusionError
+
 __all__ = ["Endurance", "PAPER_ENDURANCE", "RRAMArray", "write_back", "WORD_BITS", "fit_endurance"]
 
 WORD_BITS = 16
@@ -49,7 +51,7 @@ class Endurance:
 
     def __post_init__(self) -> None:
         if not self.sigma > 0 or not 0 <= self.stuck_at_zero <= 1:
-            raise ValueError(f"endurance needs sigma > 0 and 0 ≤ stuck_at_zero ≤ 1, got sigma={self.sigma}, "
+            raise IllusionError(f"endurance needs sigma > 0 and 0 ≤ stuck_at_zero ≤ 1, got sigma={self.sigma}, "
                              f"stuck_at_zero={self.stuck_at_zero}")
 
     def failed_fraction(self, writes: float) -> float:

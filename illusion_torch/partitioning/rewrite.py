@@ -1,9 +1,9 @@
-"""Per-chip programs: the mapped model rewritten into one torch.fx GraphModule per chip wake-up.
+"""Per-chip programs: the mapped model rewritten into one torch.fx graph whose every node belongs to a chip.
 
 Usage::
 
-    from illusion_torch.chips import chip_programs
-    programs = chip_programs(system)           # system = il.partition(...)
+    from illusion_torch.partitioning.rewrite import chip_programs
+    programs = chip_programs(graph, mapping)   # graph = trace(model, x[:1]); mapping = solve(graph, ...)
     programs.wakes                             # [(chip, GraphModule), ...] in message order
     logits = programs.run(x)                   # the chips one after another: bit-identical to the model
 
@@ -11,75 +11,29 @@ The rewrite expands every split layer into its slices (a sliced Conv2d/Linear pe
 chained by int32 partial-sum additions, the bias on the last chip; an LSTM split by hidden units unrolled
 step by step, each chip gathering the whole h every step), runs channel-wise weightless ops (ReLU,
 quantization, pooling, flatten, adds of aligned tensors) on each output slice where it was produced, and
-gathers slices (torch.cat) on the chip that needs a whole tensor. Each node then belongs to one chip;
-taking nodes in topological order, lowest chip first, a maximal run on one chip is one wake-up, and
-``torch.fx.passes.split_module`` cuts the graph there: one GraphModule per wake-up, called in order by the
-top module, with the tensors between them as its inputs and outputs.
+gathers slices (torch.cat) on the chip that needs a whole tensor. Every module the programs call is a
+private copy (the user's model is never run or changed by them). ``wakes.cut`` then cuts the graph into
+one GraphModule per chip wake-up. The mapping decides; this pass only rewires.
 """
 
 from __future__ import annotations
 
 import copy
-import heapq
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
-from torch.fx.passes.split_module import split_module
 
-from .fixed import quantize
-from .graph import HOST, aligned, channelwise
-from .layers import QLSTM, hard_sigmoid, hard_tanh
+from ..errors import IllusionError
+from ..layers import QLSTM
+from .plan import Mapping
+from .slices import BiasAdd, EmbeddingRows, LstmSlice, frozen, sliced
+from .trace import HOST, Chip, OpGraph, aligned, channelwise
+from .wakes import ChipPrograms, cut
 
-__all__ = ["chip_programs", "cut", "ChipPrograms"]
-
-
-class LstmSlice(nn.Module):
-    """A chip's slice of an LSTM: the rows of all four gates for its hidden units; one step per call."""
-
-    def __init__(self, w_ih: torch.Tensor, w_hh: torch.Tensor, bias: torch.Tensor, io: tuple, pre: tuple) -> None:
-        super().__init__()
-        self.weight_ih = nn.Parameter(w_ih.detach().clone(), requires_grad=False)
-        self.weight_hh = nn.Parameter(w_hh.detach().clone(), requires_grad=False)
-        self.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
-        self.io, self.pre = io, pre
-
-    def forward(self, x_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        io, pre = self.io, self.pre
-        p = quantize(x_t @ self.weight_ih.t() + h @ self.weight_hh.t() + self.bias, *pre)
-        i, f, g, o = p.chunk(4, dim=-1)
-        i, f = quantize(hard_sigmoid(i), *io), quantize(hard_sigmoid(f), *io)
-        g, o = quantize(hard_tanh(g), *io), quantize(hard_sigmoid(o), *io)
-        c_new = quantize(f * c + i * g, *pre)
-        return quantize(o * hard_tanh(c_new), *io), quantize(c_new, *io)
-
-
-class EmbeddingRows(nn.Module):
-    """A chip's rows [start, start + n) of an embedding table: looks up the indices it holds, zeros elsewhere."""
-
-    def __init__(self, weight: torch.Tensor, start: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
-        self.start = start
-
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        local = idx - self.start
-        mine = (local >= 0) & (local < self.weight.shape[0])
-        rows = F.embedding(local.clamp(0, self.weight.shape[0] - 1), self.weight)
-        return rows * mine.unsqueeze(-1).to(rows.dtype)
-
-
-class BiasAdd(nn.Module):
-    """The bias an input-split layer's last chip adds to the summed partial sums."""
-
-    def __init__(self, bias: torch.Tensor) -> None:
-        super().__init__()
-        self.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + (self.bias.view(1, -1, 1, 1) if x.dim() == 4 else self.bias)
+__all__ = ["chip_programs"]
 
 
 @dataclass
@@ -94,18 +48,18 @@ class _Slices:
 
 
 class _Expander:
-    def __init__(self, system) -> None:
-        self.graph, self.mapping = system.graph, system.mapping
+    def __init__(self, graph: OpGraph, mapping: Mapping) -> None:
+        self.graph, self.mapping = graph, mapping
         self.root = nn.Module()
-        self.root.orig = self.graph.gm
+        self.root.orig = nn.Module()            # private copies of the model's weightless modules
         self.root.slices = nn.Module()
         self.g = fx.Graph()
-        self.chip: dict[str, int | str] = {}
+        self.chip: dict[str, Chip] = {}
         self.env: dict[str, _Full | _Slices] = {}
-        self.gathered: dict[tuple[str, int | str], fx.Node] = {}
+        self.gathered: dict[tuple[str, Chip], fx.Node] = {}
         self.count = 0
         self.current = ""
-        self.route_node = getattr(system.model, "route_node", None)
+        self.route_node = graph.config.route_node
 
     # -- emitting --------------------------------------------------------------------------------------
     def emit(self, chip, op, target, args=(), kwargs=None) -> fx.Node:
@@ -114,11 +68,40 @@ class _Expander:
         self.chip[node.name] = chip
         return node
 
-    def module(self, chip, module: nn.Module, *args) -> fx.Node:
+    def add(self, module: nn.Module) -> str:
+        """Hold ``module`` in the programs; its call_module target."""
         self.count += 1
-        name = f"m{self.count}"
-        self.root.slices.add_module(name, module)
-        return self.emit(chip, "call_module", f"slices.{name}", args)
+        self.root.slices.add_module(f"m{self.count}", module)
+        return f"slices.m{self.count}"
+
+    def module(self, chip, module: nn.Module, *args) -> fx.Node:
+        return self.emit(chip, "call_module", self.add(module), args)
+
+    def own(self, path: str) -> str:
+        """The programs' target for the model's module or attribute at ``path``: a private copy under ``orig``."""
+        target = f"orig.{path}"
+        try:
+            self.root.get_submodule(target)
+            return target
+        except AttributeError:
+            pass
+        *parents, leaf = path.split(".")
+        holder = self.root.orig
+        for name in parents:
+            if not hasattr(holder, name):
+                holder.add_module(name, nn.Module())
+            holder = getattr(holder, name)
+        value: Any = self.graph.gm
+        for name in path.split("."):
+            value = getattr(value, name)
+        if not hasattr(holder, leaf):
+            if isinstance(value, nn.Module):
+                holder.add_module(leaf, copy.deepcopy(value))
+            elif isinstance(value, nn.Parameter):
+                holder.register_parameter(leaf, frozen(value))
+            else:
+                holder.register_buffer(leaf, value.detach().clone())
+        return target
 
     # -- moving values ---------------------------------------------------------------------------------
     def full_on(self, orig: str, chip) -> fx.Node:
@@ -148,7 +131,7 @@ class _Expander:
 
     # -- nodes -----------------------------------------------------------------------------------------
     def run(self) -> tuple[nn.Module, fx.Graph, dict]:
-        modules = dict(self.graph.gm.named_modules())
+        modules = self.modules = dict(self.graph.gm.named_modules())
         layer_names = {ly.name for ly in self.graph.layers}
         for n in self.graph.gm.graph.nodes:
             self.current = str(n.target) if n.op == "call_module" else n.name
@@ -160,13 +143,13 @@ class _Expander:
                 if self.route_node is not None:       # a gated model also returns its per-input route
                     route = self.env.get(self.route_node)
                     if not isinstance(route, _Full):
-                        raise ValueError(f"route_node {self.route_node!r} is not a node of the traced model")
+                        raise IllusionError(f"route_node {self.route_node!r} is not a node of the traced model")
                     out = (out, route.node)
                 self.g.output(out)
             elif n.name in layer_names:
                 self.layer(n, modules[str(n.target)])
             else:
-                self.weightless(n, modules.get(str(n.target)) if n.op == "call_module" else None)
+                self.weightless(n)
         self.g.lint()
         return self.root, self.g, self.chip
 
@@ -192,16 +175,16 @@ class _Expander:
         if split == "out":
             parts = []
             for c, p in pieces:
-                sub = _sliced(module, w[p.start:p.stop], None if b is None else b[p.start:p.stop])
-                parts.append((self.module(c, sub, self.full_on(x, c)), c, p.start / module_out(module),
-                              p.stop / module_out(module)))
+                sub = sliced(module, w[p.start:p.stop], None if b is None else b[p.start:p.stop])
+                units = w.shape[0]
+                parts.append((self.module(c, sub, self.full_on(x, c)), c, p.start / units, p.stop / units))
             self.env[n.name] = _Slices(parts)
             return
         width = w.shape[1]
         partial = None
         for c, p in pieces:
             xs = self.slice_on(x, c, p.start / width, p.stop / width, int(n.args[0].meta["tensor_meta"].shape[1]))
-            part = self.module(c, _sliced(module, w[:, p.start:p.stop], None), xs)
+            part = self.module(c, sliced(module, w[:, p.start:p.stop], None), xs)
             partial = part if partial is None else self.emit(c, "call_function", operator.add, (partial, part))
         last = pieces[-1][0]
         if b is not None:
@@ -211,18 +194,15 @@ class _Expander:
     def lstm(self, n: fx.Node, lstm: QLSTM, pieces) -> None:
         H = lstm.hidden_size
         # every chip rounds the input sequence it receives (x_t is needed by all of them each step)
-        xq = {c: self.emit(c, "call_module", f"orig.{n.target}.q_x", (self.full_on(n.args[0].name, c),))
+        xq = {c: self.emit(c, "call_module", self.own(f"{n.target}.q_x"), (self.full_on(n.args[0].name, c),))
               for c, _ in pieces}
-        io = (lstm.q_h.format.wl, lstm.q_h.format.fl)
-        pre = (lstm.q_pre.format.wl, lstm.q_pre.format.fl)
+        io, pre = lstm.q_h.format, lstm.q_pre.format
         steps = int(n.args[0].meta["tensor_meta"].shape[1])
         cells = {}
         for c, p in pieces:
             rows = torch.cat([torch.arange(p.start, p.stop) + k * H for k in range(4)])
-            cells[c] = LstmSlice(lstm.weight_ih[rows], lstm.weight_hh[rows], lstm.bias[rows], io, pre)
-            self.count += 1
-            self.root.slices.add_module(f"m{self.count}", cells[c])
-            cells[c] = f"slices.m{self.count}"
+            cells[c] = self.add(LstmSlice(lstm.weight_ih[rows], lstm.weight_hh[rows], lstm.bias[rows], io=io,
+                                          pre=pre))
         h_parts = {c: None for c, _ in pieces}
         c_state = {}
         for t in range(steps):
@@ -243,20 +223,23 @@ class _Expander:
             h_parts = new_h
         self.env[n.name] = _Slices([(h_parts[c], c, p.start / H, p.stop / H) for c, p in pieces])
 
-    def weightless(self, n: fx.Node, module: nn.Module | None) -> None:
+    def target_of(self, n: fx.Node) -> Any:
+        return self.own(str(n.target)) if n.op in ("call_module", "get_attr") else n.target
+
+    def weightless(self, n: fx.Node) -> None:
         owner = self.graph.owner[n.name]
         tensors = [a for a in n.all_input_nodes]
         # the op runs where its owner's output lies (slice by slice when that output is split)
         lead = next((a for a in tensors if self.graph.owner.get(a.name) == owner), tensors[0] if tensors else None)
         main = self.env[lead.name] if lead is not None else None
-        if isinstance(main, _Slices) and channelwise(n, module) and aligned(n):
+        if isinstance(main, _Slices) and channelwise(n, self.modules) and aligned(n):
             parts = []
             for node, c, f0, f1 in main.parts:
                 def arg(a, node=node, c=c, f0=f0, f1=f1):
                     if a.name == lead.name:
                         return node
                     return self.slice_on(a.name, c, f0, f1, int(a.meta["tensor_meta"].shape[1]))
-                parts.append((self.emit(c, n.op, _target(n), fx.node.map_arg(n.args, arg),
+                parts.append((self.emit(c, n.op, self.target_of(n), fx.node.map_arg(n.args, arg),
                                         fx.node.map_arg(n.kwargs, arg)), c, f0, f1))
             self.env[n.name] = _Slices(parts)
             return
@@ -264,97 +247,14 @@ class _Expander:
             chip = HOST
         else:
             chip = self.mapping.pieces_of(owner)[-1][0]
-        self.env[n.name] = _Full(self.emit(chip, n.op, _target(n),
+        self.env[n.name] = _Full(self.emit(chip, n.op, self.target_of(n),
                                            fx.node.map_arg(n.args, lambda a: self.full_on(a.name, chip)),
                                            fx.node.map_arg(n.kwargs, lambda a: self.full_on(a.name, chip))), chip)
 
 
-def module_out(module: nn.Module) -> int:
-    return module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
-
-
-def _target(n: fx.Node):
-    return f"orig.{n.target}" if n.op in ("call_module", "get_attr") else n.target
-
-
-def _sliced(module: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
-    if isinstance(module, nn.Conv2d):
-        m = nn.Conv2d(weight.shape[1], weight.shape[0], module.kernel_size, module.stride, module.padding,
-                      module.dilation, bias=bias is not None)
-    else:
-        m = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-    with torch.no_grad():
-        m.weight.copy_(weight)
-        if bias is not None:
-            m.bias.copy_(bias)
-    return m.to(weight.dtype)
-
-
-def _wakes(graph: fx.Graph, chip: dict) -> dict[str, int]:
-    """Topological order preferring the lowest chip (host first); each maximal run on one chip is a wake."""
-    rank = {HOST: -1}
-    nodes = list(graph.nodes)
-    indeg = {n: len(n.all_input_nodes) for n in nodes}
-    heap = [(rank.get(chip.get(n.name), chip.get(n.name, -1)), i, n) for i, n in enumerate(nodes) if indeg[n] == 0]
-    order_index = {n: i for i, n in enumerate(nodes)}
-    heapq.heapify(heap)
-    wake, last, out = -1, object(), {}
-    while heap:
-        _, _, n = heapq.heappop(heap)
-        c = chip.get(n.name)
-        if n.op not in ("placeholder", "output"):
-            if c != last:
-                wake += 1
-                last = c
-            out[n.name] = wake
-        for u in n.users:
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                heapq.heappush(heap, (rank.get(chip.get(u.name), chip.get(u.name, -1)), order_index[u], u))
-    return out
-
-
-@dataclass
-class ChipPrograms:
-    """The per-wake GraphModules of a system and the top module that calls them in message order.
-
-    ``expanded`` is the whole rewritten graph before the cut, ``chip_of`` / ``wake_of`` give each of its
-    nodes' chip and wake index (the runtime's cost profile reads them); ``gated`` says the programs also
-    return the model's per-input route (D2NN)."""
-
-    top: fx.GraphModule
-    wakes: list[tuple[int | str, fx.GraphModule]]
-    expanded: fx.GraphModule | None = None
-    chip_of: dict[str, int | str] = field(default_factory=dict)
-    wake_of: dict[str, int] = field(default_factory=dict)
-    gated: bool = False
-
-    @torch.no_grad()
-    def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(logits, route) of ``x``; route is None for a model without a gate."""
-        self.top.to(dtype)
-        try:
-            out = self.top(x.to(dtype) if x.is_floating_point() else x)
-        finally:
-            self.top.float()
-        return out if self.gated else (out, None)
-
-    def run(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward(x)[0]
-
-
-def chip_programs(system) -> ChipPrograms:
-    """Rewrite ``system`` into per-chip GraphModules (one per wake-up), cut with split_module."""
-    expander = _Expander(system)
+def chip_programs(graph: OpGraph, mapping: Mapping) -> ChipPrograms:
+    """Rewrite ``graph`` placed by ``mapping`` into per-chip GraphModules (one per wake-up)."""
+    expander = _Expander(graph, mapping)
     root, g, chip = expander.run()
+    root.eval()
     return cut(fx.GraphModule(root, g), chip, gated=expander.route_node is not None)
-
-
-def cut(gm: fx.GraphModule, chip: dict, *, gated: bool = False) -> ChipPrograms:
-    """Cut a rewritten graph whose nodes carry chips (``chip``: node name -> chip) into wake GraphModules."""
-    wake_of = _wakes(gm.graph, chip)
-    chip_of_wake = {w: chip[name] for name, w in wake_of.items()}
-    top = split_module(gm, gm, lambda n: wake_of[n.name])
-    subs = sorted((int(name.split("_")[1]), mod) for name, mod in top.named_children() if name.startswith("submod_"))
-    wakes = [(chip_of_wake[w], mod) for w, mod in subs]
-    return ChipPrograms(top, wakes, gm, chip, wake_of, gated)

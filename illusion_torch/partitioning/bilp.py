@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.mapping.bilp import solve_bilp
+    from illusion_torch.partitioning.bilp import solve_bilp
     mapping = solve_bilp(graph, capacities=[512] * 8, time_limit_s=30)
     mapping.optimal, mapping.gap, mapping.lower_bound
 
@@ -33,8 +33,9 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
+from ..errors import IllusionError
 from .plan import Mapping, Piece, piece_bytes
+from .trace import HOST, PARTIAL_SUM_BYTES, OpGraph
 
 __all__ = ["solve_bilp", "TIE_BREAK_BYTES"]
 
@@ -87,7 +88,7 @@ def _greedy_fallback(graph: OpGraph, capacities: list[int], why: str, started: f
         for mapper in (first_fit, sequential):
             try:
                 m = mapper(graph, capacities[0])
-            except ValueError:
+            except IllusionError:
                 continue
             if m.n_chips <= len(capacities):
                 fits.append(m)
@@ -97,7 +98,7 @@ def _greedy_fallback(graph: OpGraph, capacities: list[int], why: str, started: f
             best.method = f"{best.method} (fallback: {why})"
             best.notes.append(why)
             return best
-    raise ValueError(f"{why}, and no greedy mapping fits {len(capacities)} chips of {capacities} B; use more "
+    raise IllusionError(f"{why}, and no greedy mapping fits {len(capacities)} chips of {capacities} B; use more "
                      f"chips, a larger capacity or a longer time limit")
 
 
@@ -225,7 +226,7 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
     res = prog.solve(time_limit_s)
     if res.x is None:
         if res.status == 2:
-            raise ValueError(f"no mapping fits {K} chips of {capacities} B: {graph.weight_bytes} B of weights "
+            raise IllusionError(f"no mapping fits {K} chips of {capacities} B: {graph.weight_bytes} B of weights "
                              f"(use more chips or a larger capacity)")
         return _greedy_fallback(graph, capacities, f"HiGHS returned no mapping ({res.message})", started)
     x = np.round(res.x).astype(np.int64)

@@ -3,7 +3,8 @@
 Usage::
 
     import illusion_torch as il
-    g = il.graph.trace(il.load("mnist"), torch.zeros(1, 1, 28, 28))
+    from illusion_torch.partitioning import trace
+    g = trace(il.load("mnist"), torch.zeros(1, 1, 28, 28))
     [(l.name, l.weight_bytes, l.out_units) for l in g.layers]     # conv1 156 6, conv2 330 6, ...
     g.edges                                                        # tensors that cross if layers part
 
@@ -22,23 +23,25 @@ are int32 (``PARTIAL_SUM_BYTES``).
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from .layers import QLSTM, QuantPoint
+from ..errors import IllusionError
+from ..layers import QLSTM, QuantPoint
+from ..workload import WorkloadConfig, config_of
+from .ops import LayerKind, Split, Use, layer_kind, op_of
 
-__all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "PARTIAL_SUM_BYTES", "TraceError"]
+__all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "Chip", "PARTIAL_SUM_BYTES", "TraceError"]
 
 HOST = "host"
+Chip = int | str            # a chip index, or HOST
 PARTIAL_SUM_BYTES = 4
 
 
-class TraceError(ValueError):
+class TraceError(IllusionError):
     """The model cannot be traced by torch.fx; the message carries fx's reason and a hint."""
 
 
@@ -48,7 +51,7 @@ class Layer:
 
     name: str                   # fx node name (module path with dots replaced)
     target: str                 # module path
-    kind: str                   # "conv2d" | "linear" | "lstm" | "embedding"
+    kind: LayerKind
     weight_bytes: int           # weights + bias at the weight word size
     weight_count: int
     out_units: int              # output channels / features / hidden units / embedding rows
@@ -57,7 +60,7 @@ class Layer:
     out_bytes: int              # bytes of the tensor this layer's chip emits (after its weightless ops)
     out_numel: int              # values in the layer's raw output (partial sums: × PARTIAL_SUM_BYTES)
     macs: int
-    splits: tuple[str, ...]     # "out" (output channels), "in" (input channels, int32 partial sums)
+    splits: tuple[Split, ...]
     steps: int = 1              # time steps (LSTM), each exchanging h/c slices
     in_channels: int = 0        # input channels as a convolution sees them: a Linear fed by a flattened
     #                             (C, H, W) map has C (the paper's simulator treats it as a C→out conv)
@@ -71,9 +74,7 @@ class Edge:
     dst: str                    # layer name or HOST
     tensor: str                 # fx node name of the tensor
     bytes: int
-    uses: tuple[str, ...] = ("layer",)   # how ``dst`` consumes it: "layer" (the weighted op's input),
-    #                                      "sliced" (a channel-wise op on dst's output-unit slices),
-    #                                      "whole" (another weightless op, on dst's last chip)
+    uses: tuple[Use, ...] = (Use.LAYER,)   # how ``dst`` consumes it
 
 
 @dataclass
@@ -86,6 +87,7 @@ class OpGraph:
     owner: dict[str, str]                       # fx node -> layer (or HOST) whose chip runs it
     gm: fx.GraphModule = field(repr=False)
     word_bits: int = 16
+    config: WorkloadConfig = field(default_factory=lambda: WorkloadConfig("model"))
 
     @property
     def weight_bytes(self) -> int:
@@ -113,9 +115,6 @@ class _Tracer(fx.Tracer):
         return isinstance(m, (QuantPoint, QLSTM)) or super().is_leaf_module(m, qualname)
 
 
-_WEIGHTED = (nn.Conv2d, nn.Linear, QLSTM, nn.Embedding)
-
-
 def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
     try:
         graph = _Tracer().trace(model)
@@ -127,18 +126,9 @@ def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
     return fx.GraphModule(model, graph, type(model).__name__)
 
 
-_CHANNELWISE_MODULES = (QuantPoint, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout,
-                        nn.Identity, nn.Flatten)
-_CHANNELWISE_FUNCTIONS = {torch.relu, F.relu, torch.flatten, operator.add, torch.add, F.max_pool2d,
-                          F.avg_pool2d, F.adaptive_avg_pool2d}
-_CHANNELWISE_METHODS = {"relu", "flatten"}
-
-
-def channelwise(node: fx.Node, module: nn.Module | None) -> bool:
+def channelwise(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
     """A weightless op that works channel by channel (so it can run on each output-channel slice)."""
-    return (isinstance(module, _CHANNELWISE_MODULES) or
-            (node.op == "call_function" and node.target in _CHANNELWISE_FUNCTIONS) or
-            (node.op == "call_method" and node.target in _CHANNELWISE_METHODS))
+    return op_of(node, modules).channelwise
 
 
 def aligned(node: fx.Node) -> bool:
@@ -184,20 +174,22 @@ def _layer(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> Lay
     if isinstance(module, nn.Conv2d):
         k = module.weight[0, 0].numel()
         macs = out_numel * (module.in_channels // module.groups) * k
-        splits = ("out", "in") if module.groups == 1 else ("out",)
-        return Layer(name, target, "conv2d", wb, count, module.out_channels, module.in_channels, bias_bytes, 0,
+        splits = (Split.OUT, Split.IN) if module.groups == 1 else (Split.OUT,)
+        return Layer(name, target, LayerKind.CONV2D, wb, count, module.out_channels, module.in_channels, bias_bytes, 0,
                      out_numel, macs, splits, in_channels=module.in_channels)
     if isinstance(module, nn.Linear):
         macs = out_numel * module.in_features
-        return Layer(name, target, "linear", wb, count, module.out_features, module.in_features, bias_bytes, 0,
-                     out_numel, macs, ("out", "in"), in_channels=_flattened_channels(node, module.in_features))
+        return Layer(name, target, LayerKind.LINEAR, wb, count, module.out_features, module.in_features,
+                     bias_bytes, 0, out_numel, macs, (Split.OUT, Split.IN),
+                     in_channels=_flattened_channels(node, module.in_features))
     if isinstance(module, QLSTM):
         steps = int(node.args[0].meta["tensor_meta"].shape[1])
         macs = steps * 4 * module.hidden_size * (module.input_size + module.hidden_size)
-        return Layer(name, target, "lstm", wb, count, module.hidden_size, 0, bias_bytes, 0, out_numel, macs,
-                     ("out",), steps=steps)
+        return Layer(name, target, LayerKind.LSTM, wb, count, module.hidden_size, 0, bias_bytes, 0, out_numel, macs,
+                     (Split.OUT,), steps=steps)
     assert isinstance(module, nn.Embedding)
-    return Layer(name, target, "embedding", wb, count, module.num_embeddings, 0, 0, 0, out_numel, 0, ("out",))
+    return Layer(name, target, LayerKind.EMBEDDING, wb, count, module.num_embeddings, 0, 0, 0, out_numel, 0,
+                 (Split.OUT,))
 
 
 def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: int | None = None,
@@ -209,7 +201,8 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     """
     if not isinstance(example_inputs, tuple):
         example_inputs = (example_inputs,)
-    fmt = getattr(model, "weight_format", None)
+    config = config_of(model)
+    fmt = config.weight_format
     bits = word_bits if word_bits is not None else (fmt.wl if fmt is not None else 16)
     weight_bpv = (bits + 7) // 8
     float_bpv = weight_bpv if fmt is None else PARTIAL_SUM_BYTES
@@ -236,7 +229,7 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
         if node.op == "placeholder":
             owner[node.name] = HOST
             value_bytes[node.name] = float_bpv if fmt is None else 1
-        elif isinstance(module, _WEIGHTED):
+        elif layer_kind(module) is not None:
             layers.append(_layer(node, module, weight_bpv))
             owner[node.name] = node.name
             rank[node.name] = len(layers)
@@ -257,9 +250,9 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     for node in gm.graph.nodes:
         module = modules.get(str(node.target)) if node.op == "call_module" else None
         if node.name == owner[node.name] or node.op == "output":
-            use = "layer"
+            use = Use.LAYER
         else:
-            use = "sliced" if channelwise(node, module) and aligned(node) else "whole"
+            use = Use.SLICED if channelwise(node, modules) and aligned(node) else Use.WHOLE
         for a in node.all_input_nodes:
             src, dst = owner[a.name], owner[node.name]
             if src == dst:
@@ -270,4 +263,4 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
                 edges[(a.name, dst)].uses += (use,)
     for layer in layers:
         layer.out_bytes = max((e.bytes for e in edges.values() if e.src == layer.name), default=0)
-    return OpGraph(model_name or type(model).__name__, layers, list(edges.values()), owner, gm, bits)
+    return OpGraph(model_name or config.name, layers, list(edges.values()), owner, gm, bits, config)

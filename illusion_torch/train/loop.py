@@ -32,13 +32,19 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from . import data as il_data
-from . import models
-from .checkpoint import save_checkpoint
-from .evaluate import accuracy
-from .layers import float_mode, quant_points
+from .. import data as il_data
+from .. import models
+from ..checkpoint import save_checkpoint
+from ..errors import IllusionError
+from ..evaluate import accuracy
+from ..files import write_atomic
+from ..layers import float_mode, quant_points
+from ..workload import config_of
 
-__all__ = ["Recipe", "train", "make_optimizer", "use_qtorch_quantizers", "shift_augment", "run_epochs"]
+__all__ = ["Recipe", "train", "make_optimizer", "use_qtorch_quantizers", "shift_augment", "run_epochs",
+           "Masters"]
+
+Masters = dict[int, torch.Tensor]      # id(parameter) -> its float master copy (OptimLP's accumulator)
 
 
 @dataclass
@@ -62,6 +68,14 @@ class Recipe:
     train_limit: int | None = None
     notes: str = ""
     model_kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "lr_step"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise IllusionError(f"recipe {self.name!r}: {name} must be a positive whole number, got {value!r}")
+        if not self.lr > 0 or self.lr == float("inf"):
+            raise IllusionError(f"recipe {self.name!r}: the learning rate must be a positive number, got {self.lr}")
 
 
 def use_qtorch_quantizers(model: nn.Module, enable: bool = True) -> None:
@@ -89,8 +103,10 @@ def make_optimizer(model: nn.Module, recipe: Recipe, params=None):
     elif recipe.optimizer == "adam":
         base = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     else:
-        raise ValueError(f"unknown optimizer {recipe.optimizer!r}: use 'sgd' or 'adam'")
-    fmt = model.weight_format
+        raise IllusionError(f"unknown optimizer {recipe.optimizer!r}: use 'sgd' or 'adam'")
+    fmt = config_of(model).weight_format
+    if fmt is None:
+        raise IllusionError(f"{type(model).__name__} has no fixed-point weight format to train to")
     weight_quant = quantizer(forward_number=QFixedPoint(fmt.wl, fmt.fl), forward_rounding="nearest")
     from qtorch.optim import OptimLP
 
@@ -127,18 +143,23 @@ def _same_run(saved: dict | None, recipe: Recipe) -> bool:
 
 def run_epochs(model: nn.Module, recipe: Recipe, loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor],
                torch.Tensor], x: torch.Tensor, y: torch.Tensor, state_path: Path,
-               params=None, on_epoch: Callable[[int], None] | None = None) -> None:
+               params=None, on_epoch: Callable[[int], None] | None = None) -> Masters:
     """Train ``model`` in place for ``recipe.epochs`` epochs, resuming from ``state_path`` when it exists.
 
-    ``on_epoch(epoch)`` runs before each epoch (e.g. to decay an exploration rate).
+    ``on_epoch(epoch)`` runs before each epoch (e.g. to decay an exploration rate). Returns the float master
+    copies of the trained parameters (for ``float_accuracy``).
     """
     optimizer, scheduler = make_optimizer(model, recipe, params)
     gen = torch.Generator().manual_seed(recipe.seed)
     start = 0
     if state_path.is_file():
-        state = torch.load(state_path, weights_only=False)
+        try:
+            state = torch.load(state_path, weights_only=False)
+        except Exception as e:  # a truncated or foreign file: say which one to delete
+            raise IllusionError(f"the training state {state_path} is unreadable ({type(e).__name__}); delete it "
+                                f"to start over") from None
         if not _same_run(state.get("recipe"), recipe):
-            raise ValueError(f"{state_path} was saved by a different recipe; delete it to start over, or "
+            raise IllusionError(f"{state_path} was saved by a different recipe; delete it to start over, or "
                              f"resume with the recipe it records: {state.get('recipe')}")
         model.load_state_dict(state["model"])
         masters = state["masters"]
@@ -172,20 +193,17 @@ def run_epochs(model: nn.Module, recipe: Recipe, loss_fn: Callable[[nn.Module, t
             scheduler.step()
             print(f"{recipe.name} epoch {epoch + 1}: loss {total / len(y):.4f}", file=sys.stderr)
             masters = [optimizer.weight_acc[p] for g in optimizer.param_groups for p in g["params"]]
-            torch.save({"model": model.state_dict(), "masters": masters, "optim": optimizer.optim.state_dict(),
-                        "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "epoch": epoch + 1,
-                        "recipe": asdict(recipe)},
-                       state_path)
+            state = {"model": model.state_dict(), "masters": masters, "optim": optimizer.optim.state_dict(),
+                     "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "epoch": epoch + 1,
+                     "recipe": asdict(recipe)}
+            write_atomic(state_path, lambda path, state=state: torch.save(state, path))
     finally:
         use_qtorch_quantizers(model, enable=False)
-    masters = getattr(model, "_float_masters", {})
-    masters.update({id(p): optimizer.weight_acc[p] for g in optimizer.param_groups for p in g["params"]})
-    model._float_masters = masters  # type: ignore[attr-defined]
+    return {id(p): optimizer.weight_acc[p] for g in optimizer.param_groups for p in g["params"]}
 
 
-def float_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy with float master weights and every QuantPoint disabled (the float reference)."""
-    masters = getattr(model, "_float_masters", {})
+def float_accuracy(model: nn.Module, masters: Masters, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy with the float master weights and every QuantPoint disabled (the float reference)."""
     params = list(model.parameters())
     saved = [p.detach().clone() for p in params]
     with torch.no_grad():
@@ -204,14 +222,14 @@ def train(recipe: Recipe, *, out_dir: str | Path = "checkpoints") -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
-    model = models.get(recipe.model, **recipe.model_kwargs)
+    model = models.get_model(recipe.model, **recipe.model_kwargs)
     x, y = il_data.load(recipe.dataset, "train", limit=recipe.train_limit)
     xt, yt = il_data.load(recipe.dataset, "test")
     started = time.time()
-    run_epochs(model, recipe, lambda m, xb, yb: F.cross_entropy(m(xb), yb), x, y,
-               out_dir / f"{recipe.name}.state.pt")
+    masters = run_epochs(model, recipe, lambda m, xb, yb: F.cross_entropy(m(xb), yb), x, y,
+                         out_dir / f"{recipe.name}.state.pt")
     meta = {"train_seconds": round(time.time() - started, 1),
-            "float_test_accuracy": float_accuracy(model, xt, yt)}
+            "float_test_accuracy": float_accuracy(model, masters, xt, yt)}
     return finish(model, recipe, meta, len(y), xt, yt, out_dir)
 
 
@@ -229,7 +247,7 @@ def finish(model: nn.Module, recipe: Recipe, meta: dict, train_size: int, xt: to
         "test_size": len(yt),
         "test_accuracy": accuracy(model, xt, yt),
         "weight_bytes": models.weight_bytes(model),
-        "weight_format": str(model.weight_format),
+        "weight_format": str(config_of(model).weight_format),
         "recipe": asdict(recipe),
         "command": " ".join(shlex.quote(a) for a in sys.argv),
         "torch": torch.__version__,

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.train_d2nn import train_d2nn
+    from illusion_torch.train.d2nn import train_d2nn
     meta = train_d2nn(recipe, out_dir="checkpoints")    # writes d2nn.pt / d2nn.json with n2_fraction
 
 Stage 1 trains N1 + N2 + N3 jointly on 5·MSE(N2, onehot) + MSE(N3, onehot). Stage 2 freezes them and
@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data as il_data
-from . import models
-from .train import Recipe, finish, float_accuracy, run_epochs
+from .. import data as il_data
+from .. import models
+from .loop import Recipe, finish, float_accuracy, run_epochs
 
 __all__ = ["train_d2nn", "LAMBDA", "BENEFIT", "route_values"]
 
@@ -55,12 +55,13 @@ def train_d2nn(recipe: Recipe, *, out_dir: str | Path = "checkpoints") -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
-    model = models.get(recipe.model)
+    model = models.get_model(recipe.model)
     x, y = il_data.load(recipe.dataset, "train", limit=recipe.train_limit)
     xt, yt = il_data.load(recipe.dataset, "test")
     started = time.time()
     branches = [p for name, p in model.named_parameters() if not name.startswith("q.")]
-    run_epochs(model, recipe, _stage1_loss, x, y, out_dir / f"{recipe.name}.stage1.state.pt", params=branches)
+    masters = run_epochs(model, recipe, _stage1_loss, x, y, out_dir / f"{recipe.name}.stage1.state.pt",
+                         params=branches)
 
     for p in branches:
         p.requires_grad_(False)
@@ -70,12 +71,12 @@ def train_d2nn(recipe: Recipe, *, out_dir: str | Path = "checkpoints") -> dict:
         return F.mse_loss(m.q(f), route_values(m, f, yb))
 
     gate_recipe = dataclasses.replace(recipe, epochs=GATE_EPOCHS, lr_step=4, shift=0)
-    run_epochs(model, gate_recipe, gate_loss, x, y, out_dir / f"{recipe.name}.stage2.state.pt",
-               params=model.q.parameters())
+    masters.update(run_epochs(model, gate_recipe, gate_loss, x, y, out_dir / f"{recipe.name}.stage2.state.pt",
+                              params=model.q.parameters()))
     for name in ("stage1", "stage2"):
         (out_dir / f"{recipe.name}.{name}.state.pt").unlink(missing_ok=True)
 
-    float_acc = float_accuracy(model, xt, yt)
+    float_acc = float_accuracy(model, masters, xt, yt)
     with torch.no_grad():
         model.eval()
         parts = model.forward_all(xt)

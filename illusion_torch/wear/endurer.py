@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.endurer import policy
+    from illusion_torch.wear.endurer import policy
     p = policy("distributed-endurer", tau=0.6, eps=0.6, c=8e6)      # or "none", "endurer", "start-gap", ...
     p.reset(n_chips=8, words=2048, rng=np.random.default_rng(0))
     hist = np.zeros((8, 8, 2048)); extra = np.zeros(8)
@@ -39,6 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import IllusionError
+
 __all__ = ["Policy", "policy", "POLICIES", "Placement"]
 
 GOLDEN = (math.sqrt(5) - 1) / 2
@@ -56,7 +58,7 @@ class Policy:
 
     def __init__(self, **params: float) -> None:
         if params:
-            raise ValueError(f"policy {self.name!r} takes no parameters, got {', '.join(params)}")
+            raise IllusionError(f"policy {self.name!r} takes no parameters, got {', '.join(params)}")
 
     def reset(self, n_chips: int, words: int, rng: np.random.Generator) -> None:
         self.n, self.words, self.rng = n_chips, words, rng
@@ -104,11 +106,12 @@ class DistributedEndurer(Endurer):
     def __init__(self, **params: float) -> None:
         unknown = set(params) - set(self.defaults)
         if unknown:
-            raise ValueError(f"unknown {self.name} parameter(s) {', '.join(sorted(unknown))}; valid: "
+            raise IllusionError(f"unknown {self.name} parameter(s) {', '.join(sorted(unknown))}; valid: "
                              f"{', '.join(self.defaults)}")
         values = {k: v for k, v in {**self.defaults, **params}.items() if k in ("tau", "eps", "c")}
-        if not 0 <= values["tau"] < 1 or values["eps"] < 0 or values["c"] < 0:
-            raise ValueError(f"{self.name} needs 0 ≤ tau < 1, eps ≥ 0 and c ≥ 0, got {values}")
+        if not all(math.isfinite(v) for v in values.values()) or not 0 <= values["tau"] < 1 or \
+                values["eps"] < 0 or values["c"] < 0:
+            raise IllusionError(f"{self.name} needs 0 ≤ tau < 1, eps ≥ 0 and c ≥ 0, got {values}")
         self.tau, self.eps0, self.c = values["tau"], values["eps"], values["c"]
 
     def reset(self, n_chips: int, words: int, rng: np.random.Generator) -> None:
@@ -156,8 +159,8 @@ class PlusEndurer(GoldenDistributedEndurer):
 
     def __init__(self, **params: float) -> None:
         spares = params.pop("spares", self.defaults["spares"])
-        if spares < 0 or int(spares) != spares:
-            raise ValueError(f"{self.name} needs a whole number of spares ≥ 0, got {spares}")
+        if not math.isfinite(spares) or spares < 0 or int(spares) != spares:
+            raise IllusionError(f"{self.name} needs a whole number of spares ≥ 0, got {spares}")
         super().__init__(**params)
         self.spares = int(spares)
 
@@ -167,9 +170,9 @@ class StartGap(Policy):
 
     def __init__(self, psi: float = 100, **params: float) -> None:
         if params:
-            raise ValueError(f"unknown start-gap parameter(s) {', '.join(params)}; valid: psi")
-        if psi < 1:
-            raise ValueError(f"start-gap needs psi ≥ 1 (writes per gap move), got {psi}")
+            raise IllusionError(f"unknown start-gap parameter(s) {', '.join(params)}; valid: psi")
+        if not math.isfinite(psi) or psi < 1:
+            raise IllusionError(f"start-gap needs psi ≥ 1 (writes per gap move), got {psi}")
         self.psi = psi
 
     def reset(self, n_chips: int, words: int, rng: np.random.Generator) -> None:
@@ -204,5 +207,5 @@ def policy(name: str, **params: float) -> Policy:
     try:
         cls = POLICIES[name]
     except KeyError:
-        raise ValueError(f"unknown resilience policy {name!r}; valid: {', '.join(POLICIES)}") from None
+        raise IllusionError(f"unknown resilience policy {name!r}; valid: {', '.join(POLICIES)}") from None
     return cls(**params)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.paper_data import IDEAL_CHIP, RATIOS_4_CHIPS, CAPACITY
+    from illusion_torch.paper import IDEAL_CHIP, RATIOS_4_CHIPS, CAPACITY
     IDEAL_CHIP["mnist"]          # (4.563 s, 3.375e-3 J) per inference on the ideal chip at 1 MHz
     RATIOS_4_CHIPS["kws"]        # (time, energy, EDP) of the 4-chip system over the ideal chip
     CAPACITY["svhn"][8]          # "4KiB": weight memory per chip in the paper's 8-chip system
@@ -10,7 +10,9 @@ Usage::
 
 from __future__ import annotations
 
-__all__ = ["IDEAL_CHIP", "RATIOS_4_CHIPS", "CAPACITY", "WORKLOADS", "HEADLINE_8_CHIPS"]
+from ..units import ceil_div, parse_bytes
+
+__all__ = ["IDEAL_CHIP", "RATIOS_4_CHIPS", "CAPACITY", "WORKLOADS", "HEADLINE_8_CHIPS", "default_capacity"]
 
 WORKLOADS = ("mnist", "svhn", "d2nn", "kws")
 
@@ -40,3 +42,11 @@ CAPACITY: dict[str, dict[int, str]] = {
     "d2nn": {1: "32KiB", 4: "8KiB", 8: "4KiB"},
     "kws": {1: "32KiB", 4: "8KiB", 8: "4KiB"},
 }
+
+
+def default_capacity(workload: str, chips: int, weight_bytes: int) -> int:
+    """Weight memory per chip when none is given: the paper's for this workload and chip count, else a quarter
+    more than an even share of the model's weights (so ``chips`` chips can hold it with room to split)."""
+    if workload in CAPACITY and chips in CAPACITY[workload]:
+        return parse_bytes(CAPACITY[workload][chips])
+    return ceil_div(weight_bytes * 5, 4 * chips)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.mapping.greedy import first_fit, sequential
+    from illusion_torch.partitioning.greedy import first_fit, sequential
     first_fit(graph, 512)       # the paper's scale-up simulator's rule
     sequential(graph, 4096)     # module order, what ``accelerate.infer_auto_device_map`` does
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ..graph import Layer, OpGraph
 from .plan import Mapping, Piece, fill
+from .trace import Layer, OpGraph
 
 __all__ = ["first_fit", "sequential"]
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.recipes import RECIPES
+    from illusion_torch.train.recipes import RECIPES
     RECIPES["mnist"].epochs        # the recipe `illusion train mnist` and training/train_mnist.py use
 
 The paper's recipes (PAPER.md) assume the full datasets and a GPU. Here the offline sets are smaller
@@ -13,7 +13,7 @@ OptimLP(SGD) with nearest-rounded weights did not learn (PAPER.md's trials), Opt
 
 from __future__ import annotations
 
-from .train import Recipe
+from .loop import Recipe
 
 __all__ = ["RECIPES"]
 

@@ -2,35 +2,43 @@
 
 Usage::
 
-    from illusion_torch import graph, mapping
-    g = graph.trace(model, x[:1])
-    m = mapping.solve(g, "512B", chips=8)                  # BILP (HiGHS): minimum inter-chip bytes
-    m = mapping.solve(g, "4KiB")                           # the fewest chips that fit
-    m = mapping.solve(g, "4KiB", max_chips=10)             # more chips where that lowers traffic
-    m = mapping.solve(g, "1MiB", solver="first-fit")       # the paper's greedy simulator rule
-    mapping.inter_chip_bytes(g, m), m.optimal, m.gap, m.solve_s
-    mapping.sweep_chips(g, "4KiB", range(8, 13))           # chips vs bytes: the trade-off to choose from
+    from illusion_torch.partitioning import trace, solve, sweep_chips, inter_chip_bytes
+    g = trace(model, x[:1])
+    m = solve(g, "512B", chips=8)                  # BILP (HiGHS): minimum inter-chip bytes
+    m = solve(g, "4KiB")                           # the fewest chips that fit
+    m = solve(g, "4KiB", max_chips=10)             # more chips where that lowers traffic
+    m = solve(g, "1MiB", solver="first-fit")       # the paper's greedy simulator rule
+    m = solve(g, "1MiB", solver=my_mapper)         # your own: my_mapper(graph, capacities) -> Mapping
+    inter_chip_bytes(g, m), m.optimal, m.gap, m.solve_s
+    sweep_chips(g, "4KiB", range(8, 13))           # chips vs bytes: the trade-off to choose from
 
 Capacity counts weights (the RRAM), as in the paper: one size for all chips or one per chip, in human units
-("512B", "4KiB", "1MiB") or bytes.
+("512B", "4KiB", "1MiB") or bytes. A mapper of your own gets the graph and the capacities of the chips it
+may use (one per chip: ``chips`` or ``max_chips`` of them, else just one size) and returns a ``Mapping``;
+``solve`` checks that it places every layer within those chips.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
-from ..graph import PARTIAL_SUM_BYTES, OpGraph
+from ..errors import IllusionError
 from ..units import parse_bytes
 from .bilp import solve_bilp
 from .chain_dp import chain_dp
 from .greedy import first_fit, sequential
-from .plan import Mapping, Message, Piece, activation_bytes, inter_chip_bytes, messages, piece_bytes
+from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes
+from .trace import PARTIAL_SUM_BYTES, OpGraph
 
-__all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapping", "Piece", "Message", "messages",
-           "inter_chip_bytes", "forced_split_bound", "activation_bytes"]
+__all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "MAPPERS", "Mapper", "forced_split_bound"]
 
+Mapper = Callable[[OpGraph, list[int]], Mapping]
 SOLVERS = ("bilp", "first-fit", "sequential")
+MAPPERS: dict[str, str] = {"bilp": "exact binary integer linear program (HiGHS); the chain program on large graphs",
+                           "first-fit": "the paper's scale-up simulator's greedy rule",
+                           "sequential": "module order, a new chip per layer that does not fit"}
 EXACT_LIMIT = 1200          # layers × chips above which the chain dynamic program (heuristic) runs instead
 
 
@@ -58,7 +66,7 @@ def _best_of(graph: OpGraph, result: Mapping, caps: list[int]) -> Mapping:
     """An unproven BILP result against the chain program's: keep the cheaper, with the solver's bound."""
     try:
         other = chain_dp(graph, caps[0], len(caps), keep=32)
-    except ValueError:
+    except IllusionError:
         return result
     if inter_chip_bytes(graph, other) < inter_chip_bytes(graph, result):
         found = ("found no mapping" if result.notes else f"reached {inter_chip_bytes(graph, result)} B")
@@ -93,19 +101,25 @@ def _capacities(capacity: str | int | list, chips: int | None) -> list[int]:
     if isinstance(capacity, (list, tuple)):
         caps = [parse_bytes(c) for c in capacity]
         if chips is not None and len(caps) != chips:
-            raise ValueError(f"{len(caps)} capacities given for {chips} chips; give one, or one per chip")
+            raise IllusionError(f"{len(caps)} capacities given for {chips} chips; give one, or one per chip")
         return caps
     return [parse_bytes(capacity)]
 
 
 def _check_pieces_fit(graph: OpGraph, largest: int) -> None:
-    """Every layer's smallest piece must fit the largest chip; else one message naming the layer."""
-    for ly in graph.layers:
-        smallest = min(piece_bytes(graph, ly.name, s, 0, 1, with_bias=True) for s in ly.splits)
-        if smallest > largest:
-            how = "cannot be split and" if smallest == ly.weight_bytes else "has a smallest slice that"
-            raise ValueError(f"layer {ly.name} {how} needs {smallest} B, more than the chip capacity of "
-                             f"{largest} B: use chips of at least {smallest} B")
+    """Every layer's smallest piece must fit the largest chip; else one message naming the layers that do not
+    and the capacity that fits them all (the largest of the smallest pieces)."""
+    smallest = {ly.name: min(piece_bytes(graph, ly.name, s, 0, 1, with_bias=True) for s in ly.splits)
+                for ly in graph.layers}
+    too_big = [name for name, b in smallest.items() if b > largest]
+    if too_big:
+        need = max(smallest.values())
+        worst = max(too_big, key=lambda name: smallest[name])
+        how = "cannot be split and" if smallest[worst] == graph.layer(worst).weight_bytes else \
+            "has a smallest slice that"
+        others = f" ({len(too_big) - 1} more layers do not fit either)" if len(too_big) > 1 else ""
+        raise IllusionError(f"layer {worst} {how} needs {smallest[worst]} B, more than the chip capacity of "
+                            f"{largest} B{others}: use chips of at least {need} B")
 
 
 def min_chips(graph: OpGraph, capacity_bytes: int) -> int:
@@ -114,7 +128,8 @@ def min_chips(graph: OpGraph, capacity_bytes: int) -> int:
 
 
 def solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None = None, max_chips: int | None = None,
-          solver: str = "bilp", time_limit_s: float = 60.0, activation_cap: str | int | None = None) -> Mapping:
+          solver: str | Mapper = "bilp", time_limit_s: float = 60.0,
+          activation_cap: str | int | None = None) -> Mapping:
     """A mapping of ``graph`` onto chips of ``capacity``; see the module docstring for the options.
 
     ``activation_cap`` (optional) bounds each chip's activation buffer (``activation_bytes``); a mapping that
@@ -125,22 +140,45 @@ def solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None = Non
         cap = parse_bytes(activation_cap)
         for c, b in enumerate(activation_bytes(graph, result)):
             if b > cap:
-                raise ValueError(f"chip {c} of the {result.method} mapping needs {b} B of activation buffer, more "
+                raise IllusionError(f"chip {c} of the {result.method} mapping needs {b} B of activation buffer, more "
                                  f"than the cap of {cap} B: raise the cap or use more chips")
     return result
 
 
-def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max_chips: int | None,
-           solver: str, time_limit_s: float) -> Mapping:
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}")
+def _check_options(solver: str | Mapper, chips: int | None, max_chips: int | None, time_limit_s: float) -> None:
+    if not callable(solver) and solver not in SOLVERS:
+        raise IllusionError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)} or pass a mapper function")
     for label, value in (("chips", chips), ("max_chips", max_chips)):
-        if value is not None and (not isinstance(value, int) or value <= 0):
-            raise ValueError(f"{label} must be a positive whole number, got {value!r}")
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            raise IllusionError(f"{label} must be a positive whole number, got {value!r}")
     if chips is not None and max_chips is not None:
-        raise ValueError("give chips (exactly this many) or max_chips (up to this many), not both")
-    if time_limit_s <= 0:
-        raise ValueError(f"time limit must be positive, got {time_limit_s}")
+        raise IllusionError("give chips (exactly this many) or max_chips (up to this many), not both")
+    if not isinstance(time_limit_s, (int, float)) or not math.isfinite(time_limit_s) or time_limit_s <= 0:
+        raise IllusionError(f"the time limit must be a positive number of seconds, got {time_limit_s}")
+
+
+def _own_mapper(mapper: Mapper, graph: OpGraph, caps: list[int]) -> Mapping:
+    """Run a user's mapper and check what it returns: a Mapping that places every layer within ``caps``."""
+    result = mapper(graph, list(caps))
+    if not isinstance(result, Mapping):
+        raise IllusionError(f"the mapper {getattr(mapper, '__name__', mapper)!r} returned "
+                            f"{type(result).__name__}, not a Mapping")
+    if len(caps) > 1 and result.n_chips > len(caps):
+        raise IllusionError(f"the mapper used {result.n_chips} chips, more than the {len(caps)} allowed")
+    for c, used in enumerate(result.chip_weight_bytes()):
+        cap = caps[c] if len(caps) > 1 else caps[0]
+        if used > cap:
+            raise IllusionError(f"the mapper put {used} B of weights on chip {c}, more than its {cap} B")
+    placed = {p.layer for pieces in result.chips for p in pieces}
+    missing = [ly.name for ly in graph.layers if ly.name not in placed]
+    if missing:
+        raise IllusionError(f"the mapper places no piece of {', '.join(missing)}")
+    return result
+
+
+def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max_chips: int | None,
+           solver: str | Mapper, time_limit_s: float) -> Mapping:
+    _check_options(solver, chips, max_chips, time_limit_s)
     caps = _capacities(capacity, chips)
     _check_pieces_fit(graph, max(caps))
     per_chip = len(caps) > 1
@@ -148,16 +186,19 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
         chips = len(caps)
     need = min_chips(graph, max(caps)) if not per_chip else None
     if chips is not None and need is not None and chips < need:
-        raise ValueError(f"too few chips: {graph.weight_bytes} B of weights need at least {need} chips of "
+        raise IllusionError(f"too few chips: {graph.weight_bytes} B of weights need at least {need} chips of "
                          f"{caps[0]} B")
 
+    if callable(solver):
+        limit = chips or max_chips
+        return _own_mapper(solver, graph, caps * limit if limit and not per_chip else caps)
     if solver in ("first-fit", "sequential"):
         if per_chip:
-            raise ValueError(f"{solver} assumes one capacity for all chips; give a single size")
+            raise IllusionError(f"{solver} assumes one capacity for all chips; give a single size")
         result = (first_fit if solver == "first-fit" else sequential)(graph, caps[0])
         limit = chips or max_chips
         if limit is not None and result.n_chips > limit:
-            raise ValueError(f"{solver} needs {result.n_chips} chips of {caps[0]} B, more than {limit}")
+            raise IllusionError(f"{solver} needs {result.n_chips} chips of {caps[0]} B, more than {limit}")
         return result
 
     if per_chip:
@@ -172,12 +213,12 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
         try:
             chain_dp(graph, caps[0], mid, keep=4)
             hi = mid
-        except ValueError:
+        except IllusionError:
             lo = mid + 1
     for k in range(need, hi):
         try:
             return solve_bilp(graph, caps * k, time_limit_s=min(5.0, time_limit_s))
-        except ValueError:
+        except IllusionError:
             continue
     return _bilp(graph, caps * hi, time_limit_s)
 
@@ -188,7 +229,7 @@ def sweep_chips(graph: OpGraph, capacity: str | int, counts, *, time_limit_s: fl
     for k in counts:
         try:
             m = solve(graph, capacity, max_chips=k, time_limit_s=time_limit_s)
-        except ValueError as e:
+        except IllusionError as e:
             rows.append({"chips": k, "error": str(e)})
             continue
         rows.append({"chips": k, "chips_used": m.n_chips, "inter_chip_bytes": inter_chip_bytes(graph, m),

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.hardware import preset, PRESETS
+    from illusion_torch.cost.hardware import preset, PRESETS
     spec = preset("paper-testchip")            # the measured MSP430 + RRAM chip (PAPER.md), calibrated
     spec.active_power_w, spec.cycles_per_mac
     preset("accelerator-28nm").cycles_per_mac  # 1/4,096: 4,096 PEs at 1 GHz
@@ -31,6 +31,8 @@ Sources:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+
+from ..errors import IllusionError
 
 __all__ = ["ChipSpec", "PRESETS", "preset"]
 
@@ -147,4 +149,4 @@ def preset(name: str | ChipSpec) -> ChipSpec:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown hardware preset {name!r}; valid presets: {', '.join(PRESETS)}") from None
+        raise IllusionError(f"unknown hardware preset {name!r}; valid presets: {', '.join(PRESETS)}") from None

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.runtime.faults import FaultyChips
+    from illusion_torch.wear.faults import FaultyChips
     faulty = FaultyChips(runtime)                          # runtime = Runtime(system)
     faulty.set_masks(chip, and_mask, or_mask)              # per 16-bit word of the chip's memory (numpy int64)
     logits = faulty.run(x)                                 # chip by chip, with the stuck bits in effect
@@ -26,9 +26,14 @@ import numpy as np
 import torch
 from torch import fx, nn
 
-from ..chips import ChipPrograms, LstmSlice, cut
+from ..cost.profile import StoreKind
+from ..errors import IllusionError
 from ..fixed import FixedPoint
-from .precision import _fmt_of, exact_dtype
+from ..partitioning.slices import LstmSlice
+from ..partitioning.wakes import ChipPrograms, cut
+from ..runtime import Runtime, Space, batches
+from ..runtime.precision import exact_dtype, format_of
+from ..units import ceil_div
 
 __all__ = ["StuckBits", "FaultyChips"]
 
@@ -73,20 +78,23 @@ def _values(bytes_and, bytes_or, bpv: int) -> tuple[np.ndarray, np.ndarray]:
 class FaultyChips:
     """The runtime's chip programs with a StuckBits node at every activation write and received message."""
 
-    def __init__(self, runtime) -> None:
+    def __init__(self, runtime: Runtime, layout: dict[int, dict[str, int]] | None = None) -> None:
+        if runtime.weight_format is None:
+            raise IllusionError("stuck bits act on fixed-point codes: wear needs a fixed-point model (a "
+                                "WorkloadConfig with a weight_format), not a float one")
         self.runtime = runtime
         src = runtime.programs
         self.gm: fx.GraphModule = copy.deepcopy(src.expanded)
         self.chip_of = dict(src.chip_of)
         self.images = runtime.images
-        self.fmt: FixedPoint = runtime.system.model.weight_format
+        self.fmt: FixedPoint = runtime.weight_format
         self.unmasked: list[str] = []
         # module, chip, buffer (region name), byte offset in it, bytes per value
         self.points: list[tuple[StuckBits, int, str, int, int]] = []
         # where each buffer sits in its chip's memory (byte address); a buffer not listed is in SRAM (no stuck
         # bits). Default: every activation buffer in NVM, after the weights.
-        self.layout: dict[int, dict[str, int]] = {
-            img.chip: {r.name: 2 * (-(-img.nvm_bytes // 2)) + r.address for r in img.space("act")}
+        self.layout: dict[int, dict[str, int]] = layout if layout is not None else {
+            img.chip: {r.name: 2 * ceil_div(img.nvm_bytes, 2) + r.address for r in img.space(Space.ACT)}
             for img in runtime.images}
         self._insert()
         self.programs: ChipPrograms = cut(self.gm, self.chip_of, gated=src.gated)
@@ -99,7 +107,7 @@ class FaultyChips:
         dtype = getattr(meta, "dtype", None)
         if dtype is not None and not dtype.is_floating_point:
             return None if dtype == torch.bool else FixedPoint(8 * bpv, 0)
-        f = _fmt_of(node, modules, {})
+        f = format_of(node, modules, {})
         if f is not None:
             return FixedPoint(8 * bpv, f.fl)
         lsb = self._raw_fl(node, modules)
@@ -112,7 +120,7 @@ class FaultyChips:
             seen += 1
             m = modules.get(str(node.target)) if node.op == "call_module" else None
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                f = _fmt_of(node.args[0], modules, {})
+                f = format_of(node.args[0], modules, {})
                 return None if f is None else self.fmt.fl + f.fl
             ins = node.all_input_nodes
             if not ins:
@@ -146,11 +154,11 @@ class FaultyChips:
             return new
 
         in_images = {id(s) for s in self.runtime.profile.stores
-                     if any(r.name == s.name for r in self.images[s.chip].space("act"))}
+                     if any(r.name == s.name for r in self.images[s.chip].space(Space.ACT))}
         position = {n: i for i, n in enumerate(g.nodes)}
         current: dict[str, fx.Node] = {}
         for s in self.runtime.profile.stores:
-            if s.kind != "activation" or id(s) not in in_images:
+            if s.kind is not StoreKind.ACTIVATION or id(s) not in in_images:
                 continue
             for name in s.nodes:
                 node = by_name[name]
@@ -169,7 +177,7 @@ class FaultyChips:
                     node.replace_all_uses_with(new, delete_user_cb=lambda user, new=new: user is not new)
                     current[name] = new
         for s in self.runtime.profile.stores:
-            if s.kind != "inbox" or id(s) not in in_images:
+            if s.kind is not StoreKind.INBOX or id(s) not in in_images:
                 continue
             for name in s.nodes:
                 src = current.get(name, by_name[name])
@@ -191,12 +199,17 @@ class FaultyChips:
         self.masks[chip] = (np.asarray(and_words, dtype=np.int64), np.asarray(or_words, dtype=np.int64))
         self.apply()
 
+    def set_all_masks(self, masks: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Stuck bits of every chip at once (chip -> AND and OR words), applied once."""
+        self.masks = {c: (np.asarray(a, dtype=np.int64), np.asarray(o, dtype=np.int64)) for c, (a, o) in masks.items()}
+        self.apply()
+
     def clear(self) -> None:
         self.masks = {}
         self.apply()
 
     def nvm_words(self, chip: int) -> int:
-        return -(-self.images[chip].nvm_bytes // 2)
+        return ceil_div(self.images[chip].nvm_bytes, 2)
 
     def apply(self) -> None:
         """Load the (masked) weights into the programs and set every StuckBits node from ``masks``."""
@@ -204,7 +217,7 @@ class FaultyChips:
         with torch.no_grad():
             for img in self.images:
                 masks = self.masks.get(img.chip)
-                for r in img.space("nvm"):
+                for r in img.space(Space.NVM):
                     p = root.get_submodule(r.module).get_parameter(r.param)
                     codes = r.codes.numpy()
                     if masks is not None:
@@ -227,12 +240,12 @@ class FaultyChips:
             mod.and_mask.copy_(torch.from_numpy(va))
             mod.or_mask.copy_(torch.from_numpy(vo))
             mod.active = bool((va != (1 << mod.wl) - 1).any() or vo.any())
-        self.dtype, _ = exact_dtype(self.programs, self.runtime.system.model)
+        self.dtype, _ = exact_dtype(self.programs, self.fmt)
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         outs = []
-        for i in range(0, len(x), batch_size):
+        for i in batches(len(x), batch_size):
             outs.append(self.programs.forward(x[i:i + batch_size], dtype=self.dtype)[0].double())
         return torch.cat(outs)
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.calibration import paper_workloads, fit_testchip, compare
+    from illusion_torch.paper.calibration import paper_workloads, fit_testchip, compare
     ws = paper_workloads()                     # the four workloads at the paper's 1 / 4 / 8-chip capacities
     spec, result = fit_testchip(ws)            # least squares (scipy) over the free constants
     compare(ws, spec)                          # per workload: ideal time/energy and 4/8-chip ratios
@@ -21,10 +21,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .cost import SystemCost, evaluate
-from .hardware import ChipSpec, preset
-from .paper_data import CAPACITY, IDEAL_CHIP, RATIOS_4_CHIPS, WORKLOADS
-from .runtime import Profile, Runtime
+from ..cost.evaluate import SystemCost, evaluate
+from ..cost.hardware import ChipSpec, preset
+from ..cost.profile import Profile
+from ..runtime import Runtime
+from .measurements import CAPACITY, IDEAL_CHIP, RATIOS_4_CHIPS, WORKLOADS
 
 __all__ = ["PaperWorkload", "paper_workloads", "fit_testchip", "compare", "FREE"]
 
@@ -45,20 +46,20 @@ class PaperWorkload:
 
 def paper_workloads(names=WORKLOADS, *, solver: str = "bilp", limit: int | None = None) -> list[PaperWorkload]:
     """Partition each shipped checkpoint as the paper did (1, 4, 8 chips) and profile the chips' work."""
-    from . import checkpoint, data
-    from .system import partition
+    from .. import checkpoint
+    from ..system import partition
 
     out = []
     for name in names:
         model = checkpoint.load(name)
-        x, _ = data.load(model.checkpoint_meta["recipe"]["dataset"], "test", limit=limit)
+        x, _ = checkpoint.record(name).test_data(limit=limit)
         profiles, nbytes, runs = {}, {}, None
         for chips in (4, 8):
             system = partition(model, x[:1], chips=chips, capacity=CAPACITY[name][chips], solver=solver)
             rt = Runtime(system)
             profiles[chips], nbytes[chips] = rt.profile, system.inter_chip_bytes
             if runs is None:
-                runs = rt.run(x).runs if getattr(model, "branches", None) else {None: len(x)}
+                runs = rt.run(x).runs if model.config.branches else {None: len(x)}
                 profiles[1] = Runtime(system.ideal()).profile
                 nbytes[1] = 0
         out.append(PaperWorkload(name, runs, profiles, nbytes))

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.mapping.plan import Mapping, Piece, messages
+    from illusion_torch.partitioning.plan import Mapping, Piece, messages
     m = Mapping(chips=[[Piece("conv1", None, 0, 6, 156)], [Piece("conv2", None, 0, 6, 330)]], ...)
     msgs = messages(graph, m)           # every tensor slice sent between chips (and to/from the host)
     sum(x.bytes for x in msgs if x.between_chips)
@@ -21,19 +21,21 @@ fairly. The rules (PAPER.md, "Mapping onto chips"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
+from ..errors import IllusionError
+from .trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph, Split
 
-__all__ = ["Piece", "Mapping", "Message", "messages", "inter_chip_bytes", "piece_bytes", "edge_bytes",
-           "activation_bytes", "fill", "needs_of"]
+__all__ = ["Piece", "Mapping", "Message", "MessageKind", "Split", "messages", "inter_chip_bytes", "piece_bytes",
+           "edge_bytes", "activation_bytes", "fill", "needs_of"]
 
 
 @dataclass(frozen=True)
 class Piece:
-    """Units [start, stop) of ``layer`` split by ``split`` ("out" / "in"; None = the whole layer)."""
+    """Units [start, stop) of ``layer`` split by ``split`` (None = the whole layer)."""
 
     layer: str
-    split: str | None
+    split: Split | None
     start: int
     stop: int
     weight_bytes: int
@@ -43,17 +45,37 @@ class Piece:
         return self.stop - self.start
 
 
+class MessageKind(StrEnum):
+    TENSOR = "tensor"                  # (a slice of) a tensor of the model
+    PARTIAL_SUMS = "partial_sums"      # int32 partial sums along an input-split layer's chips
+    LSTM_H = "lstm_h"                  # a split LSTM's h slice, exchanged every step but the last
+
+
 @dataclass
 class Message:
-    src: int | str                 # chip index or HOST
-    dst: int | str
+    """``bytes`` sent from ``src`` to ``dst`` (chip index or HOST), ``repeats`` times per inference."""
+
+    src: Chip
+    dst: Chip
     tensor: str
     bytes: int
-    per: str = "inference"         # "inference" or "step" (LSTM h exchange, counted once per step)
+    kind: MessageKind = MessageKind.TENSOR
+    layer: str | None = None           # the split layer whose partial sums or h the message carries
+    repeats: int = 1                   # an LSTM's h exchange: steps − 1
 
     @property
     def between_chips(self) -> bool:
         return self.src != HOST and self.dst != HOST
+
+    @property
+    def per(self) -> str:
+        """"step" for an LSTM's h exchange (sent once per step), else "inference"."""
+        return "step" if self.kind is MessageKind.LSTM_H else "inference"
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes per inference."""
+        return self.bytes * self.repeats
 
 
 @dataclass
@@ -110,7 +132,7 @@ def fill(graph: OpGraph, layer: str, split: str, free: int, chip: int, capacity_
         if stop == start:
             if free == capacity_bytes:
                 one = piece_bytes(graph, layer, split, start, start + 1, with_bias=True)
-                raise ValueError(f"one unit of layer {layer} ({one} B) exceeds the chip capacity of "
+                raise IllusionError(f"one unit of layer {layer} ({one} B) exceeds the chip capacity of "
                                  f"{capacity_bytes} B")
             chip, free = chip + 1, capacity_bytes
             if max_chips is not None and chip >= max_chips:
@@ -129,7 +151,7 @@ def _locations(graph: OpGraph, mapping: Mapping, layer: str) -> list[tuple[int, 
         return [(HOST, 0.0, 1.0)]  # type: ignore[list-item]
     pieces = mapping.pieces_of(layer)
     if not pieces:
-        raise ValueError(f"layer {layer} is on no chip")
+        raise IllusionError(f"layer {layer} is on no chip")
     split = pieces[0][1].split
     if split == "out":
         n = graph.layer(layer).out_units
@@ -197,28 +219,21 @@ def messages(graph: OpGraph, mapping: Mapping) -> list[Message]:
         split = pieces[0][1].split
         if split == "in":
             for a, b in zip(chips, chips[1:], strict=False):
-                out.append(Message(a, b, f"{ly.name}:partial_sums", ly.out_numel * PARTIAL_SUM_BYTES))
+                out.append(Message(a, b, f"{ly.name}:partial_sums", ly.out_numel * PARTIAL_SUM_BYTES,
+                                   MessageKind.PARTIAL_SUMS, ly.name))
         elif ly.kind == "lstm" and ly.steps > 1:
             h_bytes = ly.out_bytes / ly.out_units
             for c, p in pieces:
                 for d in chips:
                     if d != c:
-                        out.append(Message(c, d, f"{ly.name}:h", int(round(h_bytes * p.units)), per="step"))
+                        out.append(Message(c, d, f"{ly.name}:h", int(round(h_bytes * p.units)), MessageKind.LSTM_H,
+                                           ly.name, ly.steps - 1))
     return out
 
 
 def inter_chip_bytes(graph: OpGraph, mapping: Mapping) -> int:
     """Bytes between chips per inference (host I/O excluded; LSTM h exchanges × (steps − 1))."""
-    total = 0
-    for m in messages(graph, mapping):
-        if not m.between_chips:
-            continue
-        if m.per == "step":
-            lstm = m.tensor.split(":")[0]
-            total += m.bytes * (graph.layer(lstm).steps - 1)
-        else:
-            total += m.bytes
-    return total
+    return sum(m.total_bytes for m in messages(graph, mapping) if m.between_chips)
 
 
 def activation_bytes(graph: OpGraph, mapping: Mapping) -> list[int]:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from illusion_torch.mapping.chain_dp import chain_dp
+    from illusion_torch.partitioning.chain_dp import chain_dp
     mapping = chain_dp(graph, capacity_bytes=2**20, max_chips=61, keep=8)
 
 Chips fill in order, as in first-fit, but at every layer the program tries each choice — keep filling the
@@ -21,8 +21,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..graph import HOST, PARTIAL_SUM_BYTES, OpGraph
+from ..errors import IllusionError
 from .plan import Mapping, Piece, edge_bytes, fill, needs_of
+from .trace import HOST, PARTIAL_SUM_BYTES, OpGraph
 
 __all__ = ["chain_dp"]
 
@@ -60,7 +61,7 @@ def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int =
                     nxt.setdefault(chips, []).append(_Label(chips, free, cost, where, lab, tuple(placed)))
         labels = {c: _prune(group, keep, cap) for c, group in nxt.items()}
         if not labels:
-            raise ValueError(f"no mapping with at most {max_chips} chips of {cap} B reaches layer {ly.name}")
+            raise IllusionError(f"no mapping with at most {max_chips} chips of {cap} B reaches layer {ly.name}")
     best = min((lab for group in labels.values() for lab in group), key=lambda lab: lab.cost)
     chips: dict[int, list[Piece]] = {}
     lab: _Label | None = best

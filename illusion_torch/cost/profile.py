@@ -1,0 +1,119 @@
+"""The work of one inference, wake by wake: what the cost model prices and the memory images lay out.
+
+Usage::
+
+    from illusion_torch.cost.work import profile
+    p = profile(graph, programs, n_chips=8)    # programs = chip_programs(graph, mapping)
+    p.wakes[0].chip, p.wakes[0].work[None].macs
+    [(t.src, t.dst, t.bytes) for t in p.transfers]      # every message, host I/O included
+    p.weights, p.stores                        # what each chip keeps in memory, and how often it is touched
+
+A ``Profile`` is a static count read off the chips' rewritten graph (``cost.work`` builds it); nothing runs.
+Work that belongs to a gated branch (D2NN's ``branches``) is kept apart under the route value that runs it,
+so the runtime charges it only for the inputs that take it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ..partitioning.trace import HOST, Chip
+from .counters import Counters
+
+__all__ = ["Profile", "WakeWork", "Transfer", "WeightSlot", "Store", "StoreKind", "Branch"]
+
+Branch = int | None
+
+
+class StoreKind(StrEnum):
+    ACTIVATION = "activation"       # a value the chip computed and keeps in a buffer
+    INBOX = "inbox"                 # a message it received
+
+
+@dataclass
+class WakeWork:
+    """One wake-up of one chip: its work per inference, by branch (None = every input)."""
+
+    index: int
+    chip: int
+    work: dict[Branch, Counters] = field(default_factory=dict)
+
+    def add(self, branch: Branch, c: Counters) -> None:
+        self.work[branch] = self.work.get(branch, Counters()) + c
+
+    def runs_for(self, route: Branch) -> bool:
+        return None in self.work or route in self.work
+
+    def for_route(self, route: Branch) -> Counters:
+        total = self.work.get(None, Counters())
+        return total + self.work[route] if route is not None and route in self.work else total
+
+
+@dataclass
+class Transfer:
+    """A value produced on ``src`` and consumed on ``dst`` (chip index or HOST), once per inference."""
+
+    tensor: str
+    src: Chip
+    dst: Chip
+    src_wake: int | None
+    dst_wake: int | None
+    bytes: int
+    branch: Branch
+
+
+@dataclass
+class WeightSlot:
+    """A parameter a chip stores: where it lives in the programs and how often each value is read."""
+
+    chip: int
+    module: str                 # attribute path in the rewritten graph's root
+    param: str
+    label: str                  # the model's layer and the slice
+    reads_per_value: float      # per inference
+    branch: Branch
+    numel: int = 0
+
+
+@dataclass
+class Store:
+    """An activation a chip writes into its buffer (its own result, or a message it receives)."""
+
+    chip: int
+    name: str
+    numel: int
+    bytes_per_value: int
+    writes_per_value: float     # per inference
+    branch: Branch
+    kind: StoreKind
+    nodes: list[str] = field(default_factory=list)   # the rewritten graph's values written here
+
+
+@dataclass
+class Profile:
+    n_chips: int
+    wakes: list[WakeWork]
+    transfers: list[Transfer]
+    weights: list[WeightSlot]
+    stores: list[Store]
+    routes: list[Branch]        # [None] for a model without a gate, else its route values
+    events: list[tuple[int, int, int]] = field(default_factory=list)   # writes in program order:
+    #                             (wake, position in the graph, index into stores), one per buffer write
+    weight_bytes: int = 1       # bytes per stored weight value
+
+    def work_of_chip(self, chip: int, route: Branch) -> Counters:
+        total = Counters()
+        for w in self.wakes:
+            if w.chip == chip and w.runs_for(route):
+                total = total + w.for_route(route)
+        return total
+
+    def weight_values(self, chip: int, route: Branch) -> int:
+        """Weight values stored on ``chip`` that an inference on ``route`` uses."""
+        return sum(w.numel for w in self.weights if w.chip == chip and (w.branch is None or w.branch == route))
+
+    def inter_chip_bytes(self, route: Branch | str = "all") -> int:
+        """Bytes between chips per inference (``route="all"``: every branch, as the message plan counts)."""
+        return sum(t.bytes for t in self.transfers if t.src != HOST and t.dst != HOST
+                   and (route == "all" or t.branch is None or t.branch == route))

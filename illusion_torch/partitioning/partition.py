@@ -1,0 +1,117 @@
+"""A partitioned model: the model, its OpGraph and a Mapping — what every later stage reads.
+
+Usage::
+
+    from illusion_torch.partitioning.partition import Partition
+    p = Partition(model, graph, mapping)       # graph = trace(model, x[:1]); mapping = solve(graph, ...)
+    p.chips.wakes                              # [(chip, fx.GraphModule), ...] one per wake-up, built once
+    p.plan                                     # messages: tensor, source chip, destination chip, bytes
+    p.reference(x)                             # the unpartitioned model in float64 (a private copy)
+    p.ideal()                                  # the same model on one ideal chip
+    print(p.summary())
+
+``illusion_torch.IllusionSystem`` is a Partition that can also run and price itself.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Self
+
+import torch
+from torch import nn
+
+from ..errors import IllusionError
+from .plan import Mapping, Message, Piece, activation_bytes, inter_chip_bytes, messages
+from .rewrite import chip_programs
+from .trace import OpGraph
+from .wakes import ChipPrograms
+
+__all__ = ["Partition"]
+
+
+class Partition:
+    """The model, the graph traced from it and the mapping of its layers onto chips (checked whole)."""
+
+    def __init__(self, model: nn.Module, graph: OpGraph, mapping: Mapping) -> None:
+        placed = {p.layer for pieces in mapping.chips for p in pieces}
+        missing = [ly.name for ly in graph.layers if ly.name not in placed]
+        if missing:
+            raise IllusionError(f"the mapping places no piece of {', '.join(missing)}")
+        self.model, self.graph, self.mapping = model, graph, mapping
+        self._programs: ChipPrograms | None = None
+        self._reference: nn.Module | None = None
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.graph.model_name!r}, {self.mapping.n_chips} chips, "
+                f"{self.inter_chip_bytes} B between chips)")
+
+    @property
+    def plan(self) -> list[Message]:
+        return messages(self.graph, self.mapping)
+
+    @property
+    def inter_chip_bytes(self) -> int:
+        return inter_chip_bytes(self.graph, self.mapping)
+
+    @property
+    def chips(self) -> ChipPrograms:
+        """One torch.fx GraphModule per chip wake-up, in message order (built once)."""
+        if self._programs is None:
+            self._programs = chip_programs(self.graph, self.mapping)
+        return self._programs
+
+    def ideal(self) -> Self:
+        """The same model on one ideal chip: memory for the whole model, every layer whole."""
+        g = self.graph
+        m = Mapping([[Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes) for ly in g.layers]],
+                    [g.weight_bytes], "ideal", optimal=True, method="ideal")
+        return type(self)(self.model, g, m)
+
+    @torch.no_grad()
+    def reference(self, x: torch.Tensor) -> torch.Tensor:
+        """The unpartitioned model on one ideal chip, in float64 (exact for a fixed-point model).
+
+        It runs a private float64 copy of the model in eval mode, made on first use: the user's model keeps
+        its mode, dtype and attributes."""
+        if self._reference is None:
+            self._reference = copy.deepcopy(self.model).double().eval()
+        return self._reference(x.double() if x.is_floating_point() else x)
+
+    def summary(self) -> str:
+        """A per-chip table: pieces, weight bytes, message bytes in and out, activation buffer."""
+        plan = [m for m in self.plan if m.between_chips]
+        m = self.mapping
+        if m.optimal:
+            status = f" (proven optimal, {m.solve_s:.2f} s)"
+        else:
+            bound = f", proven lower bound {m.lower_bound:.0f} B" if m.lower_bound is not None else ""
+            status = f" (not proven optimal: best found in {m.solve_s:.2f} s{bound})"
+        lines = [f"{self.graph.model_name}: {m.n_chips} chips, solver {m.method}, "
+                 f"{self.inter_chip_bytes} B between chips per inference{status}",
+                 f"{'chip':>4}  {'weight B':>9}  {'in B':>7}  {'out B':>7}  {'act. B':>7}  pieces"]
+        act = activation_bytes(self.graph, self.mapping)
+        for c, pieces in enumerate(self.mapping.chips):
+            names = ", ".join(p.layer if p.split is None else f"{p.layer}[{p.split} {p.start}:{p.stop}]"
+                              for p in pieces)
+            lines.append(f"{c:>4}  {sum(p.weight_bytes for p in pieces):>9}  "
+                         f"{sum(x.total_bytes for x in plan if x.dst == c):>7}  "
+                         f"{sum(x.total_bytes for x in plan if x.src == c):>7}  {act[c]:>7}  {names}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        """The JSON record of the mapping (``illusion partition --json``): chips, pieces, messages, proof."""
+        m, g = self.mapping, self.graph
+        act = activation_bytes(g, m)
+        return {
+            "model": g.model_name, "chips": m.n_chips, "capacity_bytes": max(m.capacity_bytes),
+            "inter_chip_bytes": self.inter_chip_bytes, "solver": m.solver, "method": m.method,
+            "optimal": m.optimal, "gap": m.gap, "lower_bound": m.lower_bound, "solve_s": round(m.solve_s, 3),
+            "weight_bytes": g.weight_bytes,
+            "per_chip": [{"weight_bytes": sum(p.weight_bytes for p in pieces), "activation_bytes": act[c],
+                          "nodes": [{"layer": p.layer, "split": p.split, "start": p.start, "stop": p.stop,
+                                     "weight_bytes": p.weight_bytes} for p in pieces]}
+                         for c, pieces in enumerate(m.chips)],
+            "messages": [{"tensor": x.tensor, "src": x.src, "dst": x.dst, "bytes": x.bytes, "per": x.per}
+                         for x in self.plan],
+        }

@@ -1,0 +1,96 @@
+"""Cut a rewritten graph whose nodes carry chips into one GraphModule per chip wake-up.
+
+Usage::
+
+    from illusion_torch.partitioning.wakes import cut
+    programs = cut(gm, chip_of)                # gm: the rewritten graph; chip_of: node name -> chip
+    programs.wakes                             # [(chip, GraphModule), ...] in message order
+    logits, route = programs.forward(x)        # the chips one after another
+
+Taking nodes in topological order, lowest chip first (the host before every chip), a maximal run of nodes
+on one chip is one wake-up; ``torch.fx.passes.split_module`` cuts the graph there: one GraphModule per wake,
+called in order by the top module, with the tensors between them as its inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import torch
+from torch import fx
+from torch.fx.passes.split_module import split_module
+
+from .trace import HOST, Chip
+
+__all__ = ["ChipPrograms", "cut", "wake_order"]
+
+
+def wake_order(graph: fx.Graph, chip: dict[str, Chip]) -> dict[str, int]:
+    """Node name -> wake index: topological order preferring the lowest chip (host first); each maximal run
+    of nodes on one chip is a wake."""
+    def rank(n: fx.Node) -> int:
+        c = chip.get(n.name, -1)
+        return -1 if c == HOST else int(c)
+
+    nodes = list(graph.nodes)
+    indeg = {n: len(n.all_input_nodes) for n in nodes}
+    order_index = {n: i for i, n in enumerate(nodes)}
+    heap = [(rank(n), i, n) for i, n in enumerate(nodes) if indeg[n] == 0]
+    heapq.heapify(heap)
+    wake, last, out = -1, object(), {}
+    while heap:
+        _, _, n = heapq.heappop(heap)
+        c = chip.get(n.name)
+        if n.op not in ("placeholder", "output"):
+            if c != last:
+                wake += 1
+                last = c
+            out[n.name] = wake
+        for u in n.users:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                heapq.heappush(heap, (rank(u), order_index[u], u))
+    return out
+
+
+@dataclass
+class ChipPrograms:
+    """The per-wake GraphModules of a system and the top module that calls them in message order.
+
+    ``expanded`` is the whole rewritten graph before the cut, ``chip_of`` / ``wake_of`` give each of its
+    nodes' chip and wake index (the cost profile reads them); ``gated`` says the programs also return the
+    model's per-input route (D2NN). The programs hold private copies of every module they call, so running
+    them never touches the user's model."""
+
+    top: fx.GraphModule
+    wakes: list[tuple[Chip, fx.GraphModule]]
+    expanded: fx.GraphModule
+    chip_of: dict[str, Chip] = field(default_factory=dict)
+    wake_of: dict[str, int] = field(default_factory=dict)
+    gated: bool = False
+    dtype: torch.dtype = torch.float32
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, route) of ``x`` computed in ``dtype``; route is None for a model without a gate."""
+        if dtype != self.dtype:                 # the programs' own modules: converted once per change
+            self.top.to(dtype)
+            self.dtype = dtype
+        out = self.top(x.to(dtype) if x.is_floating_point() else x)
+        return out if self.gated else (out, None)
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x`` in float64 (exact for fixed-point models)."""
+        return self.forward(x)[0]
+
+
+def cut(gm: fx.GraphModule, chip: dict[str, Chip], *, gated: bool = False) -> ChipPrograms:
+    """Cut a rewritten graph whose nodes carry chips (``chip``: node name -> chip) into wake GraphModules."""
+    wake_of = wake_order(gm.graph, chip)
+    chip_of_wake = {w: chip[name] for name, w in wake_of.items()}
+    top = split_module(gm, gm, lambda n: wake_of[n.name])
+    subs = sorted((int(name.split("_")[1]), mod) for name, mod in top.named_children() if name.startswith("submod_"))
+    wakes = [(chip_of_wake[w], mod) for w, mod in subs]
+    dtype = next((p.dtype for p in gm.parameters() if p.is_floating_point()), torch.float32)
+    return ChipPrograms(top, wakes, gm, chip, wake_of, gated, dtype)

@@ -1,0 +1,220 @@
+"""Years of inference on RRAM chips that wear out: stuck bits from the writes the model really makes, a
+wear-leveling policy, and the accuracy the chip-by-chip runtime measures at ZERO … TENYEAR.
+
+Usage::
+
+    import illusion_torch as il
+    from illusion_torch.wear import simulate
+    system = il.partition(il.load("svhn"), x[:1], chips=8, capacity="4KiB")
+    result = simulate(system, x[:500], y[:500], resilience="distributed-endurer", years=10, seed=0)
+    result.points[-1].accuracy, result.wear_evenness, result.lifetime_years
+
+How (PAPER.md, "RRAM endurance and Distributed ENDURER"):
+1. Write pattern: each chip's RRAM holds its weight image followed by the activation buffers that must
+   outlive a shutdown (``nvm_layout``: messages from other chips, values kept between a chip's wake-ups such
+   as the LSTM's h and c); working activations stay in SRAM. One inference's writes to those buffers, in
+   program order (``Profile.events``), pass through the 4-word write-back SRAM buffer (``rram.write_back``);
+   what reaches the RRAM is the writes per word per inference. A gated model averages its routes by how
+   often the test inputs take them. Weights are written only when a remap moves them.
+2. Fast-forward: periods of 4 hours run ``rate`` inferences each. The policy (``endurer.py``) records, per
+   period, which physical chip held which logical image at which rotation; wear is linear in those counts,
+   so the writes every physical word has received after any number of periods is a circular correlation of
+   the per-inference pattern with the histogram of offsets (FFT), plus the remap writes — exact, with no
+   per-inference simulation.
+3. At ZERO, DAY, WEEK, MONTH, YEAR, TENYEAR (0, 6, 42, 180, 2,190, 21,900 periods) every cell whose
+   endurance (``rram.RRAMArray``, seeded) is below its word's wear is stuck; the stuck bits are mapped back
+   through the current placement onto each logical chip and forced into its weights and every activation
+   write (``wear.faults``), and the test subset runs chip by chip.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import IllusionError
+from ..partitioning.partition import Partition
+from ..runtime import Runtime
+from .endurer import Policy
+from .endurer import policy as make_policy
+from .faults import FaultyChips
+from .rram import PAPER_ENDURANCE, Endurance, RRAMArray
+from .spares import Spares
+from .writes import nvm_layout, write_pattern
+
+__all__ = ["simulate", "LifetimeResult", "LifetimePoint", "LABELS", "RATES", "write_pattern", "nvm_layout",
+           "FastForward", "MAX_YEARS", "marks_until"]
+
+PERIOD_HOURS = 4
+PERIODS_PER_YEAR = 365 * 24 // PERIOD_HOURS                  # 2,190
+LABELS = {"ZERO": 0, "DAY": 6, "WEEK": 42, "MONTH": 180, "YEAR": 2_190, "TENYEAR": 21_900}
+RATES = {"svhn": 411, "d2nn": 3000, "kws": 541}               # inferences per 4 h (PAPER.md)
+REPORT_PERIODS = 42             # spare-word repair: write-verify reports are acted on weekly
+MAX_YEARS = 100.0               # RRAM retention is specified for ~10 years; a century is far past any use
+
+
+@dataclass
+class LifetimePoint:
+    label: str
+    periods: int
+    years: float
+    accuracy: float
+    stuck_bits: int             # failed cells in effect (a failed word moved to a spare no longer counts)
+    max_writes_per_word: float
+    failed_cells: int = 0       # every failed cell of the chips' memories, repaired or not
+    repaired_words: int = 0     # words redirected to spares (distributed-endurer-plus)
+
+
+@dataclass
+class LifetimeResult:
+    model: str
+    resilience: str
+    params: dict
+    chips: int
+    seed: int
+    samples: int
+    rate: float
+    words_per_chip: int
+    points: list[LifetimePoint]
+    lifetime_years: float | None
+    wear_evenness: float
+    swaps: int
+    wall_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        params = "".join(f" {k}={v:g}" for k, v in self.params.items())
+        lines = [f"{self.model} on {self.chips} chips, resilience {self.resilience}{params}, "
+                 f"{self.rate:g} inferences per 4 h, seed {self.seed}, accuracy on the first {self.samples} test "
+                 f"inputs",
+                 f"{'point':<9}{'years':>8}{'accuracy':>10}{'stuck bits':>12}{'failed cells':>14}{'repaired':>10}"
+                 f"{'max writes/word':>17}"]
+        for p in self.points:
+            lines.append(f"{p.label:<9}{p.years:>8.3g}{100 * p.accuracy:>9.2f}%{p.stuck_bits:>12}{p.failed_cells:>14}"
+                         f"{p.repaired_words:>10}{p.max_writes_per_word:>17.4g}")
+        life = "never within the horizon" if self.lifetime_years is None else f"{self.lifetime_years:g} years"
+        lines.append(f"accuracy first 1 point below its start: {life}; wear evenness (mean ÷ max writes per "
+                     f"word) {self.wear_evenness:.3f}; chip swaps {self.swaps}; {self.wall_s:.1f} s")
+        lines += self.notes
+        return "\n".join(lines)
+
+
+class FastForward:
+    """The wear of every physical word after any number of 4-hour periods, in closed form.
+
+    The policy records, per period, which physical chip held which logical image at which rotation
+    (``hist``) and the writes its remaps cost (``extra``); the writes each physical word has received are a
+    circular correlation of that histogram with the per-inference write pattern (FFT)."""
+
+    def __init__(self, patterns: list[np.ndarray], rate: float, pol: Policy, endurance: Endurance,
+                 seed: int) -> None:
+        self.n = len(patterns)
+        self.words = max(len(p) for p in patterns)
+        padded = np.zeros((self.n, self.words))
+        for c, p in enumerate(patterns):
+            padded[c, :len(p)] = p
+        self.writes_per_chip = padded.sum(1) * rate
+        self.pattern_fft = np.fft.rfft(padded, axis=1)
+        self.rate = rate
+        self.policy = pol
+        pol.reset(self.n, self.words, np.random.default_rng(seed))
+        self.cells = [RRAMArray(self.words, endurance, seed=seed * 1_000_003 + c) for c in range(self.n)]
+        self.spares = [Spares(pol.spares, endurance, seed * 1_000_003 + 500 + c) for c in range(self.n)]
+        self.hist = np.zeros((self.n, self.n, self.words))
+        self.extra = np.zeros(self.n)
+        self.periods = 0
+
+    def wear(self) -> np.ndarray:
+        """Writes per physical word so far: Σ_L circular correlation of the offset histogram with L's pattern."""
+        if self.periods == 0:
+            return np.zeros((self.n, self.words))
+        spec = np.einsum("plf,lf->pf", np.conj(np.fft.rfft(self.hist, axis=2)), self.pattern_fft)
+        return np.fft.irfft(spec, n=self.words) + self.extra[:, None]
+
+    def advance_to(self, period: int) -> np.ndarray:
+        """Run the policy up to ``period``; the wear then."""
+        while self.periods < period:
+            self.policy.step(self.writes_per_chip, self.rate, self.hist, self.extra)
+            self.periods += 1
+            if self.policy.spares and self.periods % REPORT_PERIODS == 0:   # act on write-verify's reports
+                now = self.wear()
+                for c in range(self.n):
+                    self.spares[c].report(self.cells[c], now[c])
+        return self.wear()
+
+    def logical_masks(self, wear: np.ndarray) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], int, int]:
+        """Per logical chip, the AND/OR masks of the physical words that hold it now; stuck bits in effect and
+        every failed cell."""
+        masks = [self.spares[c].masks(self.cells[c], wear[c]) for c in range(self.n)]
+        out = {}
+        for logical in range(self.n):
+            phys = int(self.policy.place.chip[logical])
+            index = (np.arange(self.words) - int(self.policy.place.offset[phys])) % self.words
+            and_p, or_p = masks[phys][:2]
+            out[logical] = (and_p[index], or_p[index])
+        return out, sum(m[2] for m in masks), sum(m[3] for m in masks)
+
+
+def _inference_rate(name: str, rate: float | None) -> float:
+    if rate is None:
+        if name not in RATES:
+            raise IllusionError(f"no inference rate known for {name!r}; give one (rate=, or --rate: inferences "
+                                f"per 4 hours); PAPER.md gives {', '.join(f'{k} {v}' for k, v in RATES.items())}")
+        rate = RATES[name]
+    if not math.isfinite(rate) or rate <= 0:
+        raise IllusionError(f"the inference rate must be a positive number of inferences per 4 hours, got {rate}")
+    return float(rate)
+
+
+def marks_until(years: float) -> list[tuple[str, int]]:
+    """The labelled points up to ``years`` (and the horizon itself), in periods, in order."""
+    if not math.isfinite(years) or not 0 < years <= MAX_YEARS:
+        raise IllusionError(f"years must be a number in (0, {MAX_YEARS:g}], got {years}")
+    horizon = int(round(years * PERIODS_PER_YEAR))
+    marks = {label: p for label, p in LABELS.items() if p <= horizon}
+    if horizon not in marks.values():
+        marks[f"{years:g}Y"] = horizon
+    return sorted(marks.items(), key=lambda kv: kv[1])
+
+
+def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience: str = "distributed-endurer",
+             params: dict | None = None, years: float = 10.0, seed: int = 0, rate: float | None = None,
+             model_name: str | None = None, endurance: Endurance = PAPER_ENDURANCE) -> LifetimeResult:
+    """Fast-forward ``years`` of inference on ``system``'s chips under ``resilience``; accuracy on (x, y)."""
+    started = time.perf_counter()
+    name = model_name or system.graph.config.name
+    marks = marks_until(years)
+    rate = _inference_rate(name, rate)
+    pol = make_policy(resilience, **(params or {}))
+    runtime = Runtime(system)
+    layout = nvm_layout(runtime)
+    ff = FastForward(write_pattern(runtime, runtime.run(x).runs, layout), rate, pol, endurance, seed)
+    faulty = FaultyChips(runtime, layout=dict(enumerate(layout)))
+    points: list[LifetimePoint] = []
+    wear = np.zeros((ff.n, ff.words))
+    for label, period in marks:
+        wear = ff.advance_to(period)
+        masks, stuck, failed = ff.logical_masks(wear)
+        if stuck == 0 and points:
+            acc = points[0].accuracy
+        else:
+            faulty.set_all_masks(masks)
+            acc = float((faulty.run(x).argmax(1) == y).double().mean())
+        points.append(LifetimePoint(label, period, period / PERIODS_PER_YEAR, acc, stuck, float(wear.max()), failed,
+                                    sum(len(sp.of) for sp in ff.spares)))
+    start = points[0].accuracy
+    below = next((p for p in points if p.accuracy < start - 0.01), None)
+    evenness = float(wear.mean() / wear.max()) if wear.max() > 0 else 1.0
+    notes = []
+    if faulty.unmasked:
+        notes.append(f"values without a fixed-point code left unmasked: {', '.join(sorted(set(faulty.unmasked)))}")
+    return LifetimeResult(name, resilience, dict(params or {}), ff.n, seed, len(x), rate, ff.words, points,
+                          None if below is None else below.years, evenness, pol.swaps,
+                          time.perf_counter() - started, notes)
