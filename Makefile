@@ -11,7 +11,7 @@ APT_PACKAGES := espeak-ng dataset-fashion-mnist ninja-build g++ fonts-dejavu-cor
                 fonts-freefont-ttf fonts-urw-base35
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup data system lint clean-venv
+.PHONY: run test test-fast setup data system lint clean-venv
 
 run: setup data
 	$(VENV)/bin/illusion run
@@ -19,8 +19,13 @@ run: setup data
 test: setup data
 	$(PY) -m pytest
 
+# the fast tier alone: tiny synthetic models through every stage (no checkpoints, datasets or qtorch)
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
 lint: setup
 	$(VENV)/bin/ruff check illusion_torch tests training benchmarks
+	$(VENV)/bin/mypy illusion_torch
 
 setup: $(VENV)/.installed
 

@@ -9,6 +9,8 @@ import torch
 import illusion_torch as il
 from illusion_torch.checkpoint import CheckpointError, checkpoint_dir
 
+pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
+
 # issue targets: fixed-point test accuracy (fraction) on each checkpoint's own test split
 TARGETS = {"mnist": 0.97, "d2nn": 0.94, "svhn": 0.90, "kws": 0.85, "resnet": 0.90}
 SUBSET = {"mnist": None, "d2nn": None, "svhn": 1000, "kws": None, "resnet": 2000}

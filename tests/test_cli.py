@@ -1,6 +1,10 @@
 import json
 
+import pytest
+
 from illusion_torch.cli import main
+
+pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
 
 
 def test_run_partitions_mnist_runs_it_chip_by_chip_and_prices_it(tmp_path, capsys):

@@ -11,6 +11,8 @@ from illusion_torch.paper.calibration import compare, paper_workloads
 from illusion_torch.paper.measurements import HEADLINE_8_CHIPS, IDEAL_CHIP, RATIOS_4_CHIPS
 from illusion_torch.runtime import Runtime
 
+pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
+
 
 @pytest.fixture(scope="module")
 def mnist():

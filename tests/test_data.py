@@ -6,6 +6,8 @@ from illusion_torch import data
 from illusion_torch.data import SourceMissing
 from illusion_torch.data.idx import read_idx, write_idx
 
+pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
+
 
 def _idx_fixture(folder, n=5, seed=0):
     rng = np.random.default_rng(seed)

@@ -23,6 +23,7 @@ def format_and_values(draw):
     return wl, fl, values
 
 
+@pytest.mark.slow                  # imports qtorch (compiles its extension once)
 @settings(max_examples=400, deadline=None)
 @given(format_and_values())
 def test_nearest_is_bit_exact_with_qtorch(case):
@@ -35,6 +36,7 @@ def test_nearest_is_bit_exact_with_qtorch(case):
     assert torch.equal(ours.view(torch.int32), theirs.view(torch.int32)), (wl, fl, x, ours, theirs)
 
 
+@pytest.mark.slow
 def test_every_format_matches_qtorch_on_a_dense_grid():
     from qtorch.quant import fixed_point_quantize
 
@@ -95,6 +97,7 @@ def test_formats_describe_themselves():
     assert FixedPoint(16, 11).bytes == 2
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(format_and_values(), st.booleans(), st.booleans())
 def test_drop_in_matches_qtorch_with_its_options(case, clamp, symmetric):

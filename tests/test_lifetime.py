@@ -14,6 +14,8 @@ from illusion_torch.wear.endurer import policy
 from illusion_torch.wear.faults import FaultyChips
 from illusion_torch.wear.rram import PAPER_ENDURANCE, PAPER_POINTS, RRAMArray, fit_endurance, write_back
 
+pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
+
 _CACHE: dict = {}
 
 

@@ -98,6 +98,7 @@ def test_quant_point_has_straight_through_gradient():
     assert x.grad.tolist() == [1.0, 1.0, 1.0]
 
 
+@pytest.mark.slow                  # imports qtorch
 def test_qtorch_quantizer_and_ours_round_alike():
     from illusion_torch.train import use_qtorch_quantizers
 

@@ -7,6 +7,8 @@ import illusion_torch as il
 from illusion_torch.runtime import ImageError, Runtime
 from illusion_torch.runtime.precision import exact_dtype
 
+pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
+
 _CACHE: dict = {}
 
 

@@ -12,6 +12,8 @@ from illusion_torch import partitioning
 from illusion_torch.runtime import Runtime
 from illusion_torch.system import build
 
+pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
+
 WORKLOADS = ("mnist", "svhn", "kws", "d2nn", "resnet")
 _CACHE: dict = {}
 

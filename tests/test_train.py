@@ -9,6 +9,8 @@ import torch.nn.functional as F
 import illusion_torch as il
 from illusion_torch.train import Recipe, make_optimizer, run_epochs, shift_augment, train
 
+pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
+
 
 def _idx_data(cache):
     import numpy as np

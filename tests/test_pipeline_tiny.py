@@ -1,0 +1,115 @@
+"""The fast tier: every stage of the pipeline on tiny SYNTHETIC fixed-point models (seeded random weights)."""
+
+import pytest
+import torch
+from torch import nn
+
+import illusion_torch as il
+from illusion_torch import partitioning
+from illusion_torch.fixed import FixedPoint
+from illusion_torch.layers import QLSTM, QuantPoint, quantize_weights
+from illusion_torch.runtime import Runtime
+from illusion_torch.workload import WorkloadConfig
+
+
+class TinyCNN(nn.Module):
+    config = WorkloadConfig("tiny-cnn", input_shape=(1, 8, 8), num_classes=4, weight_format=FixedPoint(8, 4))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q_in, self.conv = QuantPoint(8, 4), nn.Conv2d(1, 6, 3)
+        self.q1, self.pool = QuantPoint(8, 4), nn.MaxPool2d(2)
+        self.fc, self.q_out = nn.Linear(54, 4), QuantPoint(16, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.q1(torch.relu(self.conv(self.q_in(x)))))
+        return self.q_out(self.fc(torch.flatten(x, 1)))
+
+
+class TinyLSTM(nn.Module):
+    config = WorkloadConfig("tiny-lstm", input_shape=(5, 3), num_classes=4, weight_format=FixedPoint(8, 6))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm, self.fc, self.q_out = QLSTM(3, 12), nn.Linear(12, 4), QuantPoint(16, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.q_out(self.fc(self.lstm(x)))
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    torch.manual_seed(0)
+    out = {}
+    for cls in (TinyCNN, TinyLSTM):
+        model = cls().eval()
+        quantize_weights(model)
+        x = torch.randn(16, *cls.config.input_shape, generator=torch.Generator().manual_seed(1))
+        out[cls.config.name] = (model, x)
+    return out
+
+
+@pytest.mark.parametrize("name, chips", [("tiny-cnn", 3), ("tiny-lstm", 3)])
+def test_every_stage_on_a_tiny_model(tiny, name, chips):
+    model, x = tiny[name]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    g = partitioning.trace(model, x[:1])                                         # trace
+    assert g.model_name == name and g.weight_bytes == sum(p.numel() for p in model.parameters())
+    cap = -(-g.weight_bytes * 5 // (4 * chips))
+    m = partitioning.solve(g, cap, chips=chips)                                  # map
+    assert m.n_chips == chips and max(m.chip_weight_bytes()) <= cap
+    system = il.IllusionSystem(model, g, m)                                      # rewrite + cut
+    assert torch.equal(system(x), system.reference(x))                           # bit-exact
+    rt = Runtime(system)                                                         # memory images + run
+    assert torch.equal(rt.run(x, batch_size=5).logits, system.reference(x))
+    assert rt.profile.inter_chip_bytes() == system.inter_chip_bytes
+    report = system.run(x, preset="paper-testchip")                              # cost + report
+    assert report.mismatches == 0 and report.energy_ratio > 1.0 and report.chips == chips
+    assert model.training is False and next(model.parameters()).dtype == torch.float32   # untouched
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+
+
+def test_wear_on_a_tiny_model(tiny):
+    from illusion_torch.wear import simulate
+
+    model, x = tiny["tiny-cnn"]
+    system = il.partition(model, x[:1], chips=2, capacity=400)
+    y = system(x).argmax(1)
+    result = simulate(system, x, y, resilience="distributed-endurer-plus", years=0.1, rate=1e6, seed=0)
+    assert [p.label for p in result.points][:3] == ["ZERO", "DAY", "WEEK"]
+    assert result.points[0].accuracy == 1.0 and result.points[0].stuck_bits == 0
+
+
+def test_a_mapper_function_is_accepted_and_checked(tiny):
+    model, x = tiny["tiny-cnn"]
+    g = partitioning.trace(model, x[:1])
+
+    def one_chip(graph, capacities):
+        whole = [partitioning.Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes) for ly in graph.layers]
+        return partitioning.Mapping([whole], [capacities[0]], "mine", method="one chip")
+
+    assert partitioning.solve(g, 4096, solver=one_chip).method == "one chip"
+    with pytest.raises(il.IllusionError, match="more than its 100 B"):
+        partitioning.solve(g, 100, solver=one_chip)
+
+
+def test_plots_leave_the_pyplot_backend_alone(tiny, tmp_path):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    model, x = tiny["tiny-cnn"]
+    system = il.partition(model, x[:1], chips=2, capacity=400)
+    system.run(x).save(tmp_path / "r")
+    assert matplotlib.get_backend() == before
+    assert (tmp_path / "r" / "mapping.png").stat().st_size > 1000
+
+
+def test_op_table_is_the_one_classification(tiny):
+    from illusion_torch.partitioning.ops import Role, op_of
+
+    model, x = tiny["tiny-cnn"]
+    g = partitioning.trace(model, x[:1])
+    modules = dict(g.gm.named_modules())
+    roles = {n.name: op_of(n, modules).role for n in g.gm.graph.nodes if n.op not in ("placeholder", "output")}
+    assert roles["pool"] is Role.POOL_MAX and roles["relu"] is Role.ELEMENTWISE and roles["flatten"] is Role.VIEW
+    assert roles["q1"] is Role.ROUND
