@@ -161,7 +161,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     _say(args, report.summary())
     tail = (f"energy ×{report.energy_ratio:.4f}, time ×{report.time_ratio:.4f}, EDP ×{report.edp_ratio:.4f} of "
             f"the ideal chip on {spec.name}")
-    if w.trained:
+    if report.accuracy is not None and report.reference_accuracy is not None:
         marker = " (SYNTHETIC data)" if w.synthetic else ""
         _say(args, f"\n{args.model} on {report.chips} chips × {format_bytes(capacity)}: accuracy "
                    f"{100 * report.accuracy:.2f} % on {len(w.x)} {w.dataset} test samples{marker}; unpartitioned "
@@ -192,6 +192,7 @@ def _cmd_lifetime(args: argparse.Namespace) -> None:
     marks_until(args.years)
     _shipped(args.model)
     w = workload(args.model, limit=args.limit)
+    assert w.y is not None                            # a shipped checkpoint: its test labels
     capacity = capacity_for(w, args.chips, args.capacity)
     system = partition(w.model, w.x[:1], chips=args.chips, capacity=capacity)
     result = simulate(system, w.x, w.y, resilience=args.resilience, params=params, years=args.years,

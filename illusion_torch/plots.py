@@ -47,7 +47,7 @@ def plot_mapping(graph: OpGraph, mapping: Mapping, path: str | os.PathLike, *, t
     k = mapping.n_chips
     cols = min(k, 8)
     rows = (k + cols - 1) // cols
-    pos = {c: (1.0 + (c % cols) * 2.2, -(c // cols) * 2.4) for c in range(k)}
+    pos: dict[int | str, tuple[float, float]] = {c: (1.0 + (c % cols) * 2.2, -(c // cols) * 2.4) for c in range(k)}
     pos[HOST] = (-1.2, 0.0)
     fig = Figure(figsize=(2.2 * cols + 3, 2.4 * rows + 1.5))
     ax = fig.subplots()

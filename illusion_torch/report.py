@@ -98,7 +98,7 @@ class Report:
         """A readable table: the three machines, the ratios, and the per-chip breakdown."""
         mj = 1e3
         lines = []
-        acc = "" if self.accuracy is None else (
+        acc = "" if self.accuracy is None or self.reference_accuracy is None else (
             f"accuracy {100 * self.accuracy:.2f} % (unpartitioned {100 * self.reference_accuracy:.2f} %), ")
         lines.append(f"{self.model} on {self.chips} chips × {self.capacity_bytes} B, preset {self.preset.name}: "
                      f"{self.samples} inputs, {acc}{self.mismatches} mismatches, "
@@ -116,10 +116,10 @@ class Report:
         lines.append("")
         head = "".join(f"{c + ' (µJ)':>15}" for c in CATEGORIES)
         lines.append(f"{'chip':>4}{'wakes':>7}{'active (s)':>12}{'weight B':>10}{head}{'total (µJ)':>13}")
-        for c in self.illusion.per_chip:
-            cats = "".join(f"{c.breakdown[k] * 1e6:>15.4g}" for k in CATEGORIES)
-            lines.append(f"{c.chip:>4}{c.wakeups:>7.3g}{c.active_s:>12.5g}{c.weight_bytes:>10}{cats}"
-                         f"{c.energy_j * 1e6:>13.5g}")
+        for chip in self.illusion.per_chip:
+            cats = "".join(f"{chip.breakdown[k] * 1e6:>15.4g}" for k in CATEGORIES)
+            lines.append(f"{chip.chip:>4}{chip.wakeups:>7.3g}{chip.active_s:>12.5g}{chip.weight_bytes:>10}{cats}"
+                         f"{chip.energy_j * 1e6:>13.5g}")
         return "\n".join(lines)
 
     def save(self, out_dir: str | Path) -> Path:

@@ -48,7 +48,8 @@ class WorkloadConfig:
     @property
     def routes(self) -> list[int | None]:
         """The gate's route values, or [None] for a model without a gate."""
-        return sorted({r for _, r in self.branches}) if self.branches else [None]
+        values: list[int | None] = [r for r in sorted({r for _, r in self.branches})]
+        return values or [None]
 
 
 def config_of(model: nn.Module) -> WorkloadConfig:

@@ -95,8 +95,8 @@ def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool):
     energy = [dict.fromkeys(CATEGORIES, 0.0) for _ in range(n)]
     wakes = [0] * n
     events: list[Event] = []
-    sends: dict[int, list] = {}
-    recvs: dict[int, list] = {}
+    sends: dict[int | None, list] = {}
+    recvs: dict[int | None, list] = {}
     for t in prof.transfers:
         if t.branch is not None and t.branch != route:
             continue

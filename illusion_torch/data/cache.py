@@ -70,7 +70,7 @@ def cached_npz(path: Path, build: Callable[[], dict[str, np.ndarray]], keys: tup
         fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
         os.close(fd)
         try:
-            np.savez_compressed(name, **arrays)
+            np.savez_compressed(name, **arrays)  # type: ignore[arg-type]
             os.replace(name, path)
         finally:
             Path(name).unlink(missing_ok=True)

@@ -31,7 +31,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         data = f.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise IllusionError(f"{path} is not an IDX file (bad magic number); re-fetch the dataset")
-    dtype = np.dtype(_DTYPES[data[2]])
+    dtype = np.dtype(_DTYPES[data[2]])  # type: ignore[call-overload]
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     offset = 4 + 4 * ndim

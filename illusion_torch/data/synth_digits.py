@@ -103,11 +103,11 @@ def render_item(split: str, index: int) -> tuple[np.ndarray, int]:
         if j == 0 and left:
             x = cx + x0
     if rng.random() < 0.7:
-        img = img.rotate(rng.uniform(-12, 12), resample=Image.BILINEAR, fillcolor=tuple(int(c) for c in bg))
+        img = img.rotate(rng.uniform(-12, 12), resample=Image.Resampling.BILINEAR, fillcolor=tuple(int(c) for c in bg))
     scale = rng.uniform(0.8, 1.0)
     side = int(_CANVAS * scale / 2) * 2
     off = (_CANVAS - side) // 2
-    img = img.crop((off, off, off + side, off + side)).resize((32, 32), Image.BILINEAR)
+    img = img.crop((off, off, off + side, off + side)).resize((32, 32), Image.Resampling.BILINEAR)
     img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2)))
     arr = np.asarray(img, dtype=np.float64) + rng.normal(0, rng.uniform(0, 12), size=(32, 32, 3))
     return np.clip(arr, 0, 255).astype(np.uint8), label

@@ -23,8 +23,9 @@ import numpy as np
 
 from ..cost.evaluate import SystemCost, evaluate
 from ..cost.hardware import ChipSpec, preset
-from ..cost.profile import Profile
+from ..cost.profile import Branch, Profile
 from ..runtime import Runtime
+from ..workload import config_of
 from .measurements import CAPACITY, IDEAL_CHIP, RATIOS_4_CHIPS, WORKLOADS
 
 __all__ = ["PaperWorkload", "paper_workloads", "fit_testchip", "compare", "FREE"]
@@ -53,15 +54,18 @@ def paper_workloads(names=WORKLOADS, *, solver: str = "bilp", limit: int | None 
     for name in names:
         model = checkpoint.load(name)
         x, _ = checkpoint.record(name).test_data(limit=limit)
-        profiles, nbytes, runs = {}, {}, None
+        profiles: dict[int, Profile] = {}
+        nbytes: dict[int, int] = {}
+        runs: dict[Branch, int] | None = None
         for chips in (4, 8):
             system = partition(model, x[:1], chips=chips, capacity=CAPACITY[name][chips], solver=solver)
             rt = Runtime(system)
             profiles[chips], nbytes[chips] = rt.profile, system.inter_chip_bytes
             if runs is None:
-                runs = rt.run(x).runs if model.config.branches else {None: len(x)}
+                runs = rt.run(x).runs if config_of(model).branches else {None: len(x)}
                 profiles[1] = Runtime(system.ideal()).profile
                 nbytes[1] = 0
+        assert runs is not None
         out.append(PaperWorkload(name, runs, profiles, nbytes))
     return out
 

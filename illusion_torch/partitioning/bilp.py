@@ -28,14 +28,16 @@ come from ``plan.messages``. Solved with ``scipy.optimize.milp`` (HiGHS).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
 from ..errors import IllusionError
-from .plan import Mapping, Piece, piece_bytes
-from .trace import HOST, PARTIAL_SUM_BYTES, OpGraph
+from .greedy import first_fit, sequential
+from .plan import Mapping, Piece, inter_chip_bytes, piece_bytes
+from .trace import HOST, PARTIAL_SUM_BYTES, Layer, OpGraph, Split
 
 __all__ = ["solve_bilp", "TIE_BREAK_BYTES"]
 
@@ -80,9 +82,6 @@ class _Program:
 
 def _greedy_fallback(graph: OpGraph, capacities: list[int], why: str, started: float) -> Mapping:
     """The better of the greedy mappers when the program yields nothing; never a silent claim of optimality."""
-    from .greedy import first_fit, sequential
-    from .plan import inter_chip_bytes
-
     if len(set(capacities)) == 1:
         fits = []
         for mapper in (first_fit, sequential):
@@ -99,7 +98,182 @@ def _greedy_fallback(graph: OpGraph, capacities: list[int], why: str, started: f
             best.notes.append(why)
             return best
     raise IllusionError(f"{why}, and no greedy mapping fits {len(capacities)} chips of {capacities} B; use more "
-                     f"chips, a larger capacity or a longer time limit")
+                        f"chips, a larger capacity or a longer time limit")
+
+
+@dataclass
+class _LayerVars:
+    """One layer's variables: per chip of its span, units and piece markers in each mode, and the reducer."""
+
+    span: range
+    mode: int | None                         # 1 = out mode; None where no input split exists
+    lo: int                                  # first and last chip the layer occupies (continuous)
+    hi: int
+    n_out: dict[int, int] = field(default_factory=dict)
+    p_out: dict[int, int] = field(default_factory=dict)
+    n_in: dict[int, int] = field(default_factory=dict)
+    p_in: dict[int, int] = field(default_factory=dict)
+    red: dict[int, int] = field(default_factory=dict)
+
+    def share(self, c: int, out_units: int) -> dict[int, float]:
+        """Linear expression: the fraction of the layer's emitted tensor held on chip c."""
+        if c not in self.n_out:
+            return {}
+        expr = {self.n_out[c]: 1.0 / out_units}
+        if c in self.red:
+            expr[self.red[c]] = 1.0
+        return expr
+
+
+class _Bilp:
+    """The program of the module docstring, built step by step."""
+
+    def __init__(self, graph: OpGraph, capacities: list[int], windows: dict[str, tuple[int, int]] | None) -> None:
+        self.graph, self.capacities, self.K = graph, capacities, len(capacities)
+        self.prog = _Program()
+        self.vars: dict[str, _LayerVars] = {}
+        for ly in graph.layers:
+            span = range(max(0, windows[ly.name][0]), min(self.K - 1, windows[ly.name][1]) + 1) if windows \
+                else range(self.K)
+            self.vars[ly.name] = self._layer(ly, span)
+        self._chain_order()
+        self._capacity()
+        self._tensor_traffic()
+        self._split_traffic()
+
+    def _layer(self, ly: Layer, span: range) -> _LayerVars:
+        """Variables of one layer and the rows that place all its units, in one mode, on a run of chips."""
+        prog, K = self.prog, self.K
+        can_in = "in" in ly.splits and ly.in_units > 0
+        v = _LayerVars(span, prog.var() if can_in else None, prog.var(0, K - 1, integer=False),
+                       prog.var(0, K - 1, integer=False))
+        for c in span:
+            v.n_out[c] = prog.var(0, ly.out_units)
+            v.p_out[c] = prog.var(cost=TIE_BREAK_BYTES)
+            if can_in:
+                v.n_in[c] = prog.var(0, ly.in_units)
+                v.p_in[c] = prog.var(cost=TIE_BREAK_BYTES)
+                v.red[c] = prog.var()
+        o = v.mode
+        row = {v.n_out[c]: 1.0 for c in span}
+        if o is None:
+            prog.row(row, ly.out_units, ly.out_units)
+        else:
+            row[o] = -float(ly.out_units)
+            prog.row(row, 0, 0)
+            row = {v.n_in[c]: 1.0 for c in span}
+            row[o] = float(ly.in_units)
+            prog.row(row, ly.in_units, ly.in_units)
+            row = {v.red[c]: 1.0 for c in span}
+            row[o] = 1.0
+            prog.row(row, 1, 1)
+        for c in span:
+            prog.row({v.n_out[c]: 1.0, v.p_out[c]: -float(ly.out_units)}, hi=0)
+            prog.row({v.p_out[c]: 1.0, v.n_out[c]: -1.0}, hi=0)
+            pieces = [v.p_out[c]]
+            if o is not None:
+                prog.row({v.n_in[c]: 1.0, v.p_in[c]: -float(ly.in_units)}, hi=0)
+                prog.row({v.p_in[c]: 1.0, v.n_in[c]: -1.0}, hi=0)
+                prog.row({v.red[c]: 1.0, v.p_in[c]: -1.0}, hi=0)
+                # the reducer is the last chip of the layer
+                row = {v.red[cc]: 1.0 for cc in span if cc < c}
+                row[v.p_in[c]] = 1.0
+                prog.row(row, hi=1)
+                pieces.append(v.p_in[c])
+            for pv in pieces:   # lo ≤ c ≤ hi where the layer has a piece
+                prog.row({v.hi: 1.0, pv: -float(c)}, lo=0)
+                prog.row({v.lo: 1.0, pv: float(K)}, hi=c + K)
+        return v
+
+    def _chain_order(self) -> None:
+        """Layers occupy chips in topological order: a layer's last chip ≤ the next layer's first."""
+        layers = self.graph.layers
+        for a, b in zip(layers, layers[1:], strict=False):
+            self.prog.row({self.vars[a.name].hi: 1.0, self.vars[b.name].lo: -1.0}, hi=0)
+
+    def _capacity(self) -> None:
+        graph = self.graph
+        for c in range(self.K):
+            row: dict[int, float] = {}
+            for ly in graph.layers:
+                v = self.vars[ly.name]
+                if c not in v.n_out:
+                    continue
+                row[v.n_out[c]] = piece_bytes(graph, ly.name, "out", 0, ly.out_units, with_bias=False) / ly.out_units
+                if c in v.n_in:
+                    row[v.n_in[c]] = piece_bytes(graph, ly.name, "in", 0, ly.in_units, with_bias=False) / ly.in_units
+                    row[v.red[c]] = float(ly.bias_bytes)
+            self.prog.row(row, hi=self.capacities[c])
+
+    def _tensor_traffic(self) -> None:
+        """Bytes each chip of a consumer receives of every tensor between layers (host I/O excluded)."""
+        prog, graph = self.prog, self.graph
+        for e in graph.edges:
+            if e.src == HOST or e.dst == HOST:
+                continue
+            dst, v = graph.layer(e.dst), self.vars[e.dst]
+            src_units = graph.layer(e.src).out_units
+            T = float(e.bytes)
+            for d in v.span:
+                share = self.vars[e.src].share(d, src_units)
+                recv = prog.var(0, T, integer=False, cost=1.0)
+                row = {recv: 1.0, v.p_out[d]: -T}
+                for j, x in share.items():
+                    row[j] = row.get(j, 0.0) + T * x
+                prog.row(row, lo=0)
+                if d in v.n_in:
+                    recv_in = prog.var(0, T, integer=False, cost=1.0)
+                    whole = prog.var()                     # the producer sits whole on chip d
+                    credit = prog.var(0, T, integer=False)
+                    row = {whole: 1.0}
+                    for j, x in share.items():
+                        row[j] = row.get(j, 0.0) - x
+                    prog.row(row, hi=0)
+                    prog.row({credit: 1.0, v.n_in[d]: -T / dst.in_units}, hi=0)
+                    prog.row({credit: 1.0, whole: -T}, hi=0)
+                    prog.row({recv_in: 1.0, v.n_in[d]: -T / dst.in_units, credit: 1.0}, lo=0)
+
+    def _split_traffic(self) -> None:
+        """An input split's (pieces − 1) int32 partial sums; a split LSTM's h exchange every step."""
+        prog, K = self.prog, self.K
+        for ly in self.graph.layers:
+            v = self.vars[ly.name]
+            if v.mode is not None:       # Σ p_in − (1 − o) partial sums in the in mode
+                ps = float(ly.out_numel * PARTIAL_SUM_BYTES)
+                psv = prog.var(0, ps * K, integer=False, cost=1.0)
+                row = {psv: 1.0, v.mode: -ps}
+                for c in v.span:
+                    row[v.p_in[c]] = -ps
+                prog.row(row, lo=-ps)
+            if ly.kind == "lstm" and ly.steps > 1:
+                hx = float(ly.out_bytes * (ly.steps - 1))
+                hv = prog.var(0, hx * K, integer=False, cost=1.0)
+                row = {hv: 1.0}
+                for c in v.span:
+                    row[v.p_out[c]] = -hx
+                prog.row(row, lo=-hx)
+
+    def decode(self, x: np.ndarray) -> list[list[Piece]]:
+        """Per chip, the pieces the solution places there (a layer on one chip is whole)."""
+        graph, K = self.graph, self.K
+        chips: list[list[Piece]] = [[] for _ in range(K)]
+        for ly in graph.layers:
+            v = self.vars[ly.name]
+            out_mode = v.mode is None or x[v.mode] == 1
+            split_units = ly.out_units if out_mode else ly.in_units
+            counts = [int(x[v.n_out[c]] if out_mode else x[v.n_in[c]]) if c in v.span else 0 for c in range(K)]
+            used = [c for c in range(K) if counts[c] > 0]
+            if len(used) == 1:
+                chips[used[0]].append(Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))
+                continue
+            split = Split.OUT if out_mode else Split.IN
+            start = 0
+            for c in used:
+                stop = start + counts[c]
+                b = piece_bytes(graph, ly.name, split, start, stop, with_bias=(stop == split_units))
+                chips[c].append(Piece(ly.name, split, start, stop, b))
+                start = stop
+        return chips
 
 
 def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 60.0,
@@ -110,151 +284,20 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
     """
     started = time.perf_counter()
     K = len(capacities)
-    prog = _Program()
-    layers = graph.layers
-    span = {ly.name: range(max(0, windows[ly.name][0]), min(K - 1, windows[ly.name][1]) + 1) if windows
-            else range(K) for ly in layers}
-    n_out, n_in, p_out, p_in, red, mode = {}, {}, {}, {}, {}, {}
-    lo_v, hi_v = {}, {}
-    for ly in layers:
-        can_in = "in" in ly.splits and ly.in_units > 0
-        mode[ly.name] = prog.var() if can_in else None       # 1 = out mode
-        lo_v[ly.name] = prog.var(0, K - 1, integer=False)
-        hi_v[ly.name] = prog.var(0, K - 1, integer=False)
-        for c in span[ly.name]:
-            n_out[ly.name, c] = prog.var(0, ly.out_units)
-            p_out[ly.name, c] = prog.var(cost=TIE_BREAK_BYTES)
-            if can_in:
-                n_in[ly.name, c] = prog.var(0, ly.in_units)
-                p_in[ly.name, c] = prog.var(cost=TIE_BREAK_BYTES)
-                red[ly.name, c] = prog.var()
-        o = mode[ly.name]
-        # all units placed, in exactly one mode
-        row = {n_out[ly.name, c]: 1.0 for c in span[ly.name]}
-        if o is None:
-            prog.row(row, ly.out_units, ly.out_units)
-        else:
-            row[o] = -float(ly.out_units)
-            prog.row(row, 0, 0)
-            row = {n_in[ly.name, c]: 1.0 for c in span[ly.name]}
-            row[o] = float(ly.in_units)
-            prog.row(row, ly.in_units, ly.in_units)
-            row = {red[ly.name, c]: 1.0 for c in span[ly.name]}
-            row[o] = 1.0
-            prog.row(row, 1, 1)
-        for c in span[ly.name]:
-            prog.row({n_out[ly.name, c]: 1.0, p_out[ly.name, c]: -float(ly.out_units)}, hi=0)
-            prog.row({p_out[ly.name, c]: 1.0, n_out[ly.name, c]: -1.0}, hi=0)
-            pieces = [p_out[ly.name, c]]
-            if o is not None:
-                prog.row({n_in[ly.name, c]: 1.0, p_in[ly.name, c]: -float(ly.in_units)}, hi=0)
-                prog.row({p_in[ly.name, c]: 1.0, n_in[ly.name, c]: -1.0}, hi=0)
-                prog.row({red[ly.name, c]: 1.0, p_in[ly.name, c]: -1.0}, hi=0)
-                # the reducer is the last chip of the layer
-                row = {red[ly.name, cc]: 1.0 for cc in span[ly.name] if cc < c}
-                row[p_in[ly.name, c]] = 1.0
-                prog.row(row, hi=1)
-                pieces.append(p_in[ly.name, c])
-            for pv in pieces:   # lo ≤ c ≤ hi where the layer has a piece
-                prog.row({hi_v[ly.name]: 1.0, pv: -float(c)}, lo=0)
-                prog.row({lo_v[ly.name]: 1.0, pv: float(K)}, hi=c + K)
-    for a, b in zip(layers, layers[1:], strict=False):
-        prog.row({hi_v[a.name]: 1.0, lo_v[b.name]: -1.0}, hi=0)
-
-    # capacity
-    for c in range(K):
-        row: dict[int, float] = {}
-        for ly in layers:
-            if (ly.name, c) not in n_out:
-                continue
-            row[n_out[ly.name, c]] = piece_bytes(graph, ly.name, "out", 0, ly.out_units, with_bias=False) / ly.out_units
-            if (ly.name, c) in n_in:
-                row[n_in[ly.name, c]] = piece_bytes(graph, ly.name, "in", 0, ly.in_units, with_bias=False) / ly.in_units
-                row[red[ly.name, c]] = float(ly.bias_bytes)
-        prog.row(row, hi=capacities[c])
-
-    def share(layer: str, c: int) -> dict[int, float]:
-        """Linear expression: the fraction of ``layer``'s emitted tensor held on chip c."""
-        ly = graph.layer(layer)
-        if (layer, c) not in n_out:
-            return {}
-        expr = {n_out[layer, c]: 1.0 / ly.out_units}
-        if (layer, c) in red:
-            expr[red[layer, c]] = 1.0
-        return expr
-
-    # bytes between chips
-    for e in graph.edges:
-        if e.src == HOST or e.dst == HOST:
-            continue
-        dst = graph.layer(e.dst)
-        T = float(e.bytes)
-        for d in span[e.dst]:
-            recv = prog.var(0, T, integer=False, cost=1.0)
-            row = {recv: 1.0, p_out[e.dst, d]: -T}
-            for j, x in share(e.src, d).items():
-                row[j] = row.get(j, 0.0) + T * x
-            prog.row(row, lo=0)
-            if (e.dst, d) in n_in:
-                recv_in = prog.var(0, T, integer=False, cost=1.0)
-                whole = prog.var()                     # the producer sits whole on chip d
-                credit = prog.var(0, T, integer=False)
-                row = {whole: 1.0}
-                for j, x in share(e.src, d).items():
-                    row[j] = row.get(j, 0.0) - x
-                prog.row(row, hi=0)
-                prog.row({credit: 1.0, n_in[e.dst, d]: -T / dst.in_units}, hi=0)
-                prog.row({credit: 1.0, whole: -T}, hi=0)
-                prog.row({recv_in: 1.0, n_in[e.dst, d]: -T / dst.in_units, credit: 1.0}, lo=0)
-    for ly in layers:
-        o = mode[ly.name]
-        if o is not None:       # (pieces − 1) partial sums in the in mode: Σ p_in − (1 − o)
-            ps = float(ly.out_numel * PARTIAL_SUM_BYTES)
-            psv = prog.var(0, ps * K, integer=False, cost=1.0)
-            row = {psv: 1.0, o: -ps}
-            for c in span[ly.name]:
-                row[p_in[ly.name, c]] = -ps
-            prog.row(row, lo=-ps)
-        if ly.kind == "lstm" and ly.steps > 1:
-            hx = float(ly.out_bytes * (ly.steps - 1))
-            hv = prog.var(0, hx * K, integer=False, cost=1.0)
-            row = {hv: 1.0}
-            for c in span[ly.name]:
-                row[p_out[ly.name, c]] = -hx
-            prog.row(row, lo=-hx)
-
-    res = prog.solve(time_limit_s)
+    program = _Bilp(graph, capacities, windows)
+    res = program.prog.solve(time_limit_s)
     if res.x is None:
         if res.status == 2:
             raise IllusionError(f"no mapping fits {K} chips of {capacities} B: {graph.weight_bytes} B of weights "
-                             f"(use more chips or a larger capacity)")
+                                f"(use more chips or a larger capacity)")
         return _greedy_fallback(graph, capacities, f"HiGHS returned no mapping ({res.message})", started)
-    x = np.round(res.x).astype(np.int64)
-    chips: list[list[Piece]] = [[] for _ in range(K)]
-    for ly in layers:
-        o = mode[ly.name]
-        out_mode = o is None or x[o] == 1
-        split_units = ly.out_units if out_mode else ly.in_units
-        counts = [int(x[n_out[ly.name, c]] if out_mode else x[n_in[ly.name, c]]) if c in span[ly.name] else 0
-                  for c in range(K)]
-        used = [c for c in range(K) if counts[c] > 0]
-        if len(used) == 1:
-            chips[used[0]].append(Piece(ly.name, None, 0, ly.out_units, ly.weight_bytes))
-            continue
-        split = "out" if out_mode else "in"
-        start = 0
-        for c in used:
-            stop = start + counts[c]
-            b = piece_bytes(graph, ly.name, split, start, stop, with_bias=(stop == split_units))
-            chips[c].append(Piece(ly.name, split, start, stop, b))
-            start = stop
+    chips = program.decode(np.round(res.x).astype(np.int64))
     kept = [c for c in range(K) if chips[c]]
-    optimal = res.status == 0
     bound = getattr(res, "mip_dual_bound", None)
     if bound is not None:       # bytes only: take off the most the tie-break can have added
-        pieces = sum(1 for c in prog.cost if c == TIE_BREAK_BYTES)
+        pieces = sum(1 for c in program.prog.cost if c == TIE_BREAK_BYTES)
         bound = max(0.0, float(bound) - TIE_BREAK_BYTES * pieces)
     gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
-    return Mapping([chips[c] for c in kept], [capacities[c] for c in kept], "bilp", optimal=optimal, gap=gap,
-                   solve_s=time.perf_counter() - started,
+    return Mapping([chips[c] for c in kept], [capacities[c] for c in kept], "bilp", optimal=res.status == 0,
+                   gap=gap, solve_s=time.perf_counter() - started,
                    lower_bound=float(bound) if bound is not None else None, method="bilp (HiGHS)")

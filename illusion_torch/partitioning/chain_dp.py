@@ -63,13 +63,13 @@ def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int =
         if not labels:
             raise IllusionError(f"no mapping with at most {max_chips} chips of {cap} B reaches layer {ly.name}")
     best = min((lab for group in labels.values() for lab in group), key=lambda lab: lab.cost)
-    chips: dict[int, list[Piece]] = {}
-    lab: _Label | None = best
-    while lab is not None:
-        for c, p in lab.pieces:
-            chips.setdefault(c, []).insert(0, p)
-        lab = lab.parent
-    ordered = [chips[c] for c in sorted(chips)]
+    on_chip: dict[int, list[Piece]] = {}
+    step: _Label | None = best
+    while step is not None:
+        for c, p in step.pieces:
+            on_chip.setdefault(c, []).insert(0, p)
+        step = step.parent
+    ordered = [on_chip[c] for c in sorted(on_chip)]
     return Mapping(ordered, [cap] * len(ordered), "bilp", optimal=False, solve_s=time.perf_counter() - started,
                    method=f"chain dynamic program (keep {keep} labels)")
 

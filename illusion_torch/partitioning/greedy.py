@@ -22,17 +22,17 @@ import time
 from collections.abc import Callable
 
 from .plan import Mapping, Piece, fill
-from .trace import Layer, OpGraph
+from .trace import Layer, OpGraph, Split
 
 __all__ = ["first_fit", "sequential"]
 
 
-def _paper_split(ly: Layer) -> str:
-    return "out" if (ly.out_units >= (ly.in_channels or ly.in_units) or "in" not in ly.splits) else "in"
+def _paper_split(ly: Layer) -> Split:
+    return Split.OUT if (ly.out_units >= (ly.in_channels or ly.in_units) or Split.IN not in ly.splits) else Split.IN
 
 
 def _greedy(graph: OpGraph, capacity_bytes: int, name: str, *, new_chip_per_layer: bool,
-            split_of: Callable[[Layer], str]) -> Mapping:
+            split_of: Callable[[Layer], Split]) -> Mapping:
     started = time.perf_counter()
     chips: list[list[Piece]] = [[]]
     free = capacity_bytes
@@ -57,4 +57,4 @@ def first_fit(graph: OpGraph, capacity_bytes: int) -> Mapping:
 
 
 def sequential(graph: OpGraph, capacity_bytes: int) -> Mapping:
-    return _greedy(graph, capacity_bytes, "sequential", new_chip_per_layer=True, split_of=lambda ly: "out")
+    return _greedy(graph, capacity_bytes, "sequential", new_chip_per_layer=True, split_of=lambda ly: Split.OUT)

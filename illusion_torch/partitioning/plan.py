@@ -116,7 +116,7 @@ def piece_bytes(graph: OpGraph, layer: str, split: str | None, start: int, stop:
     return int(round(body)) + extra
 
 
-def fill(graph: OpGraph, layer: str, split: str, free: int, chip: int, capacity_bytes: int,
+def fill(graph: OpGraph, layer: str, split: Split, free: int, chip: int, capacity_bytes: int,
          max_chips: int | None = None):
     """Units of ``layer`` split by ``split``, first-fit style: the rest of chip ``chip`` (``free`` bytes left),
     then whole chips, the remainder opening the next. Returns (placed [(chip, Piece)], last chip, bytes free
@@ -242,7 +242,7 @@ def activation_bytes(graph: OpGraph, mapping: Mapping) -> list[int]:
     reuse of buffers between layers is assumed, so this is an upper bound."""
     need = [0] * mapping.n_chips
     for m in messages(graph, mapping):
-        if m.dst != HOST:
+        if isinstance(m.dst, int):
             need[m.dst] += m.bytes
     for c, pieces in enumerate(mapping.chips):
         for p in pieces:

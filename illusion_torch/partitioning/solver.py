@@ -79,7 +79,7 @@ def _best_of(graph: OpGraph, result: Mapping, caps: list[int]) -> Mapping:
 def forced_split_bound(graph: OpGraph, capacity_bytes: int) -> float:
     """A proven lower bound on bytes between chips: every layer larger than a chip spans k ≥ ⌈W/C⌉ chips, so
     it sends ≥ (k − 1) copies of its input (output split) or ≥ (k − 1) partial sums (input split)."""
-    inputs = {}
+    inputs: dict[str, int] = {}
     for e in graph.edges:
         if "layer" in e.uses:                   # only the weighted op's own input is copied to every slice
             inputs[e.dst] = inputs.get(e.dst, 0) + e.bytes
@@ -203,8 +203,10 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
 
     if per_chip:
         return _bilp(graph, caps, time_limit_s)
-    if chips is not None or max_chips is not None:
-        return _bilp(graph, caps * (chips or max_chips), time_limit_s)
+    limit = chips or max_chips
+    if limit is not None:
+        return _bilp(graph, caps * limit, time_limit_s)
+    assert need is not None             # one capacity for all chips: the lower bound is known
     # the fewest chips that fit: the chain program finds a feasible count fast (binary search); below it, the
     # exact program gets a short try each, since proving a count infeasible can take long
     lo, hi = need, first_fit(graph, caps[0]).n_chips

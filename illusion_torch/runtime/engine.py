@@ -100,8 +100,6 @@ class Runtime:
             if route is not None:
                 routes.append(route)
         route_t = torch.cat(routes) if routes else None
-        if route_t is None:
-            runs = {None: len(x)}
-        else:
-            runs = {r: int((route_t == r).sum()) for r in self.profile.routes}
+        runs: dict[Branch, int] = {None: len(x)} if route_t is None else \
+            {r: int((route_t == r).sum()) for r in self.profile.routes if r is not None}
         return RunResult(torch.cat(logits), route_t, runs, self.counters(runs))

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .. import data as il_data
 from .. import models
+from ..errors import IllusionError
+from ..models.d2nn import D2NN
 from .loop import Recipe, finish, float_accuracy, run_epochs
 
 __all__ = ["train_d2nn", "LAMBDA", "BENEFIT", "route_values"]
@@ -38,14 +39,14 @@ BENEFIT = (0.2, 1.0)          # N2, N3
 GATE_EPOCHS = 10
 
 
-def _stage1_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _stage1_loss(model: D2NN, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     f = model.n1(x)
     onehot = F.one_hot(y, 10).float()
     return 5 * F.mse_loss(model.n2(f), onehot) + F.mse_loss(model.n3(f), onehot)
 
 
 @torch.no_grad()
-def route_values(model: nn.Module, f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def route_values(model: D2NN, f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Target value of each route (N2, N3) per input: λ·correct + (1 − λ)·benefit."""
     correct = torch.stack([model.n2(f).argmax(1) == y, model.n3(f).argmax(1) == y], dim=1).float()
     return LAMBDA * correct + (1 - LAMBDA) * torch.tensor(BENEFIT)
@@ -56,6 +57,8 @@ def train_d2nn(recipe: Recipe, *, out_dir: str | Path = "checkpoints") -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     model = models.get_model(recipe.model)
+    if not isinstance(model, D2NN):
+        raise IllusionError(f"the D2NN stages need a D2NN model, recipe {recipe.name!r} names {recipe.model!r}")
     x, y = il_data.load(recipe.dataset, "train", limit=recipe.train_limit)
     xt, yt = il_data.load(recipe.dataset, "test")
     started = time.time()
@@ -65,7 +68,7 @@ def train_d2nn(recipe: Recipe, *, out_dir: str | Path = "checkpoints") -> dict:
 
     for p in branches:
         p.requires_grad_(False)
-    def gate_loss(m: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    def gate_loss(m: D2NN, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             f = m.n1(xb)
         return F.mse_loss(m.q(f), route_values(m, f, yb))

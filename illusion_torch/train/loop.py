@@ -25,7 +25,9 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -98,6 +100,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe, params=None):
     from qtorch.quant import quantizer
 
     params = list(model.parameters()) if params is None else list(params)
+    base: torch.optim.Optimizer
     if recipe.optimizer == "sgd":
         base = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     elif recipe.optimizer == "adam":
@@ -141,7 +144,7 @@ def _same_run(saved: dict | None, recipe: Recipe) -> bool:
     return {k: v for k, v in saved.items() if k != "epochs"} == {k: v for k, v in now.items() if k != "epochs"}
 
 
-def run_epochs(model: nn.Module, recipe: Recipe, loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor],
+def run_epochs(model: nn.Module, recipe: Recipe, loss_fn: Callable[[Any, torch.Tensor, torch.Tensor],
                torch.Tensor], x: torch.Tensor, y: torch.Tensor, state_path: Path,
                params=None, on_epoch: Callable[[int], None] | None = None) -> Masters:
     """Train ``model`` in place for ``recipe.epochs`` epochs, resuming from ``state_path`` when it exists.
@@ -196,7 +199,7 @@ def run_epochs(model: nn.Module, recipe: Recipe, loss_fn: Callable[[nn.Module, t
             state = {"model": model.state_dict(), "masters": masters, "optim": optimizer.optim.state_dict(),
                      "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "epoch": epoch + 1,
                      "recipe": asdict(recipe)}
-            write_atomic(state_path, lambda path, state=state: torch.save(state, path))
+            write_atomic(state_path, partial(torch.save, state))
     finally:
         use_qtorch_quantizers(model, enable=False)
     return {id(p): optimizer.weight_acc[p] for g in optimizer.param_groups for p in g["params"]}
