@@ -41,7 +41,7 @@ def main() -> None:
         system = il.partition(model, x[:1], chips=8, capacity=CAPACITY[name][8])
         for policy in POLICIES:
             started = time.perf_counter()
-            r = simulate(system, x, y, resilience=policy, years=args.years, seed=args.seed, model_name=name)
+            r = simulate(system, x, y, resilience=policy, years=args.years, seed=args.seed)
             results.append(r)
             accs = "".join(f"{100 * pt.accuracy:>8.2f}%" for pt in r.points)
             drop = "never" if r.lifetime_years is None else f"{r.lifetime_years:g}"

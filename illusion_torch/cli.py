@@ -188,15 +188,14 @@ def _cmd_lifetime(args: argparse.Namespace) -> None:
 
     params = {k: v for k, v in (("tau", args.tau), ("eps", args.eps), ("c", args.c), ("spares", args.spares))
               if v is not None}
-    policy(args.resilience, **params)                 # a bad parameter fails before any work
+    resilience = policy(args.resilience, **params)    # a bad parameter fails before any work
     marks_until(args.years)
     _shipped(args.model)
     w = workload(args.model, limit=args.limit)
     assert w.y is not None                            # a shipped checkpoint: its test labels
     capacity = capacity_for(w, args.chips, args.capacity)
     system = partition(w.model, w.x[:1], chips=args.chips, capacity=capacity)
-    result = simulate(system, w.x, w.y, resilience=args.resilience, params=params, years=args.years,
-                      seed=args.seed, rate=args.rate, model_name=args.model)
+    result = simulate(system, w.x, w.y, resilience=resilience, years=args.years, seed=args.seed, rate=args.rate)
     _say(args, result.summary())
     synthetic = " (SYNTHETIC data)" if w.synthetic else ""
     _say(args, f"accuracy on a fixed test subset: the first {len(w.x)} {w.dataset} test samples{synthetic}")

@@ -1,5 +1,7 @@
 import pytest
 
+import illusion_torch as il
+
 
 @pytest.fixture
 def empty_cache(tmp_path, monkeypatch):
@@ -12,3 +14,18 @@ def empty_cache(tmp_path, monkeypatch):
     cache.set_cache_dir(tmp_path / "cache")
     yield tmp_path / "cache"
     cache.set_cache_dir(None)
+
+
+@pytest.fixture(scope="session")
+def shipped():
+    """``shipped(name, limit)`` -> (model, x, y): a shipped checkpoint and the first ``limit`` inputs of its test
+    split, loaded once per session. Sharing them is safe because nothing in the pipeline changes a user's
+    model or inputs (tests/test_pipeline_tiny.py checks that); every test builds its own systems."""
+    loaded: dict = {}
+
+    def get(name: str, limit: int | None = 64):
+        if (name, limit) not in loaded:
+            loaded[(name, limit)] = (il.load(name), *il.checkpoint.record(name).test_data(limit=limit))
+        return loaded[(name, limit)]
+
+    return get

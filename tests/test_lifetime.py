@@ -16,15 +16,9 @@ from illusion_torch.wear.rram import PAPER_ENDURANCE, PAPER_POINTS, RRAMArray, f
 
 pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
 
-_CACHE: dict = {}
-
-
-def _system(name, limit=200):
-    if name not in _CACHE:
-        model = il.load(name)
-        x, y = il.data.load(il.checkpoint.record(name).data_key, "test", limit=limit)
-        _CACHE[name] = (il.partition(model, x[:1], chips=8, capacity="4KiB"), x, y)
-    return _CACHE[name]
+def _system(shipped, name, limit=200):
+    model, x, y = shipped(name, limit)
+    return il.partition(model, x[:1], chips=8, capacity="4KiB"), x, y
 
 
 def test_endurance_fit_goes_through_the_paper_points():
@@ -56,8 +50,8 @@ def test_write_back_buffer_absorbs_repeated_writes():
     assert write_back(np.array([7] * 100), 8).tolist() == [0] * 7 + [1]
 
 
-def test_faulty_chips_apply_stuck_bits_where_they_land():
-    system, x, y = _system("svhn")
+def test_faulty_chips_apply_stuck_bits_where_they_land(shipped):
+    system, x, y = _system(shipped, "svhn")
     rt = Runtime(system)
     faulty = FaultyChips(rt)
     layout = nvm_layout(rt)
@@ -81,8 +75,8 @@ def test_faulty_chips_apply_stuck_bits_where_they_land():
     assert not torch.equal(faulty.run(x), ref)
 
 
-def test_write_pattern_comes_from_the_program():
-    system, x, _ = _system("kws", limit=20)
+def test_write_pattern_comes_from_the_program(shipped):
+    system, x, _ = _system(shipped, "kws", limit=20)
     rt = Runtime(system)
     runs = rt.run(x).runs
     layout = nvm_layout(rt)
@@ -103,15 +97,15 @@ def test_bad_policy_names_and_parameters():
         policy("distributed-endurer-plus", spares=-1)
 
 
-def test_lifetime_wear_grows_without_resilience_and_is_reproducible():
-    system, x, y = _system("svhn")
-    a = simulate(system, x, y, resilience="none", seed=1, model_name="svhn")
+def test_lifetime_wear_grows_without_resilience_and_is_reproducible(shipped):
+    system, x, y = _system(shipped, "svhn")
+    a = simulate(system, x, y, resilience="none", seed=1)
     assert [p.label for p in a.points] == list(LABELS)
     stuck = [p.stuck_bits for p in a.points]
     assert stuck == sorted(stuck) and stuck[0] == 0 and stuck[-1] > 20
     writes = [p.max_writes_per_word for p in a.points]
     assert writes == sorted(writes) and writes[-1] == pytest.approx(writes[-2] * 10, rel=1e-6)
-    b = simulate(system, x, y, resilience="none", seed=1, model_name="svhn")
+    b = simulate(system, x, y, resilience="none", seed=1)
     assert a.points == b.points and a.wear_evenness == b.wear_evenness
     assert a.lifetime_years is not None and a.wear_evenness < 0.2
 

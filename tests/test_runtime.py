@@ -9,20 +9,13 @@ from illusion_torch.runtime.precision import exact_dtype
 
 pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
 
-_CACHE: dict = {}
+def _system(shipped, name, chips=8, cap="4KiB", limit=64):
+    model, x, y = shipped(name, limit)
+    return il.partition(model, x[:1], chips=chips, capacity=cap), x, y
 
 
-def _system(name, chips=8, cap="4KiB", limit=64):
-    key = (name, chips, cap, limit)
-    if key not in _CACHE:
-        model = il.load(name)
-        x, y = il.data.load(il.checkpoint.record(name).data_key, "test", limit=limit)
-        _CACHE[key] = (il.partition(model, x[:1], chips=chips, capacity=cap), x, y)
-    return _CACHE[key]
-
-
-def test_memory_images_hold_the_weights_as_integer_codes():
-    system, x, _ = _system("mnist", cap="512B")
+def test_memory_images_hold_the_weights_as_integer_codes(shipped):
+    system, x, _ = _system(shipped, "mnist", cap="512B")
     rt = Runtime(system)
     assert [img.nvm_bytes for img in rt.images] == system.mapping.chip_weight_bytes()
     fl = system.graph.config.weight_format.fl
@@ -35,8 +28,8 @@ def test_memory_images_hold_the_weights_as_integer_codes():
             assert torch.equal(r.codes.double() * 2.0 ** -fl, param.detach().double().flatten())
 
 
-def test_the_chips_compute_with_what_their_memory_holds():
-    system, x, _ = _system("mnist", cap="512B")
+def test_the_chips_compute_with_what_their_memory_holds(shipped):
+    system, x, _ = _system(shipped, "mnist", cap="512B")
     rt = Runtime(system)
     ref = rt.run(x).logits
     region = rt.images[7].space("nvm")[0]          # fc's second input slice
@@ -46,8 +39,8 @@ def test_the_chips_compute_with_what_their_memory_holds():
     assert torch.equal(system.reference(x), ref)   # the user's model is untouched
 
 
-def test_write_and_read_counts_per_address_follow_the_inferences():
-    system, x, _ = _system("mnist", cap="512B")
+def test_write_and_read_counts_per_address_follow_the_inferences(shipped):
+    system, x, _ = _system(shipped, "mnist", cap="512B")
     rt = Runtime(system)
     result = rt.run(x)
     n = len(x)
@@ -62,8 +55,8 @@ def test_write_and_read_counts_per_address_follow_the_inferences():
     assert all(a.end_s <= b.start_s + 1e-12 for a, b in zip(events, events[1:], strict=False))
 
 
-def test_lstm_buffers_are_rewritten_every_step():
-    system, x, _ = _system("kws", limit=8)
+def test_lstm_buffers_are_rewritten_every_step(shipped):
+    system, x, _ = _system(shipped, "kws", limit=8)
     rt = Runtime(system)
     result = rt.run(x)
     assert [c.wakeups for c in result.counters] == [40 * len(x)] * 8
@@ -75,8 +68,8 @@ def test_lstm_buffers_are_rewritten_every_step():
     assert rt.profile.inter_chip_bytes() == system.inter_chip_bytes
 
 
-def test_d2nn_gate_wakes_only_the_taken_branch():
-    system, x, _ = _system("d2nn", limit=200)
+def test_d2nn_gate_wakes_only_the_taken_branch(shipped):
+    system, x, _ = _system(shipped, "d2nn", limit=200)
     rt = Runtime(system)
     result = rt.run(x)
     routes = system.model.forward_all(x)["route"]
@@ -99,15 +92,15 @@ def test_d2nn_gate_wakes_only_the_taken_branch():
 
 @pytest.mark.parametrize("name, cap, dtype", [("mnist", "512B", torch.float32), ("svhn", "4KiB", torch.float32),
                                               ("kws", "4KiB", torch.float32), ("resnet", "12KiB", torch.float64)])
-def test_float32_only_where_proven_exact(name, cap, dtype):
-    system, x, _ = _system(name, cap=cap, limit=32)
+def test_float32_only_where_proven_exact(shipped, name, cap, dtype):
+    system, x, _ = _system(shipped, name, cap=cap, limit=32)
     got, reason = exact_dtype(system.chips, system.graph.config.weight_format)
     assert got == dtype and reason
     assert torch.equal(Runtime(system).run(x).logits, system.reference(x))
 
 
-def test_unrepresentable_weights_are_refused():
-    system, x, _ = _system("mnist", cap="512B")
+def test_unrepresentable_weights_are_refused(shipped):
+    system, x, _ = _system(shipped, "mnist", cap="512B")
     model = il.load("mnist")
     with torch.no_grad():
         model.conv1.weight[0, 0, 0, 0] += 0.01        # not a FixedPoint(8,4) value any more

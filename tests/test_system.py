@@ -15,22 +15,16 @@ from illusion_torch.system import build
 pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
 
 WORKLOADS = ("mnist", "svhn", "kws", "d2nn", "resnet")
-_CACHE: dict = {}
-
-
-def _workload(name):
-    if name not in _CACHE:
-        model = il.load(name)
-        x, _ = il.data.load(il.checkpoint.record(name).data_key, "test", limit=24)
-        _CACHE[name] = (model, x, partitioning.trace(model, x[:1]))
-    return _CACHE[name]
+def _workload(shipped, name):
+    model, x, _ = shipped(name, 24)
+    return model, x, partitioning.trace(model, x[:1])
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(name=st.sampled_from(WORKLOADS), chips=st.integers(1, 8), slack=st.floats(1.0, 1.8),
        solver=st.sampled_from(partitioning.SOLVERS))
-def test_partitioned_equals_unpartitioned(name, chips, slack, solver):
-    model, x, g = _workload(name)
+def test_partitioned_equals_unpartitioned(shipped, name, chips, slack, solver):
+    model, x, g = _workload(shipped, name)
     cap = math.ceil(g.weight_bytes / chips * slack)
     if solver == "bilp" and name == "resnet":
         solver = "first-fit"            # keep the suite fast; the BILP on resnet is in test_system_bilp
@@ -49,10 +43,10 @@ def test_partitioned_equals_unpartitioned(name, chips, slack, solver):
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(name=st.sampled_from(WORKLOADS), chips=st.integers(2, 8), slack=st.floats(1.05, 1.8))
-def test_chain_program_mappings_are_bit_exact(name, chips, slack):
+def test_chain_program_mappings_are_bit_exact(shipped, name, chips, slack):
     from illusion_torch.partitioning.chain_dp import chain_dp
 
-    model, x, g = _workload(name)
+    model, x, g = _workload(shipped, name)
     cap = math.ceil(g.weight_bytes / chips * slack)
     try:
         m = chain_dp(g, cap, chips)
@@ -64,8 +58,8 @@ def test_chain_program_mappings_are_bit_exact(name, chips, slack):
 
 @pytest.mark.parametrize("name, chips, cap", [("mnist", 8, "512B"), ("svhn", 8, "4KiB"), ("kws", 8, "4KiB"),
                                               ("d2nn", 8, "4KiB"), ("resnet", 8, "12KiB")])
-def test_system_bilp_is_bit_exact_and_keeps_predictions(name, chips, cap):
-    model, x, _ = _workload(name)
+def test_system_bilp_is_bit_exact_and_keeps_predictions(shipped, name, chips, cap):
+    model, x, _ = _workload(shipped, name)
     system = il.partition(model, x[:1], chips=chips, capacity=cap)
     out = system.logits(x)
     assert torch.equal(out, system.reference(x))
@@ -73,8 +67,8 @@ def test_system_bilp_is_bit_exact_and_keeps_predictions(name, chips, cap):
     assert str(system.mapping.n_chips) in system.summary()
 
 
-def test_input_splits_really_pass_partial_sums():
-    model, x, g = _workload("svhn")
+def test_input_splits_really_pass_partial_sums(shipped):
+    model, x, g = _workload(shipped, "svhn")
     system = il.partition(model, x[:1], chips=8, capacity="4KiB")
     pieces = system.mapping.pieces_of("fc1")
     assert len(pieces) > 1 and pieces[0][1].split == "in"
@@ -82,8 +76,8 @@ def test_input_splits_really_pass_partial_sums():
     assert len(ps) == len(pieces) - 1 and all(m.bytes == 52 * 4 for m in ps)
 
 
-def test_build_rejects_a_mapping_that_drops_a_layer():
-    model, x, g = _workload("mnist")
+def test_build_rejects_a_mapping_that_drops_a_layer(shipped):
+    model, x, g = _workload(shipped, "mnist")
     m = partitioning.solve(g, "4KiB")
     m.chips[0] = [p for p in m.chips[0] if p.layer != "fc"]
     with pytest.raises(ValueError, match="places no piece of fc"):
@@ -92,8 +86,8 @@ def test_build_rejects_a_mapping_that_drops_a_layer():
 
 @pytest.mark.parametrize("name, chips, cap", [("mnist", 8, "512B"), ("svhn", 8, "4KiB"), ("kws", 8, "4KiB"),
                                               ("d2nn", 8, "4KiB")])
-def test_each_chip_graphmodule_holds_exactly_its_weights(name, chips, cap):
-    model, x, _ = _workload(name)
+def test_each_chip_graphmodule_holds_exactly_its_weights(shipped, name, chips, cap):
+    model, x, _ = _workload(shipped, name)
     system = il.partition(model, x[:1], chips=chips, capacity=cap)
     held: dict = {}
     for chip, gm in system.chips.wakes:
@@ -106,11 +100,11 @@ def test_each_chip_graphmodule_holds_exactly_its_weights(name, chips, cap):
     assert bytes_per_chip == system.mapping.chip_weight_bytes()          # int8: one byte per value
 
 
-def test_chips_wake_in_message_order():
-    model, x, _ = _workload("mnist")
+def test_chips_wake_in_message_order(shipped):
+    model, x, _ = _workload(shipped, "mnist")
     wakes = [c for c, _ in il.partition(model, x[:1], chips=8, capacity="512B").chips.wakes]
     assert wakes == ["host", 0, 1, 2, 3, 4, 5, 6, 7]
-    model, x, _ = _workload("kws")
+    model, x, _ = _workload(shipped, "kws")
     wakes = [c for c, _ in il.partition(model, x[:1], chips=8, capacity="4KiB").chips.wakes]
     assert wakes == list(range(8)) * 40                                   # every chip, every time step
 

@@ -55,6 +55,7 @@ class Placement:
 class Policy:
     name = "none"
     spares = 0                  # spare words per chip for failed words (only distributed-endurer-plus has any)
+    given: dict[str, float] = {}    # the parameters it was made with (``policy`` records them)
 
     def __init__(self, **params: float) -> None:
         if params:
@@ -208,4 +209,6 @@ def policy(name: str, **params: float) -> Policy:
         cls = POLICIES[name]
     except KeyError:
         raise IllusionError(f"unknown resilience policy {name!r}; valid: {', '.join(POLICIES)}") from None
-    return cls(**params)
+    made = cls(**params)
+    made.given = dict(params)
+    return made

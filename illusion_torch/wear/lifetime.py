@@ -184,15 +184,17 @@ def marks_until(years: float) -> list[tuple[str, int]]:
     return sorted(marks.items(), key=lambda kv: kv[1])
 
 
-def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience: str = "distributed-endurer",
-             params: dict | None = None, years: float = 10.0, seed: int = 0, rate: float | None = None,
-             model_name: str | None = None, endurance: Endurance = PAPER_ENDURANCE) -> LifetimeResult:
-    """Fast-forward ``years`` of inference on ``system``'s chips under ``resilience``; accuracy on (x, y)."""
+def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience: str | Policy = "distributed-endurer",
+             years: float = 10.0, seed: int = 0, rate: float | None = None,
+             endurance: Endurance = PAPER_ENDURANCE) -> LifetimeResult:
+    """Fast-forward ``years`` of inference on ``system``'s chips under ``resilience`` (a policy name, or
+    ``wear.policy(name, **parameters)``); accuracy on (x, y). ``rate``: inferences per 4 hours (default:
+    PAPER.md's for the workload)."""
     started = time.perf_counter()
-    name = model_name or system.graph.config.name
+    name = system.graph.model_name
     marks = marks_until(years)
     rate = _inference_rate(name, rate)
-    pol = make_policy(resilience, **(params or {}))
+    pol = make_policy(resilience) if isinstance(resilience, str) else resilience
     runtime = Runtime(system)
     layout = nvm_layout(runtime)
     ff = FastForward(write_pattern(runtime, runtime.run(x).runs, layout), rate, pol, endurance, seed)
@@ -215,6 +217,6 @@ def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience:
     notes = []
     if faulty.unmasked:
         notes.append(f"values without a fixed-point code left unmasked: {', '.join(sorted(set(faulty.unmasked)))}")
-    return LifetimeResult(name, resilience, dict(params or {}), ff.n, seed, len(x), rate, ff.words, points,
+    return LifetimeResult(name, pol.name, dict(pol.given), ff.n, seed, len(x), rate, ff.words, points,
                           None if below is None else below.years, evenness, pol.swaps,
                           time.perf_counter() - started, notes)
