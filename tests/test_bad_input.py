@@ -77,6 +77,14 @@ def test_unwritable_outputs_are_refused_before_any_work(where, tmp_path, capsys)
         tmp_path.chmod(0o700)
 
 
+def test_run_out_on_an_existing_file_is_refused_before_any_work(tmp_path, capsys):
+    target = tmp_path / "report"
+    target.write_text("a file the user keeps")
+    assert main(["run", "--out", str(target)]) == 2
+    _one_line(capsys, "a file of that name exists")
+    assert target.read_text() == "a file the user keeps"
+
+
 def test_report_folder_holds_one_run(tmp_path):
     model = il.load("mnist")
     x, y = il.data.load("mnist", "test", limit=20)

@@ -1,0 +1,138 @@
+"""The ``illusion`` command: a thin shell over the API.
+
+Usage::
+
+    illusion run [--model mnist] [--chips 8 | --max-chips N] [--capacity 512B] [--preset paper-testchip]
+                 [--solver bilp] [--limit N] [--out DIR] [--json PATH|-]          # the main job
+    illusion lifetime --model svhn|d2nn|kws [--chips 8] [--resilience distributed-endurer] [--years 10]
+                      [--seed S] [--limit 500] [--json PATH|-] [--plot PATH.png]   # RRAM wear over the years
+    illusion eval NAME [--limit N] [--json PATH|-]            # fixed-point accuracy of a shipped checkpoint
+    illusion train NAME [--epochs N] [--seed S] [--out DIR] [--overwrite]   # retrain with its recipe
+    illusion partition --model NAME [--chips N | --max-chips N] [--capacity C] [--solver ...]
+                       [--time-limit S] [--activation-cap C] [--sweep-chips] [--json PATH|-] [--plot PATH.png]
+    illusion models | illusion datasets                       # what is registered
+
+Without ``--capacity``, ``run``, ``partition`` and ``lifetime`` share one rule (``paper.default_capacity``).
+``--json -`` prints the JSON on stdout. Errors a user can cause (``IllusionError``) end in one line on stderr
+and exit status 2; anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import IllusionError
+from . import commands
+from .arguments import check_outputs, number, plot_path, positive_int, seed, size
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end in one line, like every other user error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise IllusionError(f"{message} (see `{self.prog} --help`)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ..cost.hardware import PRESETS
+    from ..partitioning import SOLVERS
+    from ..wear import POLICIES
+
+    parser = _Parser(prog="illusion", description="Networked small chips as one big chip.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def chip_counts(p: argparse.ArgumentParser, default: int | None) -> None:
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--chips", type=positive_int, default=default,
+                           help=f"exactly this many chips (at most; empty ones drop){'' if default is None else ''}")
+        group.add_argument("--max-chips", type=positive_int, default=None,
+                           help="up to this many, where more lowers traffic")
+
+    capacity_help = ("weight memory per chip, e.g. 512B, 4KiB, 1MiB (default: the paper's for the workload and "
+                     "chip count — MNIST 8 chips: 0.5 KB — else 1.25 × an even share)")
+    run = sub.add_parser("run", help="the main job: a shipped checkpoint run chip by chip")
+    run.add_argument("--model", default="mnist")
+    chip_counts(run, 8)
+    run.add_argument("--capacity", type=size, default=None, help=capacity_help)
+    run.add_argument("--preset", default="paper-testchip", choices=sorted(PRESETS))
+    run.add_argument("--solver", default="bilp", choices=SOLVERS)
+    run.add_argument("--time-limit", type=number(positive=True), default=60.0)
+    run.add_argument("--limit", type=positive_int, default=None,
+                     help="the first N test samples only (an untrained model runs 4 random inputs by default)")
+    run.add_argument("--out", default=None, help="report folder (default runs/MODEL-NchipS-PRESET), replaced whole")
+    run.add_argument("--json", default=None, help="write the report's JSON here ('-': stdout)")
+    run.set_defaults(func=commands.run)
+
+    lt = sub.add_parser("lifetime", help="years of inference on wearing RRAM chips, with a resilience policy")
+    lt.add_argument("--model", default="svhn", help="svhn, d2nn or kws (any checkpoint with --rate)")
+    lt.add_argument("--chips", type=positive_int, default=8)
+    lt.add_argument("--capacity", type=size, default=None, help=capacity_help)
+    lt.add_argument("--resilience", default="distributed-endurer", choices=list(POLICIES))
+    lt.add_argument("--years", type=number(positive=True), default=10.0, help="at most 100")
+    lt.add_argument("--seed", type=seed, default=0)
+    lt.add_argument("--limit", type=positive_int, default=500, help="accuracy on the first N test samples")
+    lt.add_argument("--rate", type=number(positive=True), default=None,
+                    help="inferences per 4 hours (default: PAPER.md's)")
+    lt.add_argument("--tau", type=number(positive=False), default=None)
+    lt.add_argument("--eps", type=number(positive=False), default=None)
+    lt.add_argument("--c", type=number(positive=False), default=None)
+    lt.add_argument("--spares", type=seed, default=None, help="spare words per chip (distributed-endurer-plus)")
+    lt.add_argument("--json", default=None, help="'-': stdout")
+    lt.add_argument("--plot", type=plot_path, default=None, help="picture: accuracy and stuck bits vs years")
+    lt.set_defaults(func=commands.lifetime)
+
+    ev = sub.add_parser("eval", help="fixed-point accuracy of a shipped checkpoint")
+    ev.add_argument("name")
+    ev.add_argument("--limit", type=positive_int, default=None)
+    ev.add_argument("--json", default=None, help="'-': stdout")
+    ev.set_defaults(func=commands.eval_checkpoint)
+
+    tr = sub.add_parser("train", help="train a checkpoint with its recipe (imports qtorch)")
+    tr.add_argument("name")
+    tr.add_argument("--epochs", type=positive_int, default=None)
+    tr.add_argument("--seed", type=seed, default=0)
+    tr.add_argument("--out", default="runs/checkpoints",
+                    help="folder for NAME.pt and NAME.json (default runs/checkpoints; the shipped ones are in "
+                         "checkpoints/)")
+    tr.add_argument("--overwrite", action="store_true", help="replace a checkpoint of that name in --out")
+    tr.set_defaults(func=commands.train)
+
+    pa = sub.add_parser("partition", help="map a model onto chips of small memory")
+    pa.add_argument("--model", required=True)
+    chip_counts(pa, None)
+    pa.add_argument("--capacity", type=size, default=None, help=capacity_help)
+    pa.add_argument("--solver", default="bilp", choices=SOLVERS)
+    pa.add_argument("--time-limit", type=number(positive=True), default=60.0, help="seconds for the BILP")
+    pa.add_argument("--activation-cap", type=size, default=None,
+                    help="refuse mappings whose chips need more activation buffer")
+    pa.add_argument("--sweep-chips", action="store_true", help="table of chips vs bytes between chips")
+    pa.add_argument("--json", default=None, help="'-': stdout")
+    pa.add_argument("--plot", type=plot_path, default=None, help="picture of the mapping")
+    pa.set_defaults(func=commands.partition)
+
+    sub.add_parser("models", help="registered models").set_defaults(func=commands.models)
+    sub.add_parser("datasets", help="datasets and the sources found").set_defaults(func=commands.datasets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except IllusionError as e:
+        print(f"illusion: {e}", file=sys.stderr)
+        return 2
+    try:
+        check_outputs(args)
+        args.func(args)
+    except IllusionError as e:
+        print(f"illusion {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

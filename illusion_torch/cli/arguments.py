@@ -1,0 +1,98 @@
+"""The ``illusion`` command's argument types and output: a bad value names its option; JSON is strict.
+
+Usage::
+
+    parser.add_argument("--limit", type=positive_int)     # "argument --limit: must be at least 1, got 0"
+    write_json("-", result)                                # '-': stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import IllusionError
+from ..files import dumps_json, writable_file, write_atomic
+
+__all__ = ["positive_int", "seed", "number", "size", "plot_path", "check_outputs", "write_json", "say",
+           "PLOT_SUFFIXES"]
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed must be 0 or more, got {value}")
+    return value
+
+
+def number(*, positive: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < 0 or (positive and value == 0):
+            raise argparse.ArgumentTypeError(f"must be {'positive' if positive else '0 or more'}, got {text}")
+        return value
+    return parse
+
+
+def size(text: str) -> int:
+    from ..units import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except IllusionError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def plot_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"give a picture file name ending in {', '.join(PLOT_SUFFIXES)}, "
+                                         f"got {text!r}")
+    return path
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, outputs that cannot be written."""
+    if getattr(args, "json", None) not in (None, "-"):
+        writable_file(args.json, "the JSON file")
+    if getattr(args, "plot", None) is not None:
+        writable_file(args.plot, "the picture")
+
+
+def write_json(path: str | None, result: dict) -> None:
+    if path is None:
+        return
+    text = dumps_json(result)
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        write_atomic(Path(path), lambda tmp: tmp.write_text(text))
+
+
+def say(args: argparse.Namespace, text: str = "") -> None:
+    """Human-readable output: on stderr when stdout carries the JSON (``--json -``)."""
+    print(text, file=sys.stderr if getattr(args, "json", None) == "-" else sys.stdout)
+

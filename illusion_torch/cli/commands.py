@@ -1,0 +1,180 @@
+"""The ``illusion`` command's jobs: each takes the parsed arguments and calls the API.
+
+Usage::
+
+    from illusion_torch.cli.commands import run
+    run(argparse.Namespace(model="mnist", chips=8, ...))
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..errors import IllusionError
+from ..files import writable_dir
+from .arguments import say, write_json
+
+__all__ = ["eval_checkpoint", "run", "lifetime", "train", "partition", "models", "datasets"]
+
+
+def _shipped(name: str) -> None:
+    from .. import checkpoint
+    from ..train import RECIPES
+
+    if name not in checkpoint.available():
+        hint = f"; retrain it with `illusion train {name}`" if name in RECIPES else ""
+        raise IllusionError(f"no shipped checkpoint {name!r}; shipped: {', '.join(checkpoint.available())}{hint}")
+
+
+def eval_checkpoint(args: argparse.Namespace) -> None:
+    from .. import checkpoint
+    from ..evaluate import accuracy
+
+    _shipped(args.name)
+    started = time.time()
+    ck = checkpoint.record(args.name)
+    x, y = ck.test_data(limit=args.limit)
+    acc = accuracy(checkpoint.load(args.name), x, y)
+    synthetic = " (SYNTHETIC data)" if ck.synthetic else ""
+    say(args, f"{args.name}: fixed-point accuracy {100 * acc:.2f} % on {len(y)} {ck.dataset} test samples"
+               f"{synthetic}; checkpoint records {100 * ck.test_accuracy:.2f} % on its full test split")
+    write_json(args.json, {"model": args.name, "dataset": ck.dataset, "synthetic": ck.synthetic,
+                            "samples": len(y), "accuracy": acc, "checkpoint_test_accuracy": ck.test_accuracy,
+                            "eval_seconds": round(time.time() - started, 2)})
+
+
+def run(args: argparse.Namespace) -> None:
+    """The shipped checkpoint partitioned onto chips, run chip by chip, priced against the ideal chip."""
+    from ..cost.hardware import preset
+    from ..jobs import capacity_for, workload
+    from ..report import simulate
+    from ..system import partition as partition_model
+    from ..units import format_bytes
+
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        writable_dir(out, "the report folder")
+    spec = preset(args.preset)
+    w = workload(args.model, limit=args.limit)
+    chips = None if args.max_chips else args.chips
+    capacity = capacity_for(w, args.max_chips or args.chips, args.capacity)
+    system = partition_model(w.model, w.x[:1], chips=chips, max_chips=args.max_chips, capacity=capacity,
+                       solver=args.solver, time_limit_s=args.time_limit)
+    report = simulate(system, w.x, w.y, preset=spec, progress=True, model_name=args.model)
+    report.meta.update({"dataset": w.dataset, "synthetic": w.synthetic})
+    say(args, system.summary())
+    say(args)
+    say(args, report.summary())
+    tail = (f"energy ×{report.energy_ratio:.4f}, time ×{report.time_ratio:.4f}, EDP ×{report.edp_ratio:.4f} of "
+            f"the ideal chip on {spec.name}")
+    if report.accuracy is not None and report.reference_accuracy is not None:
+        marker = " (SYNTHETIC data)" if w.synthetic else ""
+        say(args, f"\n{args.model} on {report.chips} chips × {format_bytes(capacity)}: accuracy "
+                   f"{100 * report.accuracy:.2f} % on {len(w.x)} {w.dataset} test samples{marker}; unpartitioned "
+                   f"{100 * report.reference_accuracy:.2f} %; {report.mismatches} inputs whose logits differ from "
+                   f"the unpartitioned model's; {tail}")
+    else:
+        say(args, f"\n{args.model} (untrained, no checkpoint) on {report.chips} chips × {format_bytes(capacity)}: "
+                   f"{len(w.x)} SYNTHETIC random inputs, no accuracy; {report.mismatches} inputs whose logits "
+                   f"differ from the unpartitioned model's beyond float64 rounding (max |Δ| "
+                   f"{report.meta['max_abs_diff']:.2g}); {tail}")
+    out = out or Path("runs") / f"{args.model}-{report.chips}chips-{spec.name}"
+    report.save(out)
+    say(args, f"report written to {out}/ (report.json, power_timeline.png, energy_breakdown.png, mapping.png)")
+    write_json(args.json, report.as_dict())
+
+
+def lifetime(args: argparse.Namespace) -> None:
+    """Years of inference on wearing RRAM chips under a resilience policy; accuracy at ZERO … TENYEAR."""
+    from ..jobs import capacity_for, workload
+    from ..plots import plot_lifetime
+    from ..system import partition as partition_model
+    from ..wear import policy, simulate
+    from ..wear.lifetime import marks_until
+
+    params = {k: v for k, v in (("tau", args.tau), ("eps", args.eps), ("c", args.c), ("spares", args.spares))
+              if v is not None}
+    resilience = policy(args.resilience, **params)    # a bad parameter fails before any work
+    marks_until(args.years)
+    _shipped(args.model)
+    w = workload(args.model, limit=args.limit)
+    assert w.y is not None                            # a shipped checkpoint: its test labels
+    capacity = capacity_for(w, args.chips, args.capacity)
+    system = partition_model(w.model, w.x[:1], chips=args.chips, capacity=capacity)
+    result = simulate(system, w.x, w.y, resilience=resilience, years=args.years, seed=args.seed, rate=args.rate)
+    say(args, result.summary())
+    synthetic = " (SYNTHETIC data)" if w.synthetic else ""
+    say(args, f"accuracy on a fixed test subset: the first {len(w.x)} {w.dataset} test samples{synthetic}")
+    write_json(args.json, {**result.as_dict(), "dataset": w.dataset, "synthetic": w.synthetic})
+    if args.plot:
+        plot_lifetime([result], args.plot)
+
+
+def train(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from .. import checkpoint
+    from ..train import RECIPES, train_d2nn
+    from ..train import train as train_recipe
+
+    if args.name not in RECIPES:
+        raise IllusionError(f"no training recipe {args.name!r}; valid names: {', '.join(sorted(RECIPES))}")
+    out = writable_dir(args.out, "the checkpoint folder")
+    if args.name in checkpoint.available(out) and not args.overwrite:
+        raise IllusionError(f"{out / args.name}.pt already exists; pass --overwrite to replace it, or choose "
+                            f"another --out")
+    recipe = RECIPES[args.name]
+    recipe = dataclasses.replace(recipe, epochs=args.epochs if args.epochs is not None else recipe.epochs,
+                                 seed=args.seed)
+    (train_d2nn if args.name == "d2nn" else train_recipe)(recipe, out_dir=out)
+
+
+def partition(args: argparse.Namespace) -> None:
+    from ..jobs import capacity_for, workload
+    from ..partitioning import min_chips, solve, sweep_chips
+    from ..partitioning.trace import trace
+    from ..plots import plot_mapping
+    from ..system import build
+
+    w = workload(args.model, limit=1)
+    graph = trace(w.model, w.x[:1], model_name=args.model)
+    capacity = capacity_for(w, args.chips or args.max_chips or 8, args.capacity)
+    m = solve(graph, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,
+              time_limit_s=args.time_limit, activation_cap=args.activation_cap)
+    system = build(w.model, graph, m)
+    say(args, system.summary())
+    result = system.as_dict()
+    if args.sweep_chips:
+        top = args.max_chips or max(m.n_chips + 4, int(m.n_chips * 1.5))
+        first = min(m.n_chips, min_chips(graph, capacity))
+        rows = sweep_chips(graph, capacity, range(first, top + 1), time_limit_s=args.time_limit)
+        result["sweep"] = rows
+        say(args, f"\n{'chips':>5}  {'bytes between chips':>20}  optimal")
+        for r in rows:
+            say(args, f"{r['chips']:>5}  {r.get('inter_chip_bytes', r.get('error', '')):>20}  "
+                       f"{r.get('optimal', '')}")
+    if args.plot:
+        plot_mapping(graph, m, args.plot)
+    write_json(args.json, result)
+
+
+def models(args: argparse.Namespace) -> None:
+    from .. import checkpoint
+    from ..models import list_models
+
+    shipped = set(checkpoint.available())
+    for name in list_models():
+        print(f"{name:14s} {'trained checkpoint' if name in shipped else 'untrained'}")
+
+
+def datasets(args: argparse.Namespace) -> None:
+    from .. import data
+
+    for name in data.names():
+        try:
+            print(f"{name:16s} {data.describe(name)['source']}")
+        except IllusionError as e:
+            print(f"{name:16s} unavailable: {e}")
+
