@@ -170,7 +170,7 @@ def _inference_rate(name: str, rate: float | None) -> float:
         rate = RATES[name]
     if not math.isfinite(rate) or rate <= 0:
         raise IllusionError(f"the inference rate must be a positive number of inferences per 4 hours, got {rate}")
-    return float(rate)
+    return rate
 
 
 def marks_until(years: float) -> list[tuple[str, int]]:
