@@ -202,3 +202,17 @@ def test_lifetime_rate_of_an_unknown_workload_names_the_option():
     with pytest.raises(IllusionError, match="--rate"):
         simulate(system, x, y, years=0.01)
     assert simulate(system, x, y, years=0.01, rate=100).points[0].label == "ZERO"
+
+
+def test_an_unwritable_cache_says_where_to_point_it(tmp_path, monkeypatch):
+    import numpy as np
+
+    from illusion_torch.data import SourceMissing
+    from illusion_torch.data.cache import cached_npz
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(np, "savez_compressed", refuse)       # as in a read-only ILLUSION_CACHE
+    with pytest.raises(SourceMissing, match="ILLUSION_CACHE to a writable folder"):
+        cached_npz(tmp_path / "x.npz", lambda: {"a": np.arange(3)}, ("a",))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import SourceMissing, cache_dir
-from .mnist import _read_idx_split
+from .mnist import read_idx_split
 
 __all__ = ["load_fashion_mnist", "DEBIAN_DIR"]
 
@@ -27,7 +27,7 @@ def load_fashion_mnist(split: str) -> tuple[np.ndarray, np.ndarray, dict]:
     if os.environ.get("ILLUSION_FASHION_MNIST_DIR"):
         dirs.insert(0, Path(os.environ["ILLUSION_FASHION_MNIST_DIR"]))
     for folder in dirs:
-        found = _read_idx_split(folder, split)
+        found = read_idx_split(folder, split)
         if found is not None:
             return found[0], found[1], {"dataset": "fashion-mnist", "synthetic": False,
                                         "source": f"Fashion-MNIST IDX files in {folder}"}

