@@ -1,6 +1,6 @@
-"""Reproduce a shipped checkpoint; its recipe and departures from the paper: illusion_torch/recipes.py.
+"""Reproduce a shipped checkpoint; its recipe and departures from the paper: illusion_torch/train/recipes.py.
 
-    python training/train_resnet.py [--epochs N] [--seed S] [--out checkpoints]
+    python training/train_resnet.py [--epochs N] [--seed S] [--out runs/checkpoints] (replace the shipped one: --out checkpoints --overwrite)
 """
 
 import sys
