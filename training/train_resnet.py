@@ -1,6 +1,7 @@
 """Reproduce a shipped checkpoint; its recipe and departures from the paper: illusion_torch/train/recipes.py.
 
-    python training/train_resnet.py [--epochs N] [--seed S] [--out runs/checkpoints] (replace the shipped one: --out checkpoints --overwrite)
+    python training/train_resnet.py [--epochs N] [--seed S] [--out runs/checkpoints]
+    python training/train_resnet.py --out checkpoints --overwrite     # replaces the shipped checkpoint
 """
 
 import sys
