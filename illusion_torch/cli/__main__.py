@@ -1,0 +1,7 @@
+"""``python -m illusion_torch.cli`` is the ``illusion`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
