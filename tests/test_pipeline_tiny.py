@@ -113,3 +113,16 @@ def test_op_table_is_the_one_classification(tiny):
     roles = {n.name: op_of(n, modules).role for n in g.gm.graph.nodes if n.op not in ("placeholder", "output")}
     assert roles["pool"] is Role.POOL_MAX and roles["relu"] is Role.ELEMENTWISE and roles["flatten"] is Role.VIEW
     assert roles["q1"] is Role.ROUND
+
+
+def test_the_users_model_keeps_its_mode_dtype_and_attributes(tiny):
+    import copy
+
+    model, x = tiny["tiny-cnn"]
+    mine = copy.deepcopy(model).double().train()
+    attrs = set(vars(mine))
+    system = il.partition(mine, x[:1].double(), chips=2, capacity=400)
+    assert torch.equal(system(x.double()), system.reference(x.double()))
+    system.run(x.double())
+    assert mine.training is True and next(mine.parameters()).dtype == torch.float64
+    assert set(vars(mine)) == attrs and all(m.training for m in mine.modules())

@@ -48,7 +48,7 @@ def eval_checkpoint(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     """The shipped checkpoint partitioned onto chips, run chip by chip, priced against the ideal chip."""
     from ..cost.hardware import preset
-    from ..jobs import capacity_for, workload
+    from ..jobs import capacity_for, job
     from ..report import simulate
     from ..system import partition as partition_model
     from ..units import format_bytes
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> None:
     if out is not None:
         writable_dir(out, "the report folder")
     spec = preset(args.preset)
-    w = workload(args.model, limit=args.limit)
+    w = job(args.model, limit=args.limit)
     chips = None if args.max_chips else args.chips
     capacity = capacity_for(w, args.max_chips or args.chips, args.capacity)
     system = partition_model(w.model, w.x[:1], chips=chips, max_chips=args.max_chips, capacity=capacity,
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> None:
 
 def lifetime(args: argparse.Namespace) -> None:
     """Years of inference on wearing RRAM chips under a resilience policy; accuracy at ZERO … TENYEAR."""
-    from ..jobs import capacity_for, workload
+    from ..jobs import capacity_for, job
     from ..plots import plot_lifetime
     from ..system import partition as partition_model
     from ..wear import policy, simulate
@@ -99,7 +99,7 @@ def lifetime(args: argparse.Namespace) -> None:
     resilience = policy(args.resilience, **params)    # a bad parameter fails before any work
     marks_until(args.years)
     _shipped(args.model)
-    w = workload(args.model, limit=args.limit)
+    w = job(args.model, limit=args.limit)
     assert w.y is not None                            # a shipped checkpoint: its test labels
     capacity = capacity_for(w, args.chips, args.capacity)
     system = partition_model(w.model, w.x[:1], chips=args.chips, capacity=capacity)
@@ -132,13 +132,13 @@ def train(args: argparse.Namespace) -> None:
 
 
 def partition(args: argparse.Namespace) -> None:
-    from ..jobs import capacity_for, workload
+    from ..jobs import capacity_for, job
     from ..partitioning import min_chips, solve, sweep_chips
     from ..partitioning.trace import trace
     from ..plots import plot_mapping
     from ..system import build
 
-    w = workload(args.model, limit=1)
+    w = job(args.model, limit=1)
     graph = trace(w.model, w.x[:1], model_name=args.model)
     capacity = capacity_for(w, args.chips or args.max_chips or 8, args.capacity)
     m = solve(graph, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,

@@ -27,7 +27,7 @@ from torch import fx, nn
 
 from ..layers import QLSTM, QuantPoint
 
-__all__ = ["Role", "OpInfo", "LayerKind", "Split", "Use", "op_of", "layer_kind", "WEIGHTED", "OTHER"]
+__all__ = ["Role", "OpInfo", "LayerKind", "Split", "Use", "op_of", "layer_kind", "WEIGHTED", "OTHER", "StoredValue"]
 
 
 class LayerKind(StrEnum):
@@ -79,6 +79,15 @@ class OpInfo:
         return self.role in (Role.POOL_MAX, Role.POOL_AVG)
 
 
+class StoredValue(nn.Module):
+    """A module inserted where a chip stores a value (e.g. stuck bits forced onto it): it passes the value on
+    unchanged in format while ``keeps_format`` holds, and is an unproven op otherwise."""
+
+    @property
+    def keeps_format(self) -> bool:
+        return True
+
+
 OTHER = OpInfo(Role.OTHER)
 _VIEW = OpInfo(Role.VIEW, keeps_format=True, exact_f32=True)
 _CHANNEL_VIEW = OpInfo(Role.VIEW, channelwise=True, keeps_format=True, exact_f32=True)
@@ -121,9 +130,8 @@ def op_of(node: fx.Node, modules: dict[str, nn.Module]) -> OpInfo:
     """The table's entry for a weightless node (``modules``: the graph's ``dict(named_modules())``)."""
     if node.op == "call_module":
         module = modules.get(str(node.target))
-        keeps = getattr(module, "keeps_format", None)   # a module that declares itself a pass-through
-        if keeps is not None:
-            return _VIEW if keeps else OTHER
+        if isinstance(module, StoredValue):
+            return _VIEW if module.keeps_format else OTHER
         return next((info for cls, info in _MODULES.items() if isinstance(module, cls)), OTHER)
     if node.op == "call_function":
         return _FUNCTIONS.get(node.target, OTHER)  # type: ignore[call-overload]

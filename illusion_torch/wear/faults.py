@@ -29,6 +29,7 @@ from torch import fx, nn
 from ..cost.profile import StoreKind
 from ..errors import IllusionError
 from ..fixed import FixedPoint
+from ..partitioning.ops import StoredValue
 from ..partitioning.slices import LstmSlice
 from ..partitioning.wakes import ChipPrograms, cut
 from ..runtime import Runtime, Space, batches
@@ -38,7 +39,7 @@ from ..units import ceil_div
 __all__ = ["StuckBits", "FaultyChips"]
 
 
-class StuckBits(nn.Module):
+class StuckBits(StoredValue):
     """Force AND/OR masks onto the ``wl``-bit two's-complement codes (step 2^-fl) of a stored value."""
 
     def __init__(self, numel: int, wl: int, fl: int) -> None:
