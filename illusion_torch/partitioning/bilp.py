@@ -15,7 +15,8 @@ The program (per layer L in topological order, chip c):
   later than the first chip of the next) — the message chain of PAPER.md, and it removes the chips'
   permutation symmetry. The reducer is the last chip of its layer.
 - Bytes, for each tensor P → L between layers (host I/O excluded): a chip of L in the out mode receives
-  the whole tensor less what its own chip holds, T·(p_out[L,d] − a[P,d]) where a[P,d] is P's share on d;
+  the whole tensor less what its own chip holds, T·(p_out[L,d] − a[P,d]) where a[P,d] is P's share on d —
+  once per chip, however many of its layers consume the tensor (one variable per tensor and chip);
   a chip of L in the in mode receives its slice T·n_in[L,d]/N, less T·n_in[L,d]/N where P sits whole on
   that chip; an input split adds (pieces − 1) partial sums; a split LSTM adds its h exchange every step.
 - Objective: bytes + a small weight × pieces (ties go to fewer pieces, i.e. fewer wake-ups).
@@ -208,6 +209,7 @@ class _Bilp:
     def _tensor_traffic(self) -> None:
         """Bytes each chip of a consumer receives of every tensor between layers (host I/O excluded)."""
         prog, graph = self.prog, self.graph
+        received: dict[tuple[str, int], int] = {}   # a tensor received whole on a chip serves all its consumers
         for e in graph.edges:
             if e.src == HOST or e.dst == HOST:
                 continue
@@ -216,7 +218,9 @@ class _Bilp:
             T = float(e.bytes)
             for d in v.span:
                 share = self.vars[e.src].share(d, src_units)
-                recv = prog.var(0, T, integer=False, cost=1.0)
+                if (e.tensor, d) not in received:
+                    received[e.tensor, d] = prog.var(0, T, integer=False, cost=1.0)
+                recv = received[e.tensor, d]
                 row = {recv: 1.0, v.p_out[d]: -T}
                 for j, x in share.items():
                     row[j] = row.get(j, 0.0) + T * x

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..errors import IllusionError
-from .trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph, Split
+from .trace import HOST, PARTIAL_SUM_BYTES, Chip, Edge, OpGraph, Split
 
 __all__ = ["Piece", "Mapping", "Message", "MessageKind", "Split", "messages", "inter_chip_bytes", "piece_bytes",
            "edge_bytes", "activation_bytes", "fill", "needs_of"]
@@ -203,14 +203,36 @@ def needs_of(graph: OpGraph, edge, pieces: list[tuple[int, Piece]]) -> list[list
     return out
 
 
+def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted(intervals):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
 def messages(graph: OpGraph, mapping: Mapping) -> list[Message]:
-    """Every message one inference sends (LSTM h exchanges: one entry per step kind, ``per="step"``)."""
+    """Every message one inference sends (LSTM h exchanges: one entry per step kind, ``per="step"``).
+
+    A tensor goes once to each chip that needs it, however many of that chip's pieces use it (a residual
+    block's input feeds both its first convolution and its shortcut)."""
     out: list[Message] = []
+    wanted: dict[str, tuple[Edge, dict[Chip, list[tuple[float, float]]]]] = {}
     for edge in graph.edges:
-        sources = _locations(graph, mapping, edge.src)
+        per_chip = wanted.setdefault(edge.tensor, (edge, {}))[1]
         for needs in _needs(graph, mapping, edge):
-            for src, dst, share in _transfers(sources, needs):
-                out.append(Message(src, dst, edge.tensor, int(round(edge.bytes * share))))
+            for dst, d0, d1 in needs:
+                per_chip.setdefault(dst, []).append((d0, d1))
+    for tensor, (edge, per_chip) in wanted.items():
+        sources = _locations(graph, mapping, edge.src)
+        for dst, intervals in per_chip.items():
+            union = _union(intervals)
+            for src, s0, s1 in sources:
+                share = sum(_overlap(s0, s1, a, b) for a, b in union) if src != dst else 0.0
+                if share > 0:
+                    out.append(Message(src, dst, tensor, int(round(edge.bytes * share))))
     for ly in graph.layers:
         pieces = mapping.pieces_of(ly.name)
         chips = [c for c, _ in pieces]

@@ -29,8 +29,9 @@ from ..units import parse_bytes
 from .bilp import solve_bilp
 from .chain_dp import chain_dp
 from .greedy import first_fit, sequential
+from .ops import LayerKind, Split, Use
 from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes
-from .trace import PARTIAL_SUM_BYTES, OpGraph
+from .trace import HOST, PARTIAL_SUM_BYTES, OpGraph
 
 __all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "MAPPERS", "Mapper", "forced_split_bound"]
 
@@ -78,20 +79,26 @@ def _best_of(graph: OpGraph, result: Mapping, caps: list[int]) -> Mapping:
 
 def forced_split_bound(graph: OpGraph, capacity_bytes: int) -> float:
     """A proven lower bound on bytes between chips: every layer larger than a chip spans k ≥ ⌈W/C⌉ chips, so
-    it sends ≥ (k − 1) copies of its input (output split) or ≥ (k − 1) partial sums (input split)."""
-    inputs: dict[str, int] = {}
-    for e in graph.edges:
-        if "layer" in e.uses:                   # only the weighted op's own input is copied to every slice
-            inputs[e.dst] = inputs.get(e.dst, 0) + e.bytes
+    it sends ≥ (k − 1) partial sums (input split) or its input reaches ≥ k − 1 chips that lack it (output
+    split). A tensor that feeds m such layers is received at least max over them of (k − 1)·T ≥ their mean,
+    so each layer is charged (k − 1)·T / m for it."""
+    spans = {ly.name: math.ceil(ly.weight_bytes / capacity_bytes) for ly in graph.layers}
+    forced = [e for e in graph.edges if Use.LAYER in e.uses and e.src != HOST and spans.get(e.dst, 0) >= 2]
+    feeds: dict[str, int] = {}                  # tensor -> forced-split layers that take it as their input
+    for e in forced:
+        feeds[e.tensor] = feeds.get(e.tensor, 0) + 1
+    inputs: dict[str, float] = {}               # host input is not traffic between chips
+    for e in forced:
+        inputs[e.dst] = inputs.get(e.dst, 0.0) + e.bytes / feeds[e.tensor]
     total = 0.0
     for ly in graph.layers:
-        k = math.ceil(ly.weight_bytes / capacity_bytes)
+        k = spans[ly.name]
         if k < 2:
             continue
-        options = [(k - 1) * inputs.get(ly.name, 0)] if "out" in ly.splits else []
-        if "in" in ly.splits:
+        options = [(k - 1) * inputs.get(ly.name, 0.0)] if Split.OUT in ly.splits else []
+        if Split.IN in ly.splits:
             options.append((k - 1) * ly.out_numel * PARTIAL_SUM_BYTES)
-        if ly.kind == "lstm" and ly.steps > 1:
+        if ly.kind == LayerKind.LSTM and ly.steps > 1:
             options = [(k - 1) * ly.out_bytes * (ly.steps - 1)]
         total += min(options)
     return total
