@@ -1,6 +1,13 @@
+import os
+
 import pytest
+from hypothesis import settings
 
 import illusion_torch as il
+
+# CI draws the same examples every run (a failure there must be reproducible); locally each run explores anew
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
