@@ -32,53 +32,16 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import coo_matrix
 
 from ..errors import IllusionError
 from .greedy import first_fit, sequential
+from .milp import Program
 from .plan import Mapping, Piece, inter_chip_bytes, piece_bytes
 from .trace import HOST, PARTIAL_SUM_BYTES, Layer, OpGraph, Split
 
 __all__ = ["solve_bilp", "TIE_BREAK_BYTES"]
 
 TIE_BREAK_BYTES = 1e-3        # objective weight of one piece: far below one byte
-
-
-class _Program:
-    """Variables and sparse rows for milp."""
-
-    def __init__(self) -> None:
-        self.lb: list[float] = []
-        self.ub: list[float] = []
-        self.integer: list[int] = []
-        self.cost: list[float] = []
-        self.rows: list[tuple[dict[int, float], float, float]] = []
-
-    def var(self, lb: float = 0.0, ub: float = 1.0, integer: bool = True, cost: float = 0.0) -> int:
-        self.lb.append(lb)
-        self.ub.append(ub)
-        self.integer.append(1 if integer else 0)
-        self.cost.append(cost)
-        return len(self.lb) - 1
-
-    def row(self, coeffs: dict[int, float], lo: float = -np.inf, hi: float = np.inf) -> None:
-        self.rows.append((coeffs, lo, hi))
-
-    def solve(self, time_limit_s: float):
-        r, c, v, lo, hi = [], [], [], [], []
-        for i, (coeffs, a, b) in enumerate(self.rows):
-            for j, x in coeffs.items():
-                r.append(i)
-                c.append(j)
-                v.append(x)
-            lo.append(a)
-            hi.append(b)
-        A = coo_matrix((v, (r, c)), shape=(len(self.rows), len(self.lb))).tocsr()
-        return milp(np.asarray(self.cost), integrality=np.asarray(self.integer),
-                    bounds=Bounds(np.asarray(self.lb), np.asarray(self.ub)),
-                    constraints=LinearConstraint(A, np.asarray(lo), np.asarray(hi)),
-                    options={"time_limit": time_limit_s, "disp": False, "mip_rel_gap": 0.0})
 
 
 def _greedy_fallback(graph: OpGraph, capacities: list[int], why: str, started: float) -> Mapping:
@@ -131,7 +94,7 @@ class _Bilp:
 
     def __init__(self, graph: OpGraph, capacities: list[int], windows: dict[str, tuple[int, int]] | None) -> None:
         self.graph, self.capacities, self.K = graph, capacities, len(capacities)
-        self.prog = _Program()
+        self.prog = Program()
         self.vars: dict[str, _LayerVars] = {}
         for ly in graph.layers:
             span = range(max(0, windows[ly.name][0]), min(self.K - 1, windows[ly.name][1]) + 1) if windows \
