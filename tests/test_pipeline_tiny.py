@@ -126,3 +126,43 @@ def test_the_users_model_keeps_its_mode_dtype_and_attributes(tiny):
     system.run(x.double())
     assert mine.training is True and next(mine.parameters()).dtype == torch.float64
     assert set(vars(mine)) == attrs and all(m.training for m in mine.modules())
+
+
+class TinyGrouped(nn.Module):
+    """Depthwise (6 groups of 1) and grouped (3 groups, 4 outputs each) convolutions: split anywhere."""
+
+    config = WorkloadConfig("tiny-grouped", input_shape=(3, 8, 8), num_classes=4, weight_format=FixedPoint(8, 5))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q_in, self.stem = QuantPoint(8, 4), nn.Conv2d(3, 6, 3, padding=1)
+        self.q1, self.dw = QuantPoint(8, 4), nn.Conv2d(6, 6, 3, padding=1, groups=6)
+        self.q2, self.grouped = QuantPoint(8, 4), nn.Conv2d(6, 12, 3, stride=2, groups=3)
+        self.q3, self.fc, self.q_out = QuantPoint(8, 4), nn.Linear(12 * 9, 4), QuantPoint(16, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.q1(torch.relu(self.stem(self.q_in(x))))
+        x = self.q2(torch.relu(self.dw(x)))
+        x = self.q3(torch.relu(self.grouped(x)))
+        return self.q_out(self.fc(torch.flatten(x, 1)))
+
+
+@pytest.mark.parametrize("capacity", [60, 90, 150, 400])
+def test_grouped_and_depthwise_convolutions_split_anywhere_exactly(capacity):
+    from illusion_torch.partitioning.slices import GroupSlice
+
+    torch.manual_seed(capacity)
+    model = TinyGrouped().eval()
+    quantize_weights(model)
+    x = torch.randn(8, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    g = partitioning.trace(model, x[:1])
+    system = il.IllusionSystem(model, g, partitioning.solve(g, capacity, solver="first-fit"))
+    assert torch.equal(system(x), system.reference(x))
+    rt = Runtime(system)
+    assert torch.equal(rt.run(x).logits, system.reference(x))
+    assert rt.profile.inter_chip_bytes() == system.inter_chip_bytes
+    split = [p for p in system.mapping.pieces_of("grouped") + system.mapping.pieces_of("dw")]
+    if capacity < 150:
+        assert len(split) > 2 and any(isinstance(m, GroupSlice) for m in system.chips.expanded.modules())
+    macs = sum(c.macs for c in rt.run(x[:1]).counters)
+    assert macs == sum(ly.macs for ly in g.layers)             # a slice costs its own groups' MACs only

@@ -25,7 +25,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from ..layers import QLSTM, QuantPoint
 from ..partitioning.ops import Role, op_of
-from ..partitioning.slices import BiasAdd, EmbeddingRows, LstmSlice
+from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice
 from ..partitioning.trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph
 from ..partitioning.wakes import ChipPrograms
 from .counters import Counters
@@ -204,6 +204,14 @@ def _conv(k: _Counter, n: fx.Node, m: nn.Conv2d) -> None:
     k.vbytes[n.name] = k.raw_bytes
 
 
+def _group_slice(k: _Counter, n: fx.Node, m: GroupSlice) -> None:
+    meta = n.meta["tensor_meta"]
+    spatial = int(math.prod(meta.shape[2:]))
+    macs = _numel(meta) * m.in_per_group * m.weight[0, 0].numel()
+    k.add(n, Counters(macs=macs, layer_calls=1) + k.read_weights(n, m, spatial))
+    k.vbytes[n.name] = k.raw_bytes
+
+
 def _linear(k: _Counter, n: fx.Node, m: nn.Linear) -> None:
     out = _numel(n.meta["tensor_meta"])
     macs = out * m.in_features
@@ -242,8 +250,8 @@ def _bias_add(k: _Counter, n: fx.Node, m: BiasAdd) -> None:
 
 
 _LAYER_WORK: dict[type, Callable[..., None]] = {
-    nn.Conv2d: _conv, nn.Linear: _linear, LstmSlice: _lstm_slice, QLSTM: _lstm, EmbeddingRows: _embedding,
-    nn.Embedding: _embedding, BiasAdd: _bias_add,
+    nn.Conv2d: _conv, GroupSlice: _group_slice, nn.Linear: _linear, LstmSlice: _lstm_slice, QLSTM: _lstm,
+    EmbeddingRows: _embedding, nn.Embedding: _embedding, BiasAdd: _bias_add,
 }
 
 

@@ -29,7 +29,7 @@ from torch import fx, nn
 from ..errors import IllusionError
 from ..layers import QLSTM
 from .plan import Mapping
-from .slices import BiasAdd, EmbeddingRows, LstmSlice, frozen, sliced
+from .slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice, frozen, sliced
 from .trace import HOST, Chip, OpGraph, aligned, channelwise
 from .wakes import ChipPrograms, cut
 
@@ -175,7 +175,10 @@ class _Expander:
         if split == "out":
             parts = []
             for c, p in pieces:
-                sub = sliced(module, w[p.start:p.stop], None if b is None else b[p.start:p.stop])
+                if isinstance(module, nn.Conv2d) and module.groups > 1:
+                    sub: nn.Module = GroupSlice(module, p.start, p.stop)
+                else:
+                    sub = sliced(module, w[p.start:p.stop], None if b is None else b[p.start:p.stop])
                 units = w.shape[0]
                 parts.append((self.module(c, sub, self.full_on(x, c)), c, p.start / units, p.stop / units))
             self.env[n.name] = _Slices(parts)

@@ -20,7 +20,7 @@ from torch import nn
 from ..fixed import FixedPoint, quantize
 from ..layers import lstm_cell
 
-__all__ = ["LstmSlice", "EmbeddingRows", "BiasAdd", "sliced", "frozen"]
+__all__ = ["LstmSlice", "EmbeddingRows", "BiasAdd", "GroupSlice", "sliced", "frozen"]
 
 
 def frozen(t: torch.Tensor) -> nn.Parameter:
@@ -68,6 +68,48 @@ class BiasAdd(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + (self.bias.view(1, -1, 1, 1) if x.dim() == 4 else self.bias)
+
+
+class GroupSlice(nn.Module):
+    """Output channels [start, stop) of a grouped or depthwise convolution, fed its whole input.
+
+    It holds exactly those channels' weights and computes each group it touches on that group's input
+    channels: one grouped convolution over the whole groups it covers, a plain one for a group it covers in
+    part (at most the first and the last)."""
+
+    def __init__(self, conv: nn.Conv2d, start: int, stop: int) -> None:
+        super().__init__()
+        self.weight = frozen(conv.weight[start:stop])
+        self.bias = None if conv.bias is None else frozen(conv.bias[start:stop])
+        self.start, self.stop = start, stop
+        self.per_group = conv.out_channels // conv.groups          # output channels per group
+        self.in_per_group = conv.in_channels // conv.groups
+        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        self.in_channels, self.groups = conv.in_channels, conv.groups
+
+    def _runs(self) -> list[tuple[int, int, int]]:
+        """(first output channel, last + 1, groups) of each run: partial groups alone, whole groups together."""
+        k, runs, a = self.per_group, [], self.start
+        while a < self.stop:
+            g = a // k
+            if a % k or self.stop < (g + 1) * k:                    # a group covered in part
+                b = min(self.stop, (g + 1) * k)
+                runs.append((a, b, 1))
+            else:                                                   # whole groups up to the last whole one
+                b = max((self.stop // k) * k, a + k)
+                runs.append((a, b, (b - a) // k))
+            a = b
+        return runs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for a, b, groups in self._runs():
+            g0 = a // self.per_group
+            inputs = x[:, g0 * self.in_per_group:(g0 + groups) * self.in_per_group]
+            w = self.weight[a - self.start:b - self.start]
+            bias = None if self.bias is None else self.bias[a - self.start:b - self.start]
+            outs.append(F.conv2d(inputs, w, bias, self.stride, self.padding, self.dilation, groups))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
 
 def sliced(module: nn.Conv2d | nn.Linear, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:

@@ -28,7 +28,7 @@ from torch import fx, nn
 from ..fixed import FixedPoint
 from ..layers import QLSTM, QuantPoint
 from ..partitioning.ops import op_of
-from ..partitioning.slices import BiasAdd, LstmSlice
+from ..partitioning.slices import BiasAdd, GroupSlice, LstmSlice
 from ..partitioning.wakes import ChipPrograms
 
 __all__ = ["exact_dtype", "format_of", "LIMIT"]
@@ -95,7 +95,7 @@ def exact_dtype(programs: ChipPrograms, weight_format: FixedPoint | None) -> tup
             continue
         m = modules.get(str(n.target)) if n.op == "call_module" else None
         problem = None
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, (nn.Conv2d, nn.Linear, GroupSlice)):
             problem = layer(n, m.weight, m.bias, format_of(n.args[0], modules, memo))
         elif isinstance(m, LstmSlice):
             xf = format_of(n.args[0], modules, memo)

@@ -30,7 +30,7 @@ from ..cost.profile import StoreKind
 from ..errors import IllusionError
 from ..fixed import FixedPoint
 from ..partitioning.ops import StoredValue
-from ..partitioning.slices import LstmSlice
+from ..partitioning.slices import GroupSlice, LstmSlice
 from ..partitioning.wakes import ChipPrograms, cut
 from ..runtime import Runtime, Space, batches
 from ..runtime.precision import exact_dtype, format_of
@@ -120,7 +120,7 @@ class FaultyChips:
         while isinstance(node, fx.Node) and seen < 64:
             seen += 1
             m = modules.get(str(node.target)) if node.op == "call_module" else None
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if isinstance(m, (nn.Conv2d, nn.Linear, GroupSlice)):
                 f = format_of(node.args[0], modules, {})
                 return None if f is None else self.fmt.fl + f.fl
             ins = node.all_input_nodes
