@@ -161,8 +161,46 @@ def test_grouped_and_depthwise_convolutions_split_anywhere_exactly(capacity):
     rt = Runtime(system)
     assert torch.equal(rt.run(x).logits, system.reference(x))
     assert rt.profile.inter_chip_bytes() == system.inter_chip_bytes
+    assert rt.profile.inter_chip_bytes() == system.inter_chip_bytes
     split = [p for p in system.mapping.pieces_of("grouped") + system.mapping.pieces_of("dw")]
     if capacity < 150:
         assert len(split) > 2 and any(isinstance(m, GroupSlice) for m in system.chips.expanded.modules())
     macs = sum(c.macs for c in rt.run(x[:1]).counters)
     assert macs == sum(ly.macs for ly in g.layers)             # a slice costs its own groups' MACs only
+
+
+class TinyTokens(nn.Module):
+    """Linear layers on (B, T, C) and channels-last (B, H, W, C) tensors: split along the feature dimension."""
+
+    config = WorkloadConfig("tiny-tokens", input_shape=(5, 8), num_classes=4, weight_format=FixedPoint(8, 5))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q_in, self.fc1, self.q1 = QuantPoint(8, 4), nn.Linear(8, 24), QuantPoint(8, 4)
+        self.fc2, self.q2 = nn.Linear(24, 12), QuantPoint(8, 4)
+        self.fc3, self.q3 = nn.Linear(12, 6), QuantPoint(8, 4)
+        self.head, self.q_out = nn.Linear(5 * 6, 4), QuantPoint(16, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.q1(torch.relu(self.fc1(self.q_in(x))))                   # (B, 5, 24)
+        x = self.q2(self.fc2(x)).reshape(-1, 5, 1, 12)                    # (B, 5, 1, 12): channels last
+        x = self.q3(torch.relu(self.fc3(x)))                              # (B, 5, 1, 6)
+        return self.q_out(self.head(torch.flatten(x, 1)))
+
+
+@pytest.mark.parametrize("solver, capacity", [("first-fit", 100), ("first-fit", 160), ("bilp", 200),
+                                              ("sequential", 120)])
+def test_linear_layers_on_tensors_of_any_rank_split_exactly(solver, capacity):
+    torch.manual_seed(capacity)
+    model = TinyTokens().eval()
+    quantize_weights(model)
+    x = torch.randn(6, 5, 8, generator=torch.Generator().manual_seed(3))
+    g = partitioning.trace(model, x[:1])
+    assert [ly.feature_dim for ly in g.layers] == [2, 2, 3, 1]
+    m = partitioning.solve(g, capacity, solver=solver, max_chips=8 if solver == "bilp" else None)
+    system = il.IllusionSystem(model, g, m)
+    assert any(len(m.pieces_of(name)) > 1 for name in ("fc1", "fc2", "fc3"))
+    assert torch.equal(system(x), system.reference(x))
+    rt = Runtime(system)
+    assert torch.equal(rt.run(x).logits, system.reference(x))
+    assert rt.profile.inter_chip_bytes() == system.inter_chip_bytes

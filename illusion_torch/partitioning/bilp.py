@@ -174,7 +174,7 @@ class _Bilp:
         prog, graph = self.prog, self.graph
         received: dict[tuple[str, int], int] = {}   # a tensor received whole on a chip serves all its consumers
         for e in graph.edges:
-            if e.src == HOST or e.dst == HOST:
+            if e.src == HOST or e.dst == HOST or e.src == e.dst:    # gathering a layer's own slices: not modelled
                 continue
             dst, v = graph.layer(e.dst), self.vars[e.dst]
             src_units = graph.layer(e.src).out_units

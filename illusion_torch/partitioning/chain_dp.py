@@ -45,7 +45,8 @@ def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int =
     for e in graph.edges:
         consumers.setdefault(e.src, []).append(e.dst)
     order = {ly.name: i for i, ly in enumerate(graph.layers)}
-    edges_in = {ly.name: [e for e in graph.edges if e.dst == ly.name and e.src != HOST] for ly in graph.layers}
+    edges_in = {ly.name: [e for e in graph.edges if e.dst == ly.name and e.src not in (HOST, ly.name)]
+                for ly in graph.layers}
 
     labels: dict[int, list[_Label]] = {1: [_Label(1, cap, 0.0, (), None, ())]}
     for i, ly in enumerate(graph.layers):

@@ -145,7 +145,7 @@ def fill(graph: OpGraph, layer: str, split: Split, free: int, chip: int, capacit
     return placed, chip, free
 
 
-def _locations(graph: OpGraph, mapping: Mapping, layer: str) -> list[tuple[int, float, float]]:
+def _locations(graph: OpGraph, mapping: Mapping, layer: str, whole: bool = False) -> list[tuple[int, float, float]]:
     """Where ``layer``'s emitted tensor lives: (chip, fraction start, fraction stop) in output-unit order."""
     if layer == HOST:
         return [(HOST, 0.0, 1.0)]  # type: ignore[list-item]
@@ -153,7 +153,7 @@ def _locations(graph: OpGraph, mapping: Mapping, layer: str) -> list[tuple[int, 
     if not pieces:
         raise IllusionError(f"layer {layer} is on no chip")
     split = pieces[0][1].split
-    if split == "out":
+    if split == "out" and not whole:
         n = graph.layer(layer).out_units
         return [(c, p.start / n, p.stop / n) for c, p in pieces]
     return [(pieces[-1][0], 0.0, 1.0)]          # whole layer, or reduced on its last chip
@@ -226,7 +226,7 @@ def messages(graph: OpGraph, mapping: Mapping) -> list[Message]:
             for dst, d0, d1 in needs:
                 per_chip.setdefault(dst, []).append((d0, d1))
     for tensor, (edge, per_chip) in wanted.items():
-        sources = _locations(graph, mapping, edge.src)
+        sources = _locations(graph, mapping, edge.src, edge.src_whole)
         for dst, intervals in per_chip.items():
             union = _union(intervals)
             for src, s0, s1 in sources:

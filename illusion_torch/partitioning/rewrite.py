@@ -44,7 +44,8 @@ class _Full:
 
 @dataclass
 class _Slices:
-    parts: list[tuple[fx.Node, int, float, float]]      # node, chip, fraction start, fraction stop (dim 1)
+    parts: list[tuple[fx.Node, int, float, float]]      # node, chip, fraction start, fraction stop (along dim)
+    dim: int = 1                                        # channels (1); a token-wise Linear's features (last)
 
 
 class _Expander:
@@ -111,13 +112,19 @@ class _Expander:
         key = (orig, chip)
         if key not in self.gathered:
             self.gathered[key] = self.emit(chip, "call_function", torch.cat, ([p[0] for p in v.parts],),
-                                           {"dim": 1})
+                                           {"dim": v.dim})
         return self.gathered[key]
 
-    def slice_on(self, orig: str, chip, f0: float, f1: float, width: int) -> fx.Node:
-        """Fraction [f0, f1) of dim 1 (``width`` long) of ``orig``, cut where it lies and sent to ``chip``."""
+    def slice_on(self, orig: str, chip, f0: float, f1: float, width: int, dim: int = 1) -> fx.Node:
+        """Fraction [f0, f1) of dimension ``dim`` (``width`` long) of ``orig``, cut where it lies and sent to
+        ``chip`` (slices along another dimension are gathered on ``chip`` first)."""
         v = self.env[orig]
-        pieces = [(v.node, v.chip, 0.0, 1.0)] if isinstance(v, _Full) else v.parts
+        if isinstance(v, _Full):
+            pieces = [(v.node, v.chip, 0.0, 1.0)]
+        elif v.dim != dim:
+            pieces = [(self.full_on(orig, chip), chip, 0.0, 1.0)]
+        else:
+            pieces = v.parts
         got = []
         for node, src, s0, s1 in pieces:
             lo, hi = max(f0, s0), min(f1, s1)
@@ -125,9 +132,10 @@ class _Expander:
                 continue
             a, b = round((lo - s0) * width), round((hi - s0) * width)
             whole = round((s1 - s0) * width)
+            index = (slice(None),) * dim + (slice(a, b),)
             got.append(node if (a, b) == (0, whole) else
-                       self.emit(src, "call_function", operator.getitem, (node, (slice(None), slice(a, b)))))
-        return got[0] if len(got) == 1 else self.emit(chip, "call_function", torch.cat, (got,), {"dim": 1})
+                       self.emit(src, "call_function", operator.getitem, (node, index)))
+        return got[0] if len(got) == 1 else self.emit(chip, "call_function", torch.cat, (got,), {"dim": dim})
 
     # -- nodes -----------------------------------------------------------------------------------------
     def run(self) -> tuple[nn.Module, fx.Graph, dict]:
@@ -172,6 +180,8 @@ class _Expander:
             return
         split = pieces[0][1].split
         w, b = module.weight.detach(), None if module.bias is None else module.bias.detach()
+        # a Linear works on the last dimension of a tensor of any rank; a convolution on channels (dim 1)
+        dim = len(n.meta["tensor_meta"].shape) - 1 if isinstance(module, nn.Linear) else 1
         if split == "out":
             parts = []
             for c, p in pieces:
@@ -181,17 +191,18 @@ class _Expander:
                     sub = sliced(module, w[p.start:p.stop], None if b is None else b[p.start:p.stop])
                 units = w.shape[0]
                 parts.append((self.module(c, sub, self.full_on(x, c)), c, p.start / units, p.stop / units))
-            self.env[n.name] = _Slices(parts)
+            self.env[n.name] = _Slices(parts, dim)
             return
         width = w.shape[1]
         partial = None
         for c, p in pieces:
-            xs = self.slice_on(x, c, p.start / width, p.stop / width, int(n.args[0].meta["tensor_meta"].shape[1]))
+            xs = self.slice_on(x, c, p.start / width, p.stop / width, int(n.args[0].meta["tensor_meta"].shape[dim]),
+                               dim)
             part = self.module(c, sliced(module, w[:, p.start:p.stop], None), xs)
             partial = part if partial is None else self.emit(c, "call_function", operator.add, (partial, part))
         last = pieces[-1][0]
         if b is not None:
-            partial = self.module(last, BiasAdd(b), partial)
+            partial = self.module(last, BiasAdd(b, dim), partial)
         self.env[n.name] = _Full(partial, last)
 
     def lstm(self, n: fx.Node, lstm: QLSTM, pieces) -> None:
@@ -235,7 +246,7 @@ class _Expander:
         # the op runs where its owner's output lies (slice by slice when that output is split)
         lead = next((a for a in tensors if self.graph.owner.get(a.name) == owner), tensors[0] if tensors else None)
         main = self.env[lead.name] if lead is not None else None
-        if isinstance(main, _Slices) and channelwise(n, self.modules) and aligned(n):
+        if isinstance(main, _Slices) and main.dim == 1 and channelwise(n, self.modules) and aligned(n):
             parts = []
             for node, c, f0, f1 in main.parts:
                 def arg(a, node=node, c=c, f0=f0, f1=f1):

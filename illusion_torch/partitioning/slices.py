@@ -62,12 +62,15 @@ class EmbeddingRows(nn.Module):
 class BiasAdd(nn.Module):
     """The bias an input-split layer's last chip adds to the summed partial sums."""
 
-    def __init__(self, bias: torch.Tensor) -> None:
+    def __init__(self, bias: torch.Tensor, dim: int = 1) -> None:
         super().__init__()
         self.bias = frozen(bias)
+        self.dim = dim                          # channels (1) for a convolution; the last for a Linear
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + (self.bias.view(1, -1, 1, 1) if x.dim() == 4 else self.bias)
+        shape = [1] * x.dim()
+        shape[self.dim] = -1
+        return x + self.bias.view(shape)
 
 
 class GroupSlice(nn.Module):

@@ -62,6 +62,7 @@ class Layer:
     macs: int
     splits: tuple[Split, ...]
     steps: int = 1              # time steps (LSTM), each exchanging h/c slices
+    feature_dim: int = 1        # the dimension its units run along (a Linear on (B, T, C) tensors: 2)
     in_channels: int = 0        # input channels as a convolution sees them: a Linear fed by a flattened
     #                             (C, H, W) map has C (the paper's simulator treats it as a C→out conv)
 
@@ -75,6 +76,8 @@ class Edge:
     tensor: str                 # fx node name of the tensor
     bytes: int
     uses: tuple[Use, ...] = (Use.LAYER,)   # how ``dst`` consumes it
+    src_whole: bool = False     # the tensor lies whole on src's last chip (made by an op that gathered its
+    #                             slices there), not as src's output slices; ``src == dst``: that gathering
 
 
 @dataclass
@@ -103,7 +106,7 @@ class OpGraph:
     def is_chain(self) -> bool:
         """True when each layer feeds only the next one (host input first, host output last)."""
         names = [HOST] + [ly.name for ly in self.layers] + [HOST]
-        pairs = {(e.src, e.dst) for e in self.edges}
+        pairs = {(e.src, e.dst) for e in self.edges if e.src != e.dst}
         chain = {(names[i], names[i + 1]) for i in range(len(names) - 1)}
         return pairs <= chain
 
@@ -179,8 +182,9 @@ def _layer(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> Lay
                      out_numel, macs, splits, in_channels=module.in_channels)
     if isinstance(module, nn.Linear):
         macs = out_numel * module.in_features
+        rank = len(node.meta["tensor_meta"].shape)
         return Layer(name, target, LayerKind.LINEAR, wb, count, module.out_features, module.in_features,
-                     bias_bytes, 0, out_numel, macs, (Split.OUT, Split.IN),
+                     bias_bytes, 0, out_numel, macs, (Split.OUT, Split.IN), feature_dim=rank - 1,
                      in_channels=_flattened_channels(node, module.in_features))
     if isinstance(module, QLSTM):
         steps = int(node.args[0].meta["tensor_meta"].shape[1])
@@ -247,20 +251,38 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
                                              default=float_bpv)
 
     edges: dict[tuple[str, str], Edge] = {}
+    feature_dim = {ly.name: ly.feature_dim for ly in layers}
+    # a value that stays as its owner's output slices (when the owner is split by outputs): the owner itself,
+    # then every op that can run slice by slice on such a value; the first that cannot gathers the slices on
+    # the owner's last chip (a self-edge, ``Edge.src == Edge.dst``), and what follows it lives there whole
+    spread: dict[str, bool] = {}
+
+    def add(a: fx.Node, src: str, dst: str, use: Use) -> None:
+        if (a.name, dst) not in edges:
+            edges[(a.name, dst)] = Edge(src, dst, a.name, _numel(a) * value_bytes.get(a.name, float_bpv), (use,),
+                                        src_whole=src != HOST and not spread.get(a.name, True))
+        elif use not in edges[(a.name, dst)].uses:
+            edges[(a.name, dst)].uses += (use,)
+
     for node in gm.graph.nodes:
-        module = modules.get(str(node.target)) if node.op == "call_module" else None
         if node.name == owner[node.name] or node.op == "output":
             use = Use.LAYER
+            spread[node.name] = node.op != "output"
         else:
-            use = Use.SLICED if channelwise(node, modules) and aligned(node) else Use.WHOLE
+            by_channels = feature_dim.get(owner[node.name], 1) == 1   # slices a channel-wise op can follow
+            sliceable = by_channels and channelwise(node, modules) and aligned(node)
+            use = Use.SLICED if sliceable else Use.WHOLE
+            same = [a for a in node.all_input_nodes if owner[a.name] == owner[node.name]]
+            spread[node.name] = bool(same) and sliceable and spread.get(same[0].name, False)
+            if not spread[node.name] and owner[node.name] != HOST:
+                for a in same:
+                    if spread.get(a.name, False):
+                        add(a, owner[node.name], owner[node.name], Use.WHOLE)
         for a in node.all_input_nodes:
             src, dst = owner[a.name], owner[node.name]
-            if src == dst:
-                continue
-            if (a.name, dst) not in edges:
-                edges[(a.name, dst)] = Edge(src, dst, a.name, _numel(a) * value_bytes.get(a.name, float_bpv), (use,))
-            elif use not in edges[(a.name, dst)].uses:
-                edges[(a.name, dst)].uses += (use,)
+            if src != dst:
+                add(a, src, dst, use)
     for layer in layers:
-        layer.out_bytes = max((e.bytes for e in edges.values() if e.src == layer.name), default=0)
+        layer.out_bytes = max((e.bytes for e in edges.values() if e.src == layer.name and e.dst != layer.name),
+                              default=0)
     return OpGraph(model_name or config.name, layers, list(edges.values()), owner, gm, bits, config)
