@@ -5,25 +5,33 @@ Usage::
     from illusion_torch.jobs import job, capacity_for
     j = job("mnist", limit=500)          # the shipped checkpoint and its test split
     j = job("resnet18", limit=4)         # an untrained registry model on SYNTHETIC seeded random inputs
+    j = job("torchvision:mobilenet_v3_small", input_shape=(3, 64, 64))   # any torchvision classifier
+    j = job("mypkg.nets:build", weights="net.pt")                         # your factory and its state dict
+    j = job("mypkg.nets:tagger", input_shape=(12,), vocab=1000)          # token ids in [0, 1000)
     capacity_for(j, chips=8)             # the paper's per-chip memory for MNIST on 8 chips: 512
 
-A trained checkpoint runs on its own test split; any other registered model runs untrained on seeded
-random-normal inputs of its config's input shape, named SYNTHETIC, with no accuracy.
+A trained checkpoint runs on its own test split; any other model runs on seeded random inputs — normal
+values of ``input_shape`` (default: the model's config, else 3×224×224), or token ids below ``vocab`` — named
+SYNTHETIC, with no accuracy.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import pickle
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from . import checkpoint, models
+from .errors import IllusionError
 from .paper import default_capacity
 from .units import parse_bytes
 from .workload import config_of
 
-__all__ = ["Job", "job", "capacity_for", "UNTRAINED_INPUTS"]
+__all__ = ["Job", "job", "build_model", "capacity_for", "UNTRAINED_INPUTS"]
 
 UNTRAINED_INPUTS = 4            # random inputs an untrained model runs by default
 
@@ -44,17 +52,54 @@ class Job:
         return self.y is not None
 
 
-def job(name: str, *, limit: int | None = None) -> Job:
-    """The shipped checkpoint ``name`` on its test split, else the registry's untrained model on random inputs."""
-    if name in checkpoint.available():
+def build_model(spec: str, weights: str | os.PathLike | None = None) -> nn.Module:
+    """A model from ``spec``: a registry name, ``torchvision:NAME`` or ``package.module:factory``; with
+    ``weights``, a state dict loaded strictly."""
+    if spec.startswith("torchvision:"):
+        import torchvision.models as tvm
+
+        name = spec.split(":", 1)[1]
+        if name not in tvm.list_models(module=tvm):
+            raise IllusionError(f"torchvision has no classifier {name!r}; see torchvision.models.list_models()")
+        model = tvm.get_model(name, weights=None)
+    elif ":" in spec:
+        module_name, factory = spec.split(":", 1)
+        try:
+            made = getattr(importlib.import_module(module_name), factory)()
+        except (ImportError, AttributeError) as e:
+            raise IllusionError(f"cannot build {spec!r} ({type(e).__name__}: {e}); give package.module:factory, "
+                                f"a callable that returns an nn.Module, importable from here") from None
+        if not isinstance(made, nn.Module):
+            raise IllusionError(f"{spec} returned {type(made).__name__}, not an nn.Module")
+        model = made
+    else:
+        model = models.get_model(spec)
+    if weights is not None:
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise IllusionError(f"cannot load the weights {weights} into {spec}: {first}") from None
+    return model.eval()
+
+
+def job(name: str, *, limit: int | None = None, input_shape: tuple[int, ...] | None = None,
+        vocab: int | None = None, weights: str | os.PathLike | None = None) -> Job:
+    """The shipped checkpoint ``name`` on its test split, else the model ``name`` (see ``build_model``) on
+    seeded random inputs."""
+    if name in checkpoint.available() and input_shape is None and vocab is None and weights is None:
         ck = checkpoint.record(name)
         model = checkpoint.load(name)
         x, y = ck.test_data(limit=limit)
         return Job(name, model, x, y, ck.dataset, ck.synthetic)
-    model = models.get_model(name).eval()
-    shape = config_of(model).input_shape
-    x = torch.randn(limit or UNTRAINED_INPUTS, *shape, generator=torch.Generator().manual_seed(0))
-    return Job(name, model, x, None, "random-normal", True)
+    model = build_model(name, weights)
+    shape = input_shape or config_of(model).input_shape
+    gen = torch.Generator().manual_seed(0)
+    n = limit or UNTRAINED_INPUTS
+    if vocab is not None:
+        return Job(name, model, torch.randint(0, vocab, (n, *shape), generator=gen), None, "random-tokens", True)
+    return Job(name, model, torch.randn(n, *shape, generator=gen), None, "random-normal", True)
 
 
 def capacity_for(w: Job, chips: int, capacity: str | int | None = None) -> int:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from ..errors import IllusionError
 from . import commands
-from .arguments import check_outputs, number, plot_path, positive_int, seed, size
+from .arguments import check_outputs, number, plot_path, positive_int, seed, shape, size
 
 __all__ = ["main"]
 
@@ -52,10 +52,19 @@ def _parser() -> argparse.ArgumentParser:
         group.add_argument("--max-chips", type=positive_int, default=None,
                            help="up to this many, where more lowers traffic")
 
+    def model_source(p: argparse.ArgumentParser, default: str | None) -> None:
+        p.add_argument("--model", default=default, required=default is None,
+                       help="a registered name (`illusion models`), torchvision:NAME or package.module:factory")
+        p.add_argument("--weights", default=None, help="a state dict (.pt) to load into the model")
+        p.add_argument("--input-shape", type=shape, default=None,
+                       help="C,H,W (or T token ids with --vocab) of the SYNTHETIC random inputs of a model "
+                            "without a dataset (default: its config, else 3,224,224)")
+        p.add_argument("--vocab", type=positive_int, default=None, help="inputs are token ids in [0, N)")
+
     capacity_help = ("weight memory per chip, e.g. 512B, 4KiB, 1MiB (default: the paper's for the workload and "
                      "chip count — MNIST 8 chips: 0.5 KB — else 1.25 × an even share)")
     run = sub.add_parser("run", help="the main job: a shipped checkpoint run chip by chip")
-    run.add_argument("--model", default="mnist")
+    model_source(run, "mnist")
     chip_counts(run, 8)
     run.add_argument("--capacity", type=size, default=None, help=capacity_help)
     run.add_argument("--preset", default="paper-testchip", choices=sorted(PRESETS))
@@ -102,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=commands.train)
 
     pa = sub.add_parser("partition", help="map a model onto chips of small memory")
-    pa.add_argument("--model", required=True)
+    model_source(pa, None)
     chip_counts(pa, None)
     pa.add_argument("--capacity", type=size, default=None, help=capacity_help)
     pa.add_argument("--solver", default="bilp", choices=SOLVERS)

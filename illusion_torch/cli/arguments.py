@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import IllusionError
 from ..files import dumps_json, writable_file, write_atomic
 
-__all__ = ["positive_int", "seed", "number", "size", "plot_path", "check_outputs", "write_json", "say",
+__all__ = ["positive_int", "seed", "number", "size", "shape", "plot_path", "check_outputs", "write_json", "say",
            "PLOT_SUFFIXES"]
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -55,6 +55,17 @@ def number(*, positive: bool) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"must be {'positive' if positive else '0 or more'}, got {text}")
         return value
     return parse
+
+
+def shape(text: str) -> tuple[int, ...]:
+    """"3,64,64" -> (3, 64, 64): an input's shape without the batch dimension."""
+    try:
+        dims = tuple(int(t) for t in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes separated by commas, e.g. 3,224,224, got {text!r}") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"every size must be at least 1, got {text!r}")
+    return dims
 
 
 def size(text: str) -> int:

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> None:
     if out is not None:
         writable_dir(out, "the report folder")
     spec = preset(args.preset)
-    w = job(args.model, limit=args.limit)
+    w = job(args.model, limit=args.limit, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
     chips = None if args.max_chips else args.chips
     capacity = capacity_for(w, args.max_chips or args.chips, args.capacity)
     system = partition_model(w.model, w.x[:1], chips=chips, max_chips=args.max_chips, capacity=capacity,
@@ -138,7 +138,7 @@ def partition(args: argparse.Namespace) -> None:
     from ..plots import plot_mapping
     from ..system import build
 
-    w = job(args.model, limit=1)
+    w = job(args.model, limit=1, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
     graph = trace(w.model, w.x[:1], model_name=args.model)
     capacity = capacity_for(w, args.chips or args.max_chips or 8, args.capacity)
     m = solve(graph, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,

@@ -108,6 +108,7 @@ class Partition:
             "inter_chip_bytes": self.inter_chip_bytes, "solver": m.solver, "method": m.method,
             "optimal": m.optimal, "gap": m.gap, "lower_bound": m.lower_bound, "solve_s": round(m.solve_s, 3),
             "weight_bytes": g.weight_bytes,
+            "params_bytes": sum(p.numel() for p in self.model.parameters()) * ((g.word_bits + 7) // 8),
             "per_chip": [{"weight_bytes": sum(p.weight_bytes for p in pieces), "activation_bytes": act[c],
                           "nodes": [{"layer": p.layer, "split": p.split, "start": p.start, "stop": p.stop,
                                      "weight_bytes": p.weight_bytes} for p in pieces]}
