@@ -86,14 +86,16 @@ def build_model(spec: str, weights: str | os.PathLike | None = None) -> nn.Modul
 
 def job(name: str, *, limit: int | None = None, input_shape: tuple[int, ...] | None = None,
         vocab: int | None = None, weights: str | os.PathLike | None = None) -> Job:
-    """The shipped checkpoint ``name`` on its test split, else the model ``name`` (see ``build_model``) on
-    seeded random inputs."""
-    if name in checkpoint.available() and input_shape is None and vocab is None and weights is None:
-        ck = checkpoint.record(name)
+    """The shipped checkpoint ``name`` on its test split (on random inputs when ``input_shape`` or ``vocab`` is
+    given), else the model ``name`` (see ``build_model``) on seeded random inputs."""
+    if name in checkpoint.available() and weights is None:
         model = checkpoint.load(name)
-        x, y = ck.test_data(limit=limit)
-        return Job(name, model, x, y, ck.dataset, ck.synthetic)
-    model = build_model(name, weights)
+        if input_shape is None and vocab is None:
+            ck = checkpoint.record(name)
+            x, y = ck.test_data(limit=limit)
+            return Job(name, model, x, y, ck.dataset, ck.synthetic)
+    else:
+        model = build_model(name, weights)
     shape = input_shape or config_of(model).input_shape
     gen = torch.Generator().manual_seed(0)
     n = limit or UNTRAINED_INPUTS
