@@ -76,6 +76,7 @@ class ChipPrograms:
         """(logits, route) of ``x`` computed in ``dtype``; route is None for a model without a gate."""
         if dtype != self.dtype:                 # the programs' own modules: converted once per change
             self.top.to(dtype)
+            self.expanded.to(dtype)             # split_module copies get_attr tensors: convert both
             self.dtype = dtype
         out = self.top(x.to(dtype) if x.is_floating_point() else x)
         return out if self.gated else (out, None)
