@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import copy
+from collections import defaultdict
 from typing import Self
 
 import torch
@@ -91,12 +92,16 @@ class Partition:
                  f"{self.inter_chip_bytes} B between chips per inference{status}",
                  f"{'chip':>4}  {'weight B':>9}  {'in B':>7}  {'out B':>7}  {'act. B':>7}  pieces"]
         act = activation_bytes(self.graph, self.mapping)
+        received: dict = defaultdict(int)
+        sent: dict = defaultdict(int)
+        for x in plan:                                  # one pass: thousands of chips stay fast
+            received[x.dst] += x.total_bytes
+            sent[x.src] += x.total_bytes
         for c, pieces in enumerate(self.mapping.chips):
             names = ", ".join(p.layer if p.split is None else f"{p.layer}[{p.split} {p.start}:{p.stop}]"
                               for p in pieces)
-            lines.append(f"{c:>4}  {sum(p.weight_bytes for p in pieces):>9}  "
-                         f"{sum(x.total_bytes for x in plan if x.dst == c):>7}  "
-                         f"{sum(x.total_bytes for x in plan if x.src == c):>7}  {act[c]:>7}  {names}")
+            lines.append(f"{c:>4}  {sum(p.weight_bytes for p in pieces):>9}  {received[c]:>7}  {sent[c]:>7}  "
+                         f"{act[c]:>7}  {names}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict:

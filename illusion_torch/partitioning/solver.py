@@ -225,6 +225,8 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
         except IllusionError:
             lo = mid + 1
     for k in range(need, hi):
+        if len(graph.layers) * k > EXACT_LIMIT:      # too large for the exact program: the chain's count stands
+            break
         try:
             return solve_bilp(graph, caps * k, time_limit_s=min(5.0, time_limit_s))
         except IllusionError:
