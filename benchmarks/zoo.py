@@ -60,7 +60,7 @@ def run_one(name: str, chips: int, solver: str, max_params: float) -> dict:
         report = system.run(x, preset="accelerator-28nm")
         row.update(chips=system.mapping.n_chips, inter_chip_bytes=system.inter_chip_bytes,
                    method=system.mapping.method, optimal=system.mapping.optimal,
-                   placed_share=system.graph.weight_bytes / (2 * params),
+                   placed_share=system.placed_share,
                    max_rel_diff=float((out - ref).abs().max() / ref.abs().max()),
                    energy_ratio=report.energy_ratio, time_ratio=report.time_ratio)
         row["exact"] = row["max_rel_diff"] <= EXACT

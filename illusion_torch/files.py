@@ -52,6 +52,9 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     tmp = Path(name)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)          # mkstemp makes it private; the result gets a normal file's mode
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -96,6 +96,7 @@ def test_report_folder_holds_one_run(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["energy_breakdown.png", "mapping.png", "power_timeline.png",
                                                      "report.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]     # no temporary folder left
+    assert (out / "report.json").stat().st_mode & 0o044 == 0o044 & ~os.umask(os.umask(0))   # a normal file's mode
 
 
 def test_training_never_overwrites_a_checkpoint_unasked(tmp_path, capsys):

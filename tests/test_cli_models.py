@@ -51,9 +51,12 @@ def test_partition_any_torchvision_classifier(capsys):
     args = ["partition", "--model", "torchvision:mobilenet_v3_small", "--input-shape", "3,32,32", "--chips", "4",
             "--solver", "first-fit", "--capacity", "2MiB", "--json", "-"]
     assert main(args) == 0
-    result = _json(capsys)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
     assert result["chips"] <= 4 and result["params_bytes"] >= result["weight_bytes"] > 0
     assert sum(c["weight_bytes"] for c in result["per_chip"]) == result["weight_bytes"]
+    assert result["placed_share"] == result["weight_bytes"] / result["params_bytes"] < 1     # BatchNorm: not yet
+    assert "% of parameter bytes are on chips" in captured.err                          # said, not silent
 
 
 def test_run_a_users_factory_with_its_weights(user_models, capsys, tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import IllusionError
 from ..files import dumps_json, writable_file, write_atomic
+from ..units import parse_bytes
 
 __all__ = ["positive_int", "seed", "number", "size", "shape", "plot_path", "check_outputs", "write_json", "say",
            "PLOT_SUFFIXES"]
@@ -69,8 +70,6 @@ def shape(text: str) -> tuple[int, ...]:
 
 
 def size(text: str) -> int:
-    from ..units import parse_bytes
-
     try:
         return parse_bytes(text)
     except IllusionError as e:

@@ -14,11 +14,11 @@ the messages it implies), the mappers ``bilp``, ``chain_dp``, ``greedy`` and ``s
 
 from .plan import Mapping, Message, MessageKind, Piece, Split, activation_bytes, inter_chip_bytes, messages
 from .rewrite import chip_programs
-from .solver import MAPPERS, SOLVERS, Mapper, forced_split_bound, min_chips, solve, sweep_chips
+from .solver import SOLVERS, Mapper, forced_split_bound, min_chips, solve, sweep_chips
 from .trace import HOST, PARTIAL_SUM_BYTES, Edge, Layer, OpGraph, TraceError, trace
 from .wakes import ChipPrograms, cut
 
 __all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "PARTIAL_SUM_BYTES", "TraceError", "solve", "sweep_chips",
-           "min_chips", "forced_split_bound", "SOLVERS", "MAPPERS", "Mapper", "Mapping", "Piece", "Split",
+           "min_chips", "forced_split_bound", "SOLVERS", "Mapper", "Mapping", "Piece", "Split",
            "Message", "MessageKind", "messages", "inter_chip_bytes", "activation_bytes", "chip_programs",
            "ChipPrograms", "cut"]

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import IllusionError
-from .plan import Mapping, Message, Piece, activation_bytes, inter_chip_bytes, messages
+from .plan import Mapping, Message, Piece, activation_bytes, inter_chip_bytes, messages, unplaced
 from .rewrite import chip_programs
 from .trace import OpGraph
 from .wakes import ChipPrograms
@@ -35,8 +35,7 @@ class Partition:
     """The model, the graph traced from it and the mapping of its layers onto chips (checked whole)."""
 
     def __init__(self, model: nn.Module, graph: OpGraph, mapping: Mapping) -> None:
-        placed = {p.layer for pieces in mapping.chips for p in pieces}
-        missing = [ly.name for ly in graph.layers if ly.name not in placed]
+        missing = unplaced(graph, mapping)
         if missing:
             raise IllusionError(f"the mapping places no piece of {', '.join(missing)}")
         self.model, self.graph, self.mapping = model, graph, mapping
@@ -54,6 +53,17 @@ class Partition:
     @property
     def inter_chip_bytes(self) -> int:
         return inter_chip_bytes(self.graph, self.mapping)
+
+    @property
+    def params_bytes(self) -> int:
+        """Every parameter of the model at the counted word size (what a chip would store)."""
+        return sum(p.numel() for p in self.model.parameters()) * ((self.graph.word_bits + 7) // 8)
+
+    @property
+    def placed_share(self) -> float:
+        """The share of ``params_bytes`` the mapping puts on chips; the rest (modules the op table does not
+        place yet: norms, attention, tokens) runs beside the chips as private copies, uncounted."""
+        return self.graph.weight_bytes / self.params_bytes if self.params_bytes else 1.0
 
     @property
     def chips(self) -> ChipPrograms:
@@ -90,6 +100,10 @@ class Partition:
             status = f" (not proven optimal: best found in {m.solve_s:.2f} s{bound})"
         lines = [f"{self.graph.model_name}: {m.n_chips} chips, solver {m.method}, "
                  f"{self.inter_chip_bytes} B between chips per inference{status}",
+                 *([] if self.placed_share >= 1.0 else [
+                     f"{100 * self.placed_share:.2f} % of parameter bytes are on chips: "
+                     f"{self.params_bytes - self.graph.weight_bytes} B sit in modules the chips do not hold (not "
+                     f"yet placed by the op table, or unused by the traced forward), uncounted"]),
                  f"{'chip':>4}  {'weight B':>9}  {'in B':>7}  {'out B':>7}  {'act. B':>7}  pieces"]
         act = activation_bytes(self.graph, self.mapping)
         received: dict = defaultdict(int)
@@ -113,7 +127,7 @@ class Partition:
             "inter_chip_bytes": self.inter_chip_bytes, "solver": m.solver, "method": m.method,
             "optimal": m.optimal, "gap": m.gap, "lower_bound": m.lower_bound, "solve_s": round(m.solve_s, 3),
             "weight_bytes": g.weight_bytes,
-            "params_bytes": sum(p.numel() for p in self.model.parameters()) * ((g.word_bits + 7) // 8),
+            "params_bytes": self.params_bytes, "placed_share": self.placed_share,
             "per_chip": [{"weight_bytes": sum(p.weight_bytes for p in pieces), "activation_bytes": act[c],
                           "nodes": [{"layer": p.layer, "split": p.split, "start": p.start, "stop": p.stop,
                                      "weight_bytes": p.weight_bytes} for p in pieces]}

@@ -27,7 +27,7 @@ from ..errors import IllusionError
 from .trace import HOST, PARTIAL_SUM_BYTES, Chip, Edge, OpGraph, Split
 
 __all__ = ["Piece", "Mapping", "Message", "MessageKind", "Split", "messages", "inter_chip_bytes", "piece_bytes",
-           "edge_bytes", "activation_bytes", "fill", "needs_of"]
+           "edge_bytes", "activation_bytes", "fill", "needs_of", "unplaced"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,12 @@ class Mapping:
     def pieces_of(self, layer: str) -> list[tuple[int, Piece]]:
         """(chip, piece) of ``layer`` in chip order."""
         return [(c, p) for c, pieces in enumerate(self.chips) for p in pieces if p.layer == layer]
+
+
+def unplaced(graph: OpGraph, mapping: Mapping) -> list[str]:
+    """Layers of ``graph`` of which ``mapping`` places no piece (a whole mapping has none)."""
+    placed = {p.layer for pieces in mapping.chips for p in pieces}
+    return [ly.name for ly in graph.layers if ly.name not in placed]
 
 
 def piece_bytes(graph: OpGraph, layer: str, split: str | None, start: int, stop: int, *, with_bias: bool) -> int:

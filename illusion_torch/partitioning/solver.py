@@ -30,16 +30,14 @@ from .bilp import solve_bilp
 from .chain_dp import chain_dp
 from .greedy import first_fit, sequential
 from .ops import LayerKind, Split, Use
-from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes
+from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes, unplaced
 from .trace import HOST, PARTIAL_SUM_BYTES, OpGraph
 
-__all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "MAPPERS", "Mapper", "forced_split_bound"]
+__all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapper", "forced_split_bound"]
 
 Mapper = Callable[[OpGraph, list[int]], Mapping]
 SOLVERS = ("bilp", "first-fit", "sequential")
-MAPPERS: dict[str, str] = {"bilp": "exact binary integer linear program (HiGHS); the chain program on large graphs",
-                           "first-fit": "the paper's scale-up simulator's greedy rule",
-                           "sequential": "module order, a new chip per layer that does not fit"}
+
 EXACT_LIMIT = 1200          # layers × chips above which the chain dynamic program (heuristic) runs instead
 
 
@@ -176,8 +174,7 @@ def _own_mapper(mapper: Mapper, graph: OpGraph, caps: list[int]) -> Mapping:
         cap = caps[c] if len(caps) > 1 else caps[0]
         if used > cap:
             raise IllusionError(f"the mapper put {used} B of weights on chip {c}, more than its {cap} B")
-    placed = {p.layer for pieces in result.chips for p in pieces}
-    missing = [ly.name for ly in graph.layers if ly.name not in placed]
+    missing = unplaced(graph, result)
     if missing:
         raise IllusionError(f"the mapper places no piece of {', '.join(missing)}")
     return result
