@@ -47,7 +47,13 @@ def test_torchvision_models_trace_at_16_bit(name, shape):
     g = partitioning.trace(model, torch.zeros(shape))
     weighted = sum(p.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
                    for p in m.parameters())
-    assert g.weight_bytes == 2 * weighted          # batch norm folds into the convolutions on a chip
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    state = 4 * sum(m.num_features for m in norms)      # scale, shift, running mean and variance
+    assert g.weight_bytes == 2 * (weighted + state)
+    # each batch norm follows its convolution alone, so it is stored with it: no layer of its own
+    assert len(g.layers) == sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules())
+    assert sum(len(ly.absorbed) for ly in g.layers) == len(norms)
+    assert sum(ly.param_count for ly in g.layers) == sum(p.numel() for p in model.parameters())
     assert g.word_bits == 16
 
 

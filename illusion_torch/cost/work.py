@@ -24,7 +24,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..layers import QLSTM, QuantPoint
-from ..partitioning.ops import Role, op_of
+from ..partitioning.ops import Role, op_of, state_of, stateful
 from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice
 from ..partitioning.trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph
 from ..partitioning.wakes import ChipPrograms
@@ -77,7 +77,7 @@ class _Counter:
     def read_weights(self, node: fx.Node, module: nn.Module, reads_per_value: float) -> Counters:
         """Register the node's parameters (once per module: an LSTM slice is called every step); their reads."""
         values = 0.0
-        for pname, p in module.named_parameters():
+        for pname, p in state_of(module):
             key = (str(node.target), pname)
             if key in self.slots:
                 self.slots[key].reads_per_value += reads_per_value
@@ -122,11 +122,39 @@ class _Counter:
             if isinstance(module, QuantPoint):
                 self.vbytes[n.name] = module.format.bytes
             return
+        if n.op == "get_attr":
+            self.constant(n)
+            return
         layer = next((fn for cls, fn in _LAYER_WORK.items() if isinstance(module, cls)), None)
         if layer is not None:
             layer(self, n, module)
+        elif module is not None and state_of(module):
+            self.stateful(n, module)
         else:
             self.weightless(n, module)
+
+    def constant(self, n: fx.Node) -> None:
+        """A stored tensor the chip reads once per inference (a token, a positional embedding, a table)."""
+        *parent, leaf = str(n.target).split(".")
+        holder = self.gm.get_submodule(".".join(parent))
+        value = getattr(holder, leaf)
+        key = (str(n.target), "")
+        if key not in self.slots:
+            self.slots[key] = WeightSlot(self.chip_of[n.name], ".".join(parent), leaf,  # type: ignore[arg-type]
+                                         f"{n.meta.get('orig', n.name)} ({n.target})", 1.0, self.branch_of(n),
+                                         value.numel())
+            self.weights.append(self.slots[key])
+        self.add(n, Counters(weight_reads=value.numel(), weight_read_bits=value.numel() * self.weight_bits))
+        self.vbytes[n.name] = (self.weight_bits + 7) // 8
+
+    def stateful(self, n: fx.Node, module: nn.Module) -> None:
+        """A norm or another op with state: ``ops_per_value`` per output value (the op table's rule); each
+        stored value read once per output value that uses it (output values / its largest state tensor)."""
+        out = _numel(n.meta.get("tensor_meta"))
+        rule = stateful(module)
+        per_value = rule.ops_per_value if rule is not None else 1
+        largest = max(t.numel() for _, t in state_of(module))
+        self.add(n, Counters(ops=out * per_value) + self.read_weights(n, module, out / max(1, largest)))
 
     def weightless(self, n: fx.Node, module: nn.Module | None) -> None:
         out = _numel(n.meta.get("tensor_meta"))
@@ -148,6 +176,9 @@ class _Counter:
             if n.target is operator.getitem and isinstance(src, fx.Node) and \
                     isinstance(self.modules.get(str(src.target)), LstmSlice | QLSTM):
                 self.vbytes[n.name] = self.vbytes[src.name]
+        elif role is Role.MATMUL:
+            inner = n.all_input_nodes[0].meta["tensor_meta"].shape[-1]
+            self.add(n, Counters(macs=out * int(inner)))
         elif role is Role.ADD and len(n.all_input_nodes) == 2 and \
                 all(self.vbytes.get(a.name) == self.raw_bytes for a in n.all_input_nodes):
             self.add(n, Counters(ops=out) + self.store(n, out, self.raw_bytes))    # partial sums of an input split

@@ -12,6 +12,7 @@ the messages it implies), the mappers ``bilp``, ``chain_dp``, ``greedy`` and ``s
 ``slices`` (the modules of a split layer), ``rewrite`` (per-chip graph) and ``wakes`` (the cut).
 """
 
+from .ops import UnknownOpError, register_op
 from .plan import Mapping, Message, MessageKind, Piece, Split, activation_bytes, inter_chip_bytes, messages
 from .rewrite import chip_programs
 from .solver import SOLVERS, Mapper, forced_split_bound, min_chips, solve, sweep_chips
@@ -21,4 +22,4 @@ from .wakes import ChipPrograms, cut
 __all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "PARTIAL_SUM_BYTES", "TraceError", "solve", "sweep_chips",
            "min_chips", "forced_split_bound", "SOLVERS", "Mapper", "Mapping", "Piece", "Split",
            "Message", "MessageKind", "messages", "inter_chip_bytes", "activation_bytes", "chip_programs",
-           "ChipPrograms", "cut"]
+           "ChipPrograms", "cut", "register_op", "UnknownOpError"]

@@ -37,7 +37,7 @@ from ..errors import IllusionError
 from .greedy import first_fit, sequential
 from .milp import Program
 from .plan import Mapping, Piece, inter_chip_bytes, piece_bytes
-from .trace import HOST, PARTIAL_SUM_BYTES, Layer, OpGraph, Split
+from .trace import HOST, Layer, OpGraph, Split
 
 __all__ = ["solve_bilp", "TIE_BREAK_BYTES"]
 
@@ -201,17 +201,25 @@ class _Bilp:
                     prog.row({recv_in: 1.0, v.n_in[d]: -T / dst.in_units, credit: 1.0}, lo=0)
 
     def _split_traffic(self) -> None:
-        """An input split's (pieces − 1) int32 partial sums; a split LSTM's h exchange every step."""
+        """An input split's (pieces − 1) int32 partial sums (an embedding's row split the same); a split LSTM's
+        h exchange every step."""
         prog, K = self.prog, self.K
         for ly in self.graph.layers:
             v = self.vars[ly.name]
             if v.mode is not None:       # Σ p_in − (1 − o) partial sums in the in mode
-                ps = float(ly.out_numel * PARTIAL_SUM_BYTES)
+                ps = float(ly.out_numel * self.graph.partial_sum_bytes)
                 psv = prog.var(0, ps * K, integer=False, cost=1.0)
                 row = {psv: 1.0, v.mode: -ps}
                 for c in v.span:
                     row[v.p_in[c]] = -ps
                 prog.row(row, lo=-ps)
+            if ly.kind == "embedding":    # rows split: each chip's lookups added on the next, (pieces − 1) sums
+                rows = float(ly.out_numel * self.graph.partial_sum_bytes)
+                rv = prog.var(0, rows * K, integer=False, cost=1.0)
+                row = {rv: 1.0}
+                for c in v.span:
+                    row[v.p_out[c]] = -rows
+                prog.row(row, lo=-rows)
             if ly.kind == "lstm" and ly.steps > 1:
                 hx = float(ly.out_bytes * (ly.steps - 1))
                 hv = prog.var(0, hx * K, integer=False, cost=1.0)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..errors import IllusionError
 from .plan import Mapping, Piece, edge_bytes, fill, needs_of
-from .trace import HOST, PARTIAL_SUM_BYTES, OpGraph
+from .trace import HOST, OpGraph
 
 __all__ = ["chain_dp"]
 
@@ -119,7 +119,7 @@ def _split_of(placed) -> str | None:
 def _spread(graph: OpGraph, ly, placed) -> tuple:
     """Where the layer's emitted tensor lives: (chip, fraction start, fraction stop)."""
     split = _split_of(placed)
-    if split == "out":
+    if split == "out" and ly.kind != "embedding":      # an embedding's row slices are summed on its last chip
         return tuple((c, p.start / ly.out_units, p.stop / ly.out_units) for c, p in placed)
     return ((placed[-1][0], 0.0, 1.0),)
 
@@ -132,8 +132,8 @@ def _layer_cost(graph: OpGraph, ly, placed, where: tuple, edges_in) -> float:
         for needs in needs_of(graph, e, placed):
             cost += edge_bytes(spread[e.src], needs, e.bytes)
     k = len(placed)
-    if k > 1 and split == "in":
-        cost += (k - 1) * ly.out_numel * PARTIAL_SUM_BYTES
+    if k > 1 and (split == "in" or ly.kind == "embedding"):
+        cost += (k - 1) * ly.out_numel * graph.partial_sum_bytes
     if k > 1 and ly.kind == "lstm" and ly.steps > 1:
         cost += ly.out_bytes * (k - 1) * (ly.steps - 1)
     return cost

@@ -25,9 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from ..errors import IllusionError
 from ..layers import QLSTM, QuantPoint
 
-__all__ = ["Role", "OpInfo", "LayerKind", "Split", "Use", "op_of", "layer_kind", "WEIGHTED", "OTHER", "StoredValue"]
+__all__ = ["Role", "OpInfo", "LayerKind", "Split", "Use", "op_of", "layer_kind", "WEIGHTED", "OTHER", "StoredValue",
+           "StatefulOp", "stateful", "register_op", "state_of", "UnknownOpError"]
 
 
 class LayerKind(StrEnum):
@@ -37,6 +39,9 @@ class LayerKind(StrEnum):
     LINEAR = "linear"
     LSTM = "lstm"
     EMBEDDING = "embedding"
+    OP = "op"               # an op with state of its own (a norm): stored whole on one chip, run there
+    CONSTANT = "constant"   # a tensor the forward reads directly (class token, positional embedding, a table):
+    #                         stored in slices along its dim 1 and gathered where an op needs it whole
 
 
 class Split(StrEnum):
@@ -64,6 +69,7 @@ class Role(StrEnum):
     POOL_AVG = "pool_avg"
     ADD = "add"
     SELECT = "select"       # comparisons and choices: argmax, eq, where, size
+    MATMUL = "matmul"       # a product of two activations (attention's q·kᵀ and ·v)
     OTHER = "other"
 
 
@@ -96,6 +102,9 @@ _MAX = OpInfo(Role.POOL_MAX, channelwise=True, keeps_format=True, exact_f32=True
 _AVG = OpInfo(Role.POOL_AVG, channelwise=True)
 _ADD = OpInfo(Role.ADD, channelwise=True)       # exact in float32 when both inputs have known formats
 _SELECT = OpInfo(Role.SELECT, exact_f32=True)
+_ACT = OpInfo(Role.ELEMENTWISE, channelwise=True)          # a nonlinearity per value, not exact in float32
+_MUL = OpInfo(Role.ELEMENTWISE, channelwise=True)          # a product of aligned tensors (SE blocks' scale)
+_MATMUL = OpInfo(Role.MATMUL)
 
 WEIGHTED: dict[type[nn.Module], LayerKind] = {nn.Conv2d: LayerKind.CONV2D, nn.Linear: LayerKind.LINEAR,
                                               QLSTM: LayerKind.LSTM, nn.Embedding: LayerKind.EMBEDDING}
@@ -105,6 +114,9 @@ _MODULES: dict[type[nn.Module], OpInfo] = {
     nn.ReLU: _RELU,
     nn.MaxPool2d: _MAX, nn.AvgPool2d: _AVG, nn.AdaptiveAvgPool2d: _AVG,
     nn.Dropout: _CHANNEL_VIEW, nn.Identity: _CHANNEL_VIEW, nn.Flatten: _CHANNEL_VIEW,
+    nn.GELU: _ACT, nn.SiLU: _ACT, nn.Hardswish: _ACT, nn.Hardsigmoid: _ACT, nn.ReLU6: _ACT, nn.Sigmoid: _ACT,
+    nn.Tanh: _ACT,
+    nn.BatchNorm1d: _ACT, nn.BatchNorm2d: _ACT,      # per channel: runs on output slices with its state sliced
 }
 _FUNCTIONS: dict[Callable[..., Any], OpInfo] = {
     torch.relu: _RELU, F.relu: _RELU,
@@ -113,12 +125,80 @@ _FUNCTIONS: dict[Callable[..., Any], OpInfo] = {
     F.max_pool2d: _MAX, F.avg_pool2d: _AVG, F.adaptive_avg_pool2d: _AVG,
     operator.getitem: _VIEW, torch.cat: _VIEW, torch.zeros_like: _VIEW, torch.reshape: _VIEW,
     torch.where: _SELECT, operator.eq: _SELECT, torch.eq: _SELECT, torch.argmax: _SELECT,
+    F.gelu: _ACT, F.silu: _ACT, F.hardswish: _ACT, F.hardsigmoid: _ACT, F.relu6: _ACT, torch.sigmoid: _ACT,
+    torch.tanh: _ACT, operator.mul: _MUL, torch.mul: _MUL,
+    operator.matmul: _MATMUL, torch.matmul: _MATMUL, torch.bmm: _MATMUL,
 }
 _METHODS: dict[str, OpInfo] = {
     "relu": _RELU, "flatten": _CHANNEL_VIEW,
     "expand": _VIEW, "view": _VIEW, "reshape": _VIEW, "contiguous": _VIEW,
     "size": OpInfo(Role.VIEW, exact_f32=True), "argmax": _SELECT, "eq": _SELECT,
+    "sigmoid": _ACT, "tanh": _ACT, "matmul": _MATMUL,
 }
+
+
+@dataclass(frozen=True)
+class StatefulOp:
+    """A module with parameters or buffers that is not a splittable layer: what it costs per output value.
+
+    ``per_channel``: its state is one entry per channel (dim 1) — a batch norm — so it can ride with the
+    convolution or linear layer it directly follows (its bytes counted with that layer's per-unit bias, run
+    on each output slice where the slice is made); anywhere else it is an op of its own."""
+
+    ops_per_value: int
+    per_channel: bool = False
+
+
+# eval-mode arithmetic per output value: a batch norm is one multiply and one add (scale and shift from its
+# running statistics); a layer/group/instance norm: mean (add), centre (sub), square, variance (add),
+# normalise (mul), scale (mul), shift (add), and the centred value's reuse — 8; PReLU: compare and multiply
+_STATEFUL: dict[type[nn.Module], StatefulOp] = {
+    nn.BatchNorm1d: StatefulOp(2, per_channel=True), nn.BatchNorm2d: StatefulOp(2, per_channel=True),
+    nn.LayerNorm: StatefulOp(8), nn.GroupNorm: StatefulOp(8), nn.InstanceNorm1d: StatefulOp(8),
+    nn.InstanceNorm2d: StatefulOp(8), nn.PReLU: StatefulOp(2),
+}
+_UNUSED_STATE = {"num_batches_tracked"}      # batch norm's training counter: not read in eval
+
+
+class UnknownOpError(IllusionError):
+    """A module holds parameters the op table has no rule for."""
+
+
+def register_op(cls: type[nn.Module], *, ops_per_value: int, per_channel: bool = False) -> None:
+    """Teach the op table a module with state: ``register_op(MyNorm, ops_per_value=8)`` — it is then stored
+    whole on one chip, counted at ``ops_per_value`` per output value, and run there."""
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise IllusionError(f"register_op takes an nn.Module subclass, not {cls!r}")
+    if ops_per_value < 0:
+        raise IllusionError(f"ops_per_value must be ≥ 0, got {ops_per_value}")
+    _STATEFUL[cls] = StatefulOp(ops_per_value, per_channel)
+
+
+def state_of(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """The tensors ``module`` keeps that a chip stores: its own parameters and buffers (not its children's),
+    less state not read in eval."""
+    own = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+    return [(name, t) for name, t in own if name not in _UNUSED_STATE]
+
+
+def stateful(module: nn.Module | None, path: str = "") -> StatefulOp | None:
+    """The rule for a leaf module that keeps state but is not a layer; None for a stateless module.
+
+    Raises UnknownOpError for a module with parameters or buffers and no rule: its weights would otherwise
+    run uncounted beside the chips."""
+    if module is None or layer_kind(module) is not None or isinstance(module, (QuantPoint, StoredValue)):
+        return None
+    rule = next((r for cls, r in _STATEFUL.items() if isinstance(module, cls)), None)
+    if rule is not None:
+        return rule
+    if any(True for _ in module.parameters()) or any(t.numel() for _, t in state_of(module)):
+        name = type(module).__name__
+        raise UnknownOpError(
+            f"module {path or '?'} ({type(module).__module__}.{name}) holds parameters the op table has no rule "
+            f"for, so its weights could not be placed on chips. Register one: "
+            f"illusion_torch.partitioning.register_op({name}, ops_per_value=N) stores it whole on one chip; or "
+            f"make the tracer step into it (its submodules are then placed one by one)")
+    return None
 
 
 def layer_kind(module: nn.Module | None) -> LayerKind | None:

@@ -60,10 +60,16 @@ class Partition:
         return sum(p.numel() for p in self.model.parameters()) * ((self.graph.word_bits + 7) // 8)
 
     @property
+    def placed_bytes(self) -> int:
+        """The model's parameters the chips store, at the counted word size (buffers such as a batch norm's
+        running statistics are stored too, but are not parameters)."""
+        return sum(ly.param_count for ly in self.graph.layers) * ((self.graph.word_bits + 7) // 8)
+
+    @property
     def placed_share(self) -> float:
-        """The share of ``params_bytes`` the mapping puts on chips; the rest (modules the op table does not
-        place yet: norms, attention, tokens) runs beside the chips as private copies, uncounted."""
-        return self.graph.weight_bytes / self.params_bytes if self.params_bytes else 1.0
+        """The share of ``params_bytes`` the mapping puts on chips; below 1 only for parameters the traced
+        forward never reads."""
+        return min(1.0, self.placed_bytes / self.params_bytes) if self.params_bytes else 1.0
 
     @property
     def chips(self) -> ChipPrograms:
@@ -102,8 +108,8 @@ class Partition:
                  f"{self.inter_chip_bytes} B between chips per inference{status}",
                  *([] if self.placed_share >= 1.0 else [
                      f"{100 * self.placed_share:.2f} % of parameter bytes are on chips: "
-                     f"{self.params_bytes - self.graph.weight_bytes} B sit in modules the chips do not hold (not "
-                     f"yet placed by the op table, or unused by the traced forward), uncounted"]),
+                     f"{self.params_bytes - self.placed_bytes} B of parameters are never read by the traced "
+                     f"forward"]),
                  f"{'chip':>4}  {'weight B':>9}  {'in B':>7}  {'out B':>7}  {'act. B':>7}  pieces"]
         act = activation_bytes(self.graph, self.mapping)
         received: dict = defaultdict(int)
@@ -127,7 +133,7 @@ class Partition:
             "inter_chip_bytes": self.inter_chip_bytes, "solver": m.solver, "method": m.method,
             "optimal": m.optimal, "gap": m.gap, "lower_bound": m.lower_bound, "solve_s": round(m.solve_s, 3),
             "weight_bytes": g.weight_bytes,
-            "params_bytes": self.params_bytes, "placed_share": self.placed_share,
+            "params_bytes": self.params_bytes, "placed_bytes": self.placed_bytes, "placed_share": self.placed_share,
             "per_chip": [{"weight_bytes": sum(p.weight_bytes for p in pieces), "activation_bytes": act[c],
                           "nodes": [{"layer": p.layer, "split": p.split, "start": p.start, "stop": p.stop,
                                      "weight_bytes": p.weight_bytes} for p in pieces]}

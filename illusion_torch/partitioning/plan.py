@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..errors import IllusionError
-from .trace import HOST, PARTIAL_SUM_BYTES, Chip, Edge, OpGraph, Split
+from .trace import HOST, Chip, Edge, OpGraph, Split
 
 __all__ = ["Piece", "Mapping", "Message", "MessageKind", "Split", "messages", "inter_chip_bytes", "piece_bytes",
            "edge_bytes", "activation_bytes", "fill", "needs_of", "unplaced"]
@@ -159,7 +159,7 @@ def _locations(graph: OpGraph, mapping: Mapping, layer: str, whole: bool = False
     if not pieces:
         raise IllusionError(f"layer {layer} is on no chip")
     split = pieces[0][1].split
-    if split == "out" and not whole:
+    if split == "out" and not whole and graph.layer(layer).kind != "embedding":
         n = graph.layer(layer).out_units
         return [(c, p.start / n, p.stop / n) for c, p in pieces]
     return [(pieces[-1][0], 0.0, 1.0)]          # whole layer, or reduced on its last chip
@@ -245,9 +245,9 @@ def messages(graph: OpGraph, mapping: Mapping) -> list[Message]:
         if len(chips) < 2:
             continue
         split = pieces[0][1].split
-        if split == "in":
+        if split == "in" or ly.kind == "embedding":      # an embedding's row lookups are summed the same way
             for a, b in zip(chips, chips[1:], strict=False):
-                out.append(Message(a, b, f"{ly.name}:partial_sums", ly.out_numel * PARTIAL_SUM_BYTES,
+                out.append(Message(a, b, f"{ly.name}:partial_sums", ly.out_numel * graph.partial_sum_bytes,
                                    MessageKind.PARTIAL_SUMS, ly.name))
         elif ly.kind == "lstm" and ly.steps > 1:
             h_bytes = ly.out_bytes / ly.out_units
@@ -275,10 +275,10 @@ def activation_bytes(graph: OpGraph, mapping: Mapping) -> list[int]:
     for c, pieces in enumerate(mapping.chips):
         for p in pieces:
             ly = graph.layer(p.layer)
-            if p.split == "out":
+            if p.split == "out" and ly.kind != "embedding":
                 need[c] += int(round(ly.out_bytes * p.units / ly.out_units))
             elif p.split == "in" and p.stop < ly.in_units:
-                need[c] += ly.out_numel * PARTIAL_SUM_BYTES
+                need[c] += ly.out_numel * graph.partial_sum_bytes
             else:
                 need[c] += ly.out_bytes
     return need

@@ -28,8 +28,9 @@ from torch import fx, nn
 
 from ..errors import IllusionError
 from ..layers import QLSTM
+from .ops import state_of
 from .plan import Mapping
-from .slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice, frozen, sliced
+from .slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice, channel_slice, frozen, sliced
 from .trace import HOST, Chip, OpGraph, aligned, channelwise
 from .wakes import ChipPrograms, cut
 
@@ -155,18 +156,38 @@ class _Expander:
                     out = (out, route.node)
                 self.g.output(out)
             elif n.name in layer_names:
-                self.layer(n, modules[str(n.target)])
+                self.layer(n, modules.get(str(n.target)) if n.op == "call_module" else None)
             else:
                 self.weightless(n)
         self.g.lint()
         return self.root, self.g, self.chip
 
-    def layer(self, n: fx.Node, module: nn.Module) -> None:
+    def constant(self, n: fx.Node, dim: int) -> None:
+        """A tensor the forward reads: each chip holds its slice along ``dim`` as a frozen private copy."""
+        value = self.graph.gm.get_parameter(str(n.target)) if str(n.target) in dict(
+            self.graph.gm.named_parameters()) else self.graph.gm.get_buffer(str(n.target))
         pieces = self.mapping.pieces_of(n.name)
+        parts = []
+        for c, p in pieces:
+            part = value if len(pieces) == 1 else value.narrow(dim, p.start, p.stop - p.start)
+            self.count += 1
+            self.root.slices.register_parameter(f"t{self.count}", frozen(part))
+            units = self.graph.layer(n.name).out_units
+            parts.append((self.emit(c, "get_attr", f"slices.t{self.count}"), c, p.start / units, p.stop / units))
+        self.env[n.name] = _Full(parts[0][0], parts[0][1]) if len(parts) == 1 else _Slices(parts, dim)
+
+    def layer(self, n: fx.Node, module: nn.Module | None) -> None:
+        pieces = self.mapping.pieces_of(n.name)
+        if n.op == "get_attr":
+            self.constant(n, self.graph.layer(n.name).feature_dim)
+            return
+        assert module is not None
         x = n.args[0].name
         if len(pieces) == 1:                     # a private copy: the runtime loads its weights from chip memory
             c = pieces[0][0]
-            self.env[n.name] = _Full(self.module(c, copy.deepcopy(module), self.full_on(x, c)), c)
+            args = fx.node.map_arg(n.args, lambda a: self.full_on(a.name, c))
+            kwargs = fx.node.map_arg(n.kwargs, lambda a: self.full_on(a.name, c))
+            self.env[n.name] = _Full(self.emit(c, "call_module", self.add(copy.deepcopy(module)), args, kwargs), c)
             return
         if isinstance(module, QLSTM):
             self.lstm(n, module, pieces)
@@ -253,7 +274,12 @@ class _Expander:
                     if a.name == lead.name:
                         return node
                     return self.slice_on(a.name, c, f0, f1, int(a.meta["tensor_meta"].shape[1]))
-                parts.append((self.emit(c, n.op, self.target_of(n), fx.node.map_arg(n.args, arg),
+                target = self.target_of(n)
+                if n.op == "call_module" and state_of(self.modules[str(n.target)]):    # a batch norm's channels
+                    width = int(n.meta["tensor_meta"].shape[1])
+                    target = self.add(channel_slice(self.modules[str(n.target)], round(f0 * width),
+                                                    round(f1 * width)))
+                parts.append((self.emit(c, n.op, target, fx.node.map_arg(n.args, arg),
                                         fx.node.map_arg(n.kwargs, arg)), c, f0, f1))
             self.env[n.name] = _Slices(parts)
             return

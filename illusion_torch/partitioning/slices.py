@@ -11,6 +11,7 @@ Each holds private copies of its weights (the runtime loads them from the chip's
 
 from __future__ import annotations
 
+import copy
 from functools import partial
 
 import torch
@@ -20,7 +21,7 @@ from torch import nn
 from ..fixed import FixedPoint, quantize
 from ..layers import lstm_cell
 
-__all__ = ["LstmSlice", "EmbeddingRows", "BiasAdd", "GroupSlice", "sliced", "frozen"]
+__all__ = ["LstmSlice", "EmbeddingRows", "BiasAdd", "GroupSlice", "sliced", "frozen", "channel_slice"]
 
 
 def frozen(t: torch.Tensor) -> nn.Parameter:
@@ -128,3 +129,19 @@ def sliced(module: nn.Conv2d | nn.Linear, weight: torch.Tensor, bias: torch.Tens
         if bias is not None:
             m.bias.copy_(bias)
     return m.to(weight.dtype)
+
+
+def channel_slice(module: nn.Module, start: int, stop: int) -> nn.Module:
+    """A copy of a per-channel op (a batch norm) holding only channels [start, stop) of its state."""
+    part = copy.deepcopy(module)
+    with torch.no_grad():
+        for name, t in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+            if t.dim() >= 1 and t.shape[0] > 1:
+                value = t.detach()[start:stop].clone()
+                if isinstance(t, nn.Parameter):
+                    setattr(part, name, frozen(value))
+                else:
+                    setattr(part, name, value)
+    if hasattr(part, "num_features"):
+        part.num_features = stop - start
+    return part

@@ -31,7 +31,7 @@ from .chain_dp import chain_dp
 from .greedy import first_fit, sequential
 from .ops import LayerKind, Split, Use
 from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes, unplaced
-from .trace import HOST, PARTIAL_SUM_BYTES, OpGraph
+from .trace import HOST, OpGraph
 
 __all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapper", "forced_split_bound"]
 
@@ -95,7 +95,7 @@ def forced_split_bound(graph: OpGraph, capacity_bytes: int) -> float:
             continue
         options = [(k - 1) * inputs.get(ly.name, 0.0)] if Split.OUT in ly.splits else []
         if Split.IN in ly.splits:
-            options.append((k - 1) * ly.out_numel * PARTIAL_SUM_BYTES)
+            options.append((k - 1) * ly.out_numel * graph.partial_sum_bytes)
         if ly.kind == LayerKind.LSTM and ly.steps > 1:
             options = [(k - 1) * ly.out_bytes * (ly.steps - 1)]
         total += min(options)

@@ -17,7 +17,8 @@ chip stores last — e.g. MNIST's pooled conv3 output, 128 B at int8, not conv3'
 Bytes per value: a tensor leaving a ``QuantPoint`` takes the point's word size (int8 activations, int16 FC
 outputs); weightless ops keep their input's size; for float models weights and activations take
 ``word_bits`` (16 by default, as in the paper's scale-up simulation). Partial sums of an input-split layer
-are int32 (``PARTIAL_SUM_BYTES``).
+are int32 (``PARTIAL_SUM_BYTES``) in a fixed-point model and take the word size in a float model, like its
+other unrounded values (``OpGraph.partial_sum_bytes``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from torch.fx.passes.shape_prop import ShapeProp
 from ..errors import IllusionError
 from ..layers import QLSTM, QuantPoint
 from ..workload import WorkloadConfig, config_of
-from .ops import LayerKind, Split, Use, layer_kind, op_of
+from .decompose import decompose
+from .ops import LayerKind, Split, Use, layer_kind, op_of, state_of, stateful
 
 __all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "Chip", "PARTIAL_SUM_BYTES", "TraceError"]
 
@@ -65,6 +67,8 @@ class Layer:
     feature_dim: int = 1        # the dimension its units run along (a Linear on (B, T, C) tensors: 2)
     in_channels: int = 0        # input channels as a convolution sees them: a Linear fed by a flattened
     #                             (C, H, W) map has C (the paper's simulator treats it as a C→out conv)
+    param_count: int = 0        # values among ``weight_count`` that are the model's parameters (not buffers)
+    absorbed: tuple[str, ...] = ()   # per-channel ops (batch norms) stored and run with this layer
 
 
 @dataclass
@@ -91,6 +95,7 @@ class OpGraph:
     gm: fx.GraphModule = field(repr=False)
     word_bits: int = 16
     config: WorkloadConfig = field(default_factory=lambda: WorkloadConfig("model"))
+    partial_sum_bytes: int = PARTIAL_SUM_BYTES  # int32 sums of a fixed-point model; a float model's word size
 
     @property
     def weight_bytes(self) -> int:
@@ -135,10 +140,10 @@ def channelwise(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
 
 
 def aligned(node: fx.Node) -> bool:
-    """Every tensor input has the main input's size along dim 1 (so one slice range fits all)."""
+    """Every tensor input has the main input's rank and size along dim 1 (so one slice range fits all)."""
     tensors = node.all_input_nodes
     shapes = [getattr(a.meta.get("tensor_meta"), "shape", None) for a in tensors]
-    if not shapes or any(s is None or len(s) < 2 for s in shapes):
+    if not shapes or any(s is None or len(s) < 2 or len(s) != len(shapes[0]) for s in shapes):
         return False
     if node.op == "call_function" and node.target is torch.flatten:
         start_dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
@@ -151,7 +156,49 @@ def _numel(node: fx.Node) -> int:
     meta = node.meta.get("tensor_meta")
     if meta is None or not hasattr(meta, "shape"):
         return 0
+    if node.meta.get("static"):              # made from constants only: no batch dimension
+        return int(math.prod(meta.shape))
     return int(math.prod(meta.shape[1:]))    # per inference: batch dimension excluded
+
+
+def _units_dim(shape: torch.Size) -> int:
+    """The dimension a constant is stored in slices along: dim 1 (tokens, channels), dim 0 for a vector."""
+    return 1 if len(shape) >= 2 else 0
+
+
+def _constant(node: fx.Node, value: torch.Tensor, bpv: int, is_param: bool) -> Layer:
+    """A tensor the forward reads directly: stored on chips in slices along ``_units_dim``."""
+    dim = _units_dim(value.shape)
+    units = int(value.shape[dim]) if value.dim() else 1
+    n = value.numel()
+    return Layer(node.name, str(node.target), LayerKind.CONSTANT, n * bpv, n, units, 0, 0, 0, n, 0, (Split.OUT,),
+                 feature_dim=dim, param_count=n if is_param else 0)
+
+
+def _op(node: fx.Node, module: nn.Module, bpv: int) -> Layer:
+    """A module with state that is not split (a norm): stored whole on one chip."""
+    state = state_of(module)
+    n = sum(t.numel() for _, t in state)
+    params = sum(p.numel() for p in module.parameters())
+    return Layer(node.name, str(node.target), LayerKind.OP, n * bpv, n, 1, 0, 0, 0, _numel(node), 0, (Split.OUT,),
+                 param_count=params)
+
+
+def _absorb(layer: Layer, src: fx.Node, bn: nn.Module, bn_name: str, bpv: int) -> bool:
+    """Store a batch norm with the convolution or linear layer it directly and solely follows: its state is
+    per output channel, so it goes with each output slice like a bias (whole on the last chip of an input
+    split). False where it cannot (another consumer of the layer's output, channels along another dim)."""
+    if layer.kind not in (LayerKind.CONV2D, LayerKind.LINEAR) or layer.feature_dim != 1 or len(src.users) != 1:
+        return False
+    if getattr(bn, "num_features", None) != layer.out_units:
+        return False
+    n = sum(t.numel() for _, t in state_of(bn))
+    layer.weight_bytes += n * bpv
+    layer.bias_bytes += n * bpv
+    layer.weight_count += n
+    layer.param_count += sum(p.numel() for p in bn.parameters())
+    layer.absorbed += (bn_name,)
+    return True
 
 
 def _flattened_channels(node: fx.Node, features: int) -> int:
@@ -168,6 +215,12 @@ def _flattened_channels(node: fx.Node, features: int) -> int:
 
 
 def _layer(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> Layer:
+    layer = _weighted(node, module, weight_bytes_per_value)
+    layer.param_count = layer.weight_count
+    return layer
+
+
+def _weighted(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> Layer:
     count = sum(p.numel() for p in module.parameters())
     bias = getattr(module, "bias", None)
     bias_bytes = (bias.numel() if isinstance(bias, torch.Tensor) else 0) * weight_bytes_per_value
@@ -196,6 +249,13 @@ def _layer(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> Lay
                  (Split.OUT,))
 
 
+def _attr(gm: fx.GraphModule, path: str) -> object:
+    value: object = gm
+    for name in path.split("."):
+        value = getattr(value, name)
+    return value
+
+
 def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: int | None = None,
           model_name: str | None = None) -> OpGraph:
     """Trace ``model`` on ``example_inputs`` (a batch) into an OpGraph.
@@ -210,7 +270,7 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     bits = word_bits if word_bits is not None else (fmt.wl if fmt is not None else 16)
     weight_bpv = (bits + 7) // 8
     float_bpv = weight_bpv if fmt is None else PARTIAL_SUM_BYTES
-    gm = _symbolic_trace(model)
+    gm = _symbolic_trace(decompose(model))
     was_training = model.training
     model.eval()
     try:
@@ -222,6 +282,9 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     finally:
         model.train(was_training)
     modules = dict(gm.named_modules())
+    for node in gm.graph.nodes:            # values made from constants alone have no batch dimension
+        node.meta["static"] = node.op == "get_attr" or (
+            node.op not in ("placeholder", "output") and all(a.meta.get("static") for a in node.all_input_nodes))
 
     owner: dict[str, str] = {}
     rank: dict[str, int] = {}                   # layer -> topological index
@@ -238,6 +301,20 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
             owner[node.name] = node.name
             rank[node.name] = len(layers)
             value_bytes[node.name] = module.q_h.format.bytes if isinstance(module, QLSTM) else float_bpv
+        elif node.op == "get_attr" and isinstance(value := _attr(gm, str(node.target)), torch.Tensor):
+            layers.append(_constant(node, value, weight_bpv, isinstance(value, nn.Parameter)))
+            owner[node.name] = node.name
+            rank[node.name] = len(layers)
+            value_bytes[node.name] = weight_bpv
+        elif (rule := stateful(module, str(node.target))) is not None and not (
+                rule.per_channel and isinstance(node.args[0], fx.Node) and owner.get(node.args[0].name) ==
+                node.args[0].name and node.args[0].name in rank and
+                _absorb(layers[rank[node.args[0].name] - 1], node.args[0], module, node.name, weight_bpv)):
+            layers.append(_op(node, module, weight_bpv))
+            owner[node.name] = node.name
+            rank[node.name] = len(layers)
+            value_bytes[node.name] = max((value_bytes.get(a.name, float_bpv) for a in tensor_inputs),
+                                         default=float_bpv)
         elif node.op == "output":
             owner[node.name] = HOST
         else:
@@ -267,7 +344,9 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     for node in gm.graph.nodes:
         if node.name == owner[node.name] or node.op == "output":
             use = Use.LAYER
-            spread[node.name] = node.op != "output"
+            # an embedding's row slices are summed on its last chip: its value is whole there, not spread
+            spread[node.name] = node.op != "output" and not (
+                node.op == "call_module" and layer_kind(modules.get(str(node.target))) is LayerKind.EMBEDDING)
         else:
             by_channels = feature_dim.get(owner[node.name], 1) == 1   # slices a channel-wise op can follow
             sliceable = by_channels and channelwise(node, modules) and aligned(node)
@@ -285,4 +364,4 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     for layer in layers:
         layer.out_bytes = max((e.bytes for e in edges.values() if e.src == layer.name and e.dst != layer.name),
                               default=0)
-    return OpGraph(model_name or config.name, layers, list(edges.values()), owner, gm, bits, config)
+    return OpGraph(model_name or config.name, layers, list(edges.values()), owner, gm, bits, config, float_bpv)

@@ -118,7 +118,7 @@ def build_images(prof: Profile, root: nn.Module, fmt: FixedPoint | None) -> list
     nvm_next = [0] * prof.n_chips
     act_next = [0] * prof.n_chips
     for w in prof.weights:
-        p = root.get_submodule(w.module).get_parameter(w.param).detach()
+        p = getattr(root.get_submodule(w.module), w.param).detach()
         codes = _codes(p, fmt, w.label)
         r = Region(w.label, Space.NVM, nvm_next[w.chip], p.numel(), prof.weight_bytes, w.reads_per_value, 0.0, w.branch,
                    RegionKind.WEIGHT, codes, fmt, tuple(p.shape), w.module, w.param)
@@ -150,5 +150,5 @@ def load_weights(images: list[MemoryImage], root: nn.Module) -> None:
     with torch.no_grad():
         for img in images:
             for r in img.space(Space.NVM):
-                p = root.get_submodule(r.module).get_parameter(r.param)
+                p = getattr(root.get_submodule(r.module), r.param)
                 p.copy_(r.values().to(p.dtype))

@@ -219,7 +219,7 @@ class FaultyChips:
             for img in self.images:
                 masks = self.masks.get(img.chip)
                 for r in img.space(Space.NVM):
-                    p = root.get_submodule(r.module).get_parameter(r.param)
+                    p = getattr(root.get_submodule(r.module), r.param)
                     codes = r.codes.numpy()
                     if masks is not None:
                         ba, bo = _byte_range(masks, r.address, r.nbytes)
