@@ -145,3 +145,37 @@ def test_windows_restrict_where_layers_may_go():
     pinned = solve_bilp(g, [1024] * 4, windows={ly.name: (0, 3) for ly in g.layers} | {"fc": (3, 3)})
     assert [c for c, _ in pinned.pieces_of("fc")] == [pinned.n_chips - 1]
     assert inter_chip_bytes(g, pinned) >= inter_chip_bytes(g, free)
+
+
+def test_a_stopped_exact_program_still_returns_its_warm_start_or_better():
+    """HiGHS starts from the chain program's / first-fit's mapping: however soon the time limit stops it, the
+    answer is feasible, no worse than either, with a proven bound and gap."""
+    import torchvision
+
+    from illusion_torch.partitioning.chain_dp import chain_dp
+
+    model = torchvision.models.resnet18().eval()
+    g = partitioning.trace(model, torch.zeros(1, 3, 64, 64))
+    cap = -(-g.weight_bytes * 5 // (4 * 8))
+    m = partitioning.solve(g, cap, chips=8, time_limit_s=2)
+    b = inter_chip_bytes(g, m)
+    ff = partitioning.solve(g, cap, solver="first-fit")
+    assert b <= inter_chip_bytes(g, ff) and b <= inter_chip_bytes(g, chain_dp(g, cap, 8, keep=32))
+    assert m.n_chips <= 8 and max(m.chip_weight_bytes()) <= cap
+    assert m.lower_bound is not None and m.lower_bound <= b and (m.optimal or m.gap > 0)
+
+
+def test_the_program_encodes_a_mapping_it_can_start_from():
+    from illusion_torch.partitioning.bilp import _Bilp
+
+    g = _trace("svhn")
+    ff = partitioning.solve(g, 4096, solver="first-fit")
+    program = _Bilp(g, [4096] * ff.n_chips, None)
+    start = program.encode(ff)
+    x = torch.zeros(len(program.prog.lb), dtype=torch.int64).numpy()
+    for j, v in start.items():
+        x[j] = round(v)
+    decoded = program.decode(x)
+    assert [[(p.layer, p.split, p.start, p.stop) for p in c] for c in decoded] == \
+        [[(p.layer, p.split, p.start, p.stop) for p in c] for c in ff.chips]
+    assert program.encode(partitioning.solve(g, 2048, solver="first-fit")) is None      # more chips than K

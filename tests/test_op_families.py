@@ -71,15 +71,32 @@ class AttentionNet(nn.Module):
         return self.head(self.attn(e, kv, kv, attn_mask=self.mask, need_weights=False)[0].mean(1))
 
 
+class RecurrentNet(nn.Module):
+    """nn.LSTM / nn.GRU: two layers, batch first or time first, one or two directions."""
+
+    def __init__(self, kind: str, batch_first: bool, bidirectional: bool) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 8)
+        self.rnn = getattr(nn, kind)(8, 12, num_layers=2, batch_first=batch_first, bidirectional=bidirectional)
+        self.head = nn.Linear(12 * (2 if bidirectional else 1), 4)
+        self.batch_first = batch_first
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embed(x)
+        out, _ = self.rnn(e if self.batch_first else e.transpose(0, 1))
+        return self.head(out[:, -1] if self.batch_first else out[-1])
+
+
 def _inputs(name: str) -> torch.Tensor:
     g = torch.Generator().manual_seed(3)
-    if name == "attention":
+    if name in ("attention", "lstm", "gru-bidirectional"):
         return torch.randint(0, 20, (3, 6), generator=g)
     return torch.randn(3, 3, 8, 8, generator=g, dtype=torch.float64)
 
 
 MODELS = {"norms": NormNet, "tokens": TokenNet, "tokens-seq-first": lambda: TokenNet(batch_first=False),
-          "attention": AttentionNet}
+          "attention": AttentionNet, "lstm": lambda: RecurrentNet("LSTM", True, False),
+          "gru-bidirectional": lambda: RecurrentNet("GRU", False, True)}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -159,3 +176,28 @@ def test_an_unknown_module_with_weights_is_an_error_naming_it_and_registering_fi
     finally:
         from illusion_torch.partitioning import ops
         ops._STATEFUL.pop(Scaler)
+
+
+def test_recurrent_layers_split_by_hidden_units_and_exchange_h_every_step():
+    model = RecurrentNet("LSTM", True, False).double().eval()
+    x = _inputs("lstm")
+    g = partitioning.trace(model, x[:1])
+    rnn = [ly for ly in g.layers if ly.kind == "lstm"]
+    assert len(rnn) == 2 and all(ly.steps == 6 and ly.recurrent and ly.out_units == 12 for ly in rnn)
+    assert sum(ly.param_count for ly in g.layers) == sum(p.numel() for p in model.parameters())
+    system = il.IllusionSystem(model, g, partitioning.solve(g, rnn[0].weight_bytes // 2 + 8, solver="first-fit"))
+    h = [m for m in system.plan if m.kind == "lstm_h"]
+    assert h and all(m.repeats == 5 for m in h)                      # every step after the first
+
+
+def test_reading_an_lstms_final_cell_state_is_a_clear_error():
+    class UsesC(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.LSTM(4, 6, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(x)[1][1]
+
+    with pytest.raises(il.IllusionError, match="final cell state c_n"):
+        partitioning.trace(UsesC(), torch.zeros(1, 3, 4))

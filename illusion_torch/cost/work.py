@@ -25,6 +25,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from ..layers import QLSTM, QuantPoint
 from ..partitioning.ops import Role, op_of, state_of, stateful
+from ..partitioning.recurrent import GATES, Recurrent, RecurrentSlice
 from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice
 from ..partitioning.trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph
 from ..partitioning.wakes import ChipPrograms
@@ -33,6 +34,9 @@ from .profile import Branch, Profile, Store, StoreKind, Transfer, WakeWork, Weig
 
 __all__ = ["profile", "LSTM_OPS_PER_UNIT"]
 
+# per hidden unit and step of torch's float cells: LSTM — σ(i), σ(f), tanh(g), σ(o), f·c, i·g, +, tanh(c), o·tanh
+# = 9; GRU — r: +, σ; z: +, σ; n: r·hn, +, tanh; h: 1 − z, ·n, z·h, + = 11
+RECURRENT_OPS_PER_UNIT = {"lstm": 9, "gru": 11}
 LSTM_OPS_PER_UNIT = 16          # per hidden unit and step: 4 gate nonlinearities + 4 roundings, f·c, i·g, +,
 #                                 round c, tanh c, o·tanh, round h, round c-in
 
@@ -102,7 +106,7 @@ class _Counter:
 
     def store(self, node: fx.Node, numel: int, nbytes: int, writes: float = 1.0) -> Counters:
         """The node's value written to its chip's buffer ``writes`` times per inference."""
-        per_module = isinstance(self.modules.get(str(node.target)), LstmSlice)
+        per_module = isinstance(self.modules.get(str(node.target)), LstmSlice | RecurrentSlice)
         key = ("act", str(node.target)) if per_module else ("act", node.name)
         self.buffer(key, self.chip_of[node.name], node.name, numel, nbytes, writes, self.branch_of(node),
                     StoreKind.ACTIVATION, (self.wake_of[node.name], self.position[node.name]))
@@ -174,7 +178,7 @@ class _Counter:
         elif role is Role.VIEW:
             src = n.args[0] if n.args else None
             if n.target is operator.getitem and isinstance(src, fx.Node) and \
-                    isinstance(self.modules.get(str(src.target)), LstmSlice | QLSTM):
+                    isinstance(self.modules.get(str(src.target)), LstmSlice | QLSTM | RecurrentSlice):
                 self.vbytes[n.name] = self.vbytes[src.name]
         elif role is Role.MATMUL:
             inner = n.all_input_nodes[0].meta["tensor_meta"].shape[-1]
@@ -268,6 +272,32 @@ def _lstm(k: _Counter, n: fx.Node, m: QLSTM) -> None:
     k.vbytes[n.name] = m.q_h.format.bytes
 
 
+def _recurrent_work(kind: str, units: int, fan_in: int) -> Counters:
+    """One step of ``units`` hidden units: every gate row's MACs, its three additions (two biases, input +
+    hidden part) and the per-unit gate arithmetic (``RECURRENT_OPS_PER_UNIT``)."""
+    rows = GATES[kind] * units
+    return Counters(macs=rows * fan_in, lstm_macs=rows * fan_in,
+                    ops=3 * rows + RECURRENT_OPS_PER_UNIT[kind] * units, layer_calls=1)
+
+
+def _recurrent_slice(k: _Counter, n: fx.Node, m: RecurrentSlice) -> None:
+    units = m.stop - m.start
+    fan_in = m.weight_ih.shape[1] + m.weight_hh.shape[1]
+    state = 2 * units if m.kind == "lstm" else units
+    k.add(n, _recurrent_work(m.kind, units, fan_in) + k.read_weights(n, m, 1.0) + k.store(n, state, k.raw_bytes))
+    k.vbytes[n.name] = k.raw_bytes
+
+
+def _recurrent(k: _Counter, n: fx.Node, m: Recurrent) -> None:
+    steps = int(n.args[0].meta["tensor_meta"].shape[1])  # type: ignore[union-attr]
+    H = m.hidden_size
+    state = 2 * H if m.kind == "lstm" else H
+    one = _recurrent_work(m.kind, H, m.input_size + H)
+    work = Counters(macs=one.macs * steps, lstm_macs=one.lstm_macs * steps, ops=one.ops * steps, layer_calls=steps)
+    k.add(n, work + k.read_weights(n, m, float(steps)) + k.store(n, state, k.raw_bytes, writes=steps))
+    k.vbytes[n.name] = k.raw_bytes
+
+
 def _embedding(k: _Counter, n: fx.Node, m: nn.Module) -> None:
     out = _numel(n.meta["tensor_meta"])
     k.add(n, Counters(layer_calls=1) + k.read_weights(n, m, out / max(1, m.weight.numel())))
@@ -283,6 +313,7 @@ def _bias_add(k: _Counter, n: fx.Node, m: BiasAdd) -> None:
 _LAYER_WORK: dict[type, Callable[..., None]] = {
     nn.Conv2d: _conv, GroupSlice: _group_slice, nn.Linear: _linear, LstmSlice: _lstm_slice, QLSTM: _lstm,
     EmbeddingRows: _embedding, nn.Embedding: _embedding, BiasAdd: _bias_add,
+    Recurrent: _recurrent, RecurrentSlice: _recurrent_slice,
 }
 
 

@@ -23,7 +23,7 @@ The program (per layer L in topological order, chip c):
 
 The in-mode credit counts only a producer held whole on the chip, so for an input slice that overlaps a
 split producer's slice on the same chip the program's bytes are an upper bound; the reported bytes always
-come from ``plan.messages``. Solved with ``scipy.optimize.milp`` (HiGHS).
+come from ``plan.messages``. Solved with HiGHS (``milp.Program``), optionally from a starting mapping.
 """
 
 from __future__ import annotations
@@ -220,13 +220,42 @@ class _Bilp:
                 for c in v.span:
                     row[v.p_out[c]] = -rows
                 prog.row(row, lo=-rows)
-            if ly.kind == "lstm" and ly.steps > 1:
-                hx = float(ly.out_bytes * (ly.steps - 1))
+            if ly.recurrent:
+                hx = float(ly.state_bytes * (ly.steps - 1))
                 hv = prog.var(0, hx * K, integer=False, cost=1.0)
                 row = {hv: 1.0}
                 for c in v.span:
                     row[v.p_out[c]] = -hx
                 prog.row(row, lo=-hx)
+
+    def encode(self, mapping: Mapping) -> dict[int, float] | None:
+        """The placement variables of ``mapping`` (a starting point HiGHS completes), or None where the
+        program cannot express it (more chips, a layer outside its window, chips out of topological order)."""
+        if mapping.n_chips > self.K:
+            return None
+        start: dict[int, float] = {}
+        last_hi = 0
+        for ly in self.graph.layers:
+            v, pieces = self.vars[ly.name], mapping.pieces_of(ly.name)
+            chips = [c for c, _ in pieces]
+            if not pieces or any(c not in v.span for c in chips) or min(chips) < last_hi:
+                return None
+            in_mode = pieces[0][1].split == Split.IN
+            if in_mode and v.mode is None:
+                return None
+            if v.mode is not None:
+                start[v.mode] = 0.0 if in_mode else 1.0
+            units = {c: (p.stop - p.start) if p.split is not None else (ly.in_units if in_mode else ly.out_units)
+                     for c, p in pieces}
+            for c in v.span:
+                n = units.get(c, 0)
+                start[v.n_out[c]], start[v.p_out[c]] = (0.0, 0.0) if in_mode else (float(n), float(n > 0))
+                if v.mode is not None:
+                    start[v.n_in[c]], start[v.p_in[c]] = (float(n), float(n > 0)) if in_mode else (0.0, 0.0)
+                    start[v.red[c]] = float(in_mode and c == chips[-1])
+            start[v.lo], start[v.hi] = float(min(chips)), float(max(chips))
+            last_hi = max(chips)
+        return start
 
     def decode(self, x: np.ndarray) -> list[list[Piece]]:
         """Per chip, the pieces the solution places there (a layer on one chip is whole)."""
@@ -252,27 +281,46 @@ class _Bilp:
 
 
 def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 60.0,
-               windows: dict[str, tuple[int, int]] | None = None) -> Mapping:
+               windows: dict[str, tuple[int, int]] | None = None, start: Mapping | None = None) -> Mapping:
     """Minimum inter-chip bytes over at most ``len(capacities)`` chips (empty chips are allowed).
 
     ``windows`` restricts each layer to chips [lo, hi]; the program is then exact only within them.
+    ``start`` (e.g. the chain program's or first-fit's mapping) is HiGHS's first incumbent: the answer is
+    never worse than it, whenever the time limit stops the search.
     """
     started = time.perf_counter()
     K = len(capacities)
     program = _Bilp(graph, capacities, windows)
-    res = program.prog.solve(time_limit_s)
+    begin = program.encode(start) if start is not None else None
+    res = program.prog.solve(max(0.1, time_limit_s - (time.perf_counter() - started)), begin)
     if res.x is None:
-        if res.status == 2:
+        if res.infeasible:
             raise IllusionError(f"no mapping fits {K} chips of {capacities} B: {graph.weight_bytes} B of weights "
                                 f"(use more chips or a larger capacity)")
+        if start is not None:
+            return _kept(start, graph, started, res, "HiGHS found nothing better within its time limit")
         return _greedy_fallback(graph, capacities, f"HiGHS returned no mapping ({res.message})", started)
     chips = program.decode(np.round(res.x).astype(np.int64))
     kept = [c for c in range(K) if chips[c]]
-    bound = getattr(res, "mip_dual_bound", None)
+    bound = res.dual_bound
     if bound is not None:       # bytes only: take off the most the tie-break can have added
         pieces = sum(1 for c in program.prog.cost if c == TIE_BREAK_BYTES)
         bound = max(0.0, float(bound) - TIE_BREAK_BYTES * pieces)
-    gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
-    return Mapping([chips[c] for c in kept], [capacities[c] for c in kept], "bilp", optimal=res.status == 0,
-                   gap=gap, solve_s=time.perf_counter() - started,
-                   lower_bound=float(bound) if bound is not None else None, method="bilp (HiGHS)")
+    found = Mapping([chips[c] for c in kept], [capacities[c] for c in kept], "bilp", optimal=res.optimal,
+                    gap=res.gap, solve_s=time.perf_counter() - started, lower_bound=bound,
+                    method="bilp (HiGHS" + (", warm-started)" if begin is not None else ")"))
+    if start is not None and inter_chip_bytes(graph, start) < inter_chip_bytes(graph, found):
+        # the program's bytes bound the plan's from above: a start it could not improve on may still be better
+        return _kept(start, graph, started, res, "the exact program's best was no better")
+    return found
+
+
+def _kept(start: Mapping, graph: OpGraph, started: float, res, why: str) -> Mapping:
+    """The starting mapping, returned as the program's answer with the program's bound."""
+    kept = Mapping([list(p) for p in start.chips], list(start.capacity_bytes), "bilp", optimal=False,
+                   solve_s=time.perf_counter() - started, method=f"{start.method} ({why})")
+    if res.dual_bound is not None:
+        kept.lower_bound = max(0.0, float(res.dual_bound))
+        b = inter_chip_bytes(graph, kept)
+        kept.gap = (b - kept.lower_bound) / b if b > 0 else 0.0
+    return kept

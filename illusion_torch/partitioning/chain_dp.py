@@ -134,6 +134,6 @@ def _layer_cost(graph: OpGraph, ly, placed, where: tuple, edges_in) -> float:
     k = len(placed)
     if k > 1 and (split == "in" or ly.kind == "embedding"):
         cost += (k - 1) * ly.out_numel * graph.partial_sum_bytes
-    if k > 1 and ly.kind == "lstm" and ly.steps > 1:
-        cost += ly.out_bytes * (k - 1) * (ly.steps - 1)
+    if k > 1 and ly.recurrent:
+        cost += ly.state_bytes * (k - 1) * (ly.steps - 1)
     return cost

@@ -6,7 +6,8 @@ Usage::
     from illusion_torch.partitioning.decompose import decompose
     traceable = decompose(model)     # the same model (same parameter tensors, no copy) with every
     #                                  nn.MultiheadAttention / nn.TransformerEncoderLayer / nn.TransformerEncoder
-    #                                  rebuilt from Linear projections, norms and matmuls
+    #                                  rebuilt from Linear projections, norms and matmuls, and every nn.LSTM /
+    #                                  nn.GRU as a stack of per-layer ``recurrent.Recurrent`` layers
 
 torch.fx keeps torch.nn's modules whole (leaves), and these three hide their weights inside one call
 (``F.multi_head_attention_forward``, a fused fast path). ``Attention`` computes the same function from four
@@ -27,6 +28,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import IllusionError
+from .recurrent import RecurrentStack
 
 __all__ = ["decompose", "Attention", "EncoderLayer", "Encoder"]
 
@@ -157,6 +159,8 @@ _RULES: dict[type[nn.Module], Callable[[nn.Module], nn.Module]] = {
     nn.MultiheadAttention: Attention.of,
     nn.TransformerEncoderLayer: EncoderLayer.of,
     nn.TransformerEncoder: Encoder.of,
+    nn.LSTM: RecurrentStack.of,
+    nn.GRU: RecurrentStack.of,
 }
 
 

@@ -1,4 +1,4 @@
-"""A mixed-integer linear program written row by row, solved by HiGHS (``scipy.optimize.milp``).
+"""A mixed-integer linear program written row by row, solved by HiGHS through ``highspy``.
 
 Usage::
 
@@ -7,20 +7,56 @@ Usage::
     x = prog.var(cost=1.0)                 # binary by default
     y = prog.var(0, 10, integer=False)     # continuous in [0, 10]
     prog.row({x: 1.0, y: -1.0}, hi=0)      # x − y ≤ 0
-    result = prog.solve(time_limit_s=5)    # scipy's OptimizeResult (x, status, mip_dual_bound, mip_gap)
+    result = prog.solve(time_limit_s=5, start={x: 1.0})   # a (partial) starting point HiGHS completes
+    result.x, result.optimal, result.gap, result.dual_bound
+
+A starting point (the values of some variables, e.g. a greedy mapping's placement) is handed to HiGHS with
+``setSolution``; HiGHS completes it and keeps it as its incumbent, so the search returns a solution at
+least that good however soon the time limit stops it.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from dataclasses import dataclass
+
+import highspy
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-__all__ = ["Program"]
+__all__ = ["Program", "Result"]
+
+
+@dataclass
+class Result:
+    x: np.ndarray | None            # the best solution found (None: none)
+    optimal: bool                   # proven optimal (within the relative gap of 0)
+    infeasible: bool                # proven to have no solution
+    gap: float                      # relative gap of the best solution to the bound
+    dual_bound: float | None        # the proven lower bound on the objective
+    objective: float | None
+    message: str
+
+
+def _quiet_highs() -> highspy.Highs:
+    """A HiGHS instance that writes nothing: its constructor prints a banner on the process's stdout (file
+    descriptor 1, below Python's sys.stdout), which would corrupt ``--json -`` output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 class Program:
-    """Variables and sparse rows for milp."""
+    """Variables and sparse rows for HiGHS."""
 
     def __init__(self) -> None:
         self.lb: list[float] = []
@@ -39,17 +75,46 @@ class Program:
     def row(self, coeffs: dict[int, float], lo: float = -np.inf, hi: float = np.inf) -> None:
         self.rows.append((coeffs, lo, hi))
 
-    def solve(self, time_limit_s: float):
-        r, c, v, lo, hi = [], [], [], [], []
-        for i, (coeffs, a, b) in enumerate(self.rows):
+    def _model(self) -> highspy.HighsLp:
+        r, c, v = [], [], []
+        for i, (coeffs, _, _) in enumerate(self.rows):
             for j, x in coeffs.items():
                 r.append(i)
                 c.append(j)
                 v.append(x)
-            lo.append(a)
-            hi.append(b)
-        A = coo_matrix((v, (r, c)), shape=(len(self.rows), len(self.lb))).tocsr()
-        return milp(np.asarray(self.cost), integrality=np.asarray(self.integer),
-                    bounds=Bounds(np.asarray(self.lb), np.asarray(self.ub)),
-                    constraints=LinearConstraint(A, np.asarray(lo), np.asarray(hi)),
-                    options={"time_limit": time_limit_s, "disp": False, "mip_rel_gap": 0.0})
+        A = coo_matrix((v, (r, c)), shape=(len(self.rows), len(self.lb))).tocsc()
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = len(self.lb), len(self.rows)
+        lp.col_cost_ = np.asarray(self.cost, dtype=np.float64)
+        lp.col_lower_ = np.asarray(self.lb, dtype=np.float64)
+        lp.col_upper_ = np.asarray(self.ub, dtype=np.float64)
+        inf = highspy.kHighsInf
+        lp.row_lower_ = np.asarray([max(lo, -inf) for _, lo, _ in self.rows], dtype=np.float64)
+        lp.row_upper_ = np.asarray([min(hi, inf) for _, _, hi in self.rows], dtype=np.float64)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = A.indices.astype(np.int32)
+        lp.a_matrix_.value_ = A.data.astype(np.float64)
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                           for i in self.integer]
+        return lp
+
+    def solve(self, time_limit_s: float, start: dict[int, float] | None = None) -> Result:
+        """Solve within ``time_limit_s``; ``start``: values of some variables, a solution to begin from."""
+        h = _quiet_highs()
+        h.setOptionValue("time_limit", float(time_limit_s))
+        h.setOptionValue("mip_rel_gap", 0.0)
+        h.setOptionValue("random_seed", 0)
+        h.passModel(self._model())
+        if start:
+            index = np.fromiter(start.keys(), dtype=np.int32)
+            h.setSolution(len(index), index, np.fromiter(start.values(), dtype=np.float64))
+        h.run()
+        status = h.getModelStatus()
+        info = h.getInfo()
+        has = info.primal_solution_status == 2         # a feasible solution exists
+        x = np.asarray(h.getSolution().col_value) if has else None
+        bound = info.mip_dual_bound if np.isfinite(info.mip_dual_bound) else None
+        return Result(x, status == highspy.HighsModelStatus.kOptimal, status == highspy.HighsModelStatus.kInfeasible,
+                      float(info.mip_gap) if has and np.isfinite(info.mip_gap) else float("inf"), bound,
+                      float(info.objective_function_value) if has else None, h.modelStatusToString(status))

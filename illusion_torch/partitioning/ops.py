@@ -27,6 +27,7 @@ from torch import fx, nn
 
 from ..errors import IllusionError
 from ..layers import QLSTM, QuantPoint
+from .recurrent import Recurrent
 
 __all__ = ["Role", "OpInfo", "LayerKind", "Split", "Use", "op_of", "layer_kind", "WEIGHTED", "OTHER", "StoredValue",
            "StatefulOp", "stateful", "register_op", "state_of", "UnknownOpError"]
@@ -38,6 +39,7 @@ class LayerKind(StrEnum):
     CONV2D = "conv2d"
     LINEAR = "linear"
     LSTM = "lstm"
+    GRU = "gru"
     EMBEDDING = "embedding"
     OP = "op"               # an op with state of its own (a norm): stored whole on one chip, run there
     CONSTANT = "constant"   # a tensor the forward reads directly (class token, positional embedding, a table):
@@ -203,6 +205,8 @@ def stateful(module: nn.Module | None, path: str = "") -> StatefulOp | None:
 
 def layer_kind(module: nn.Module | None) -> LayerKind | None:
     """The kind of weighted layer ``module`` is, or None for a weightless op."""
+    if isinstance(module, Recurrent):
+        return LayerKind(module.kind)
     return next((kind for cls, kind in WEIGHTED.items() if isinstance(module, cls)), None)
 
 

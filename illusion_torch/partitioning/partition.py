@@ -31,6 +31,25 @@ from .wakes import ChipPrograms
 __all__ = ["Partition"]
 
 
+REFERENCE_CACHE_BYTES = 256 * 2**20
+
+
+def _state_bytes(model: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+
+
+def _float64_copy(model: nn.Module) -> nn.Module:
+    """A private eval-mode copy of ``model`` with float64 parameters and buffers, made tensor by tensor (never
+    a float32 copy and a float64 one at once)."""
+    memo: dict[int, object] = {}
+    for p in model.parameters():
+        memo[id(p)] = nn.Parameter(p.detach().double() if p.is_floating_point() else p.detach().clone(),
+                                   requires_grad=False)
+    for b in model.buffers():
+        memo[id(b)] = b.double() if b.is_floating_point() else b.clone()
+    return copy.deepcopy(model, memo).eval()
+
+
 class Partition:
     """The model, the graph traced from it and the mapping of its layers onto chips (checked whole)."""
 
@@ -89,11 +108,13 @@ class Partition:
     def reference(self, x: torch.Tensor) -> torch.Tensor:
         """The unpartitioned model on one ideal chip, in float64 (exact for a fixed-point model).
 
-        It runs a private float64 copy of the model in eval mode, made on first use: the user's model keeps
-        its mode, dtype and attributes."""
-        if self._reference is None:
-            self._reference = copy.deepcopy(self.model).double().eval()
-        return self._reference(x.double() if x.is_floating_point() else x)
+        It runs a private float64 copy of the model in eval mode: the user's model keeps its mode, dtype and
+        attributes. The copy is kept for the next call when it is small (≤ ``REFERENCE_CACHE_BYTES``), else
+        made for each call and dropped, so a large model is never held twice besides its chips."""
+        model = self._reference if self._reference is not None else _float64_copy(self.model)
+        if self._reference is None and _state_bytes(model) <= REFERENCE_CACHE_BYTES:
+            self._reference = model
+        return model(x.double() if x.is_floating_point() else x)
 
     def summary(self) -> str:
         """A per-chip table: pieces, weight bytes, message bytes in and out, activation buffer."""

@@ -249,8 +249,8 @@ def messages(graph: OpGraph, mapping: Mapping) -> list[Message]:
             for a, b in zip(chips, chips[1:], strict=False):
                 out.append(Message(a, b, f"{ly.name}:partial_sums", ly.out_numel * graph.partial_sum_bytes,
                                    MessageKind.PARTIAL_SUMS, ly.name))
-        elif ly.kind == "lstm" and ly.steps > 1:
-            h_bytes = ly.out_bytes / ly.out_units
+        elif ly.recurrent:
+            h_bytes = ly.state_bytes / ly.out_units
             for c, p in pieces:
                 for d in chips:
                     if d != c:

@@ -30,6 +30,7 @@ from ..errors import IllusionError
 from ..layers import QLSTM
 from .ops import state_of
 from .plan import Mapping
+from .recurrent import Recurrent, RecurrentSlice
 from .slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice, channel_slice, frozen, sliced
 from .trace import HOST, Chip, OpGraph, aligned, channelwise
 from .wakes import ChipPrograms, cut
@@ -192,6 +193,9 @@ class _Expander:
         if isinstance(module, QLSTM):
             self.lstm(n, module, pieces)
             return
+        if isinstance(module, Recurrent):
+            self.recurrent(n, module, pieces)
+            return
         if isinstance(module, nn.Embedding):      # rows split: each chip adds the rows it holds, in chip order
             total = None
             for c, p in pieces:
@@ -257,6 +261,36 @@ class _Expander:
                 c_state[c] = self.emit(c, "call_function", operator.getitem, (out, 1))
             h_parts = new_h
         self.env[n.name] = _Slices([(h_parts[c], c, p.start / H, p.stop / H) for c, p in pieces])
+
+    def recurrent(self, n: fx.Node, layer: Recurrent, pieces) -> None:
+        """An LSTM/GRU layer split by hidden units: every step each chip computes its units from x_t and the
+        whole previous h (the slices of all chips, exchanged), then stacks its units' h over time."""
+        H = layer.hidden_size
+        x = {c: self.full_on(n.args[0].name, c) for c, _ in pieces}
+        steps = int(n.args[0].meta["tensor_meta"].shape[1])
+        cells = {c: self.add(RecurrentSlice(layer, p.start, p.stop)) for c, p in pieces}
+        h_parts: dict = {}
+        c_state: dict = {}
+        seqs: dict = {c: [] for c, _ in pieces}
+        for t in range(steps):
+            new_h = {}
+            for c, p in pieces:
+                x_t = self.emit(c, "call_function", operator.getitem, (x[c], (slice(None), t)))
+                if t == 0:
+                    zeros = self.emit(c, "call_function", torch.zeros_like, (
+                        self.emit(c, "call_function", operator.getitem, (x_t, (slice(None), slice(0, 1)))),))
+                    h_full = self.emit(c, "call_method", "expand", (zeros, -1, H))
+                    c_prev = self.emit(c, "call_method", "expand", (zeros, -1, p.units))
+                else:
+                    h_full = self.emit(c, "call_function", torch.cat, ([h_parts[d] for d, _ in pieces],), {"dim": 1})
+                    c_prev = c_state[c]
+                out = self.emit(c, "call_module", cells[c], (x_t, h_full, c_prev))
+                new_h[c] = self.emit(c, "call_function", operator.getitem, (out, 0))
+                c_state[c] = self.emit(c, "call_function", operator.getitem, (out, 1))
+                seqs[c].append(new_h[c])
+            h_parts = new_h
+        self.env[n.name] = _Slices([(self.emit(c, "call_function", torch.stack, (seqs[c],), {"dim": 1}), c,
+                                     p.start / H, p.stop / H) for c, p in pieces], dim=2)
 
     def target_of(self, n: fx.Node) -> Any:
         return self.own(str(n.target)) if n.op in ("call_module", "get_attr") else n.target

@@ -29,7 +29,7 @@ from ..units import parse_bytes
 from .bilp import solve_bilp
 from .chain_dp import chain_dp
 from .greedy import first_fit, sequential
-from .ops import LayerKind, Split, Use
+from .ops import Split, Use
 from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes, unplaced
 from .trace import HOST, OpGraph
 
@@ -41,38 +41,42 @@ SOLVERS = ("bilp", "first-fit", "sequential")
 EXACT_LIMIT = 1200          # layers × chips above which the chain dynamic program (heuristic) runs instead
 
 
-def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
-    """The exact program; for large graphs the chain dynamic program (heuristic) and the LP bound."""
-    if len(graph.layers) * len(caps) <= EXACT_LIMIT or len(set(caps)) > 1:
-        result = solve_bilp(graph, caps, time_limit_s=time_limit_s)
-        if result.optimal or len(set(caps)) > 1:
-            return result
-        return _best_of(graph, result, caps)
-    started = time.perf_counter()
-    result = chain_dp(graph, caps[0], len(caps), keep=32)
-    greedy = first_fit(graph, caps[0])
-    if greedy.n_chips <= len(caps) and inter_chip_bytes(graph, greedy) < inter_chip_bytes(graph, result):
-        result = greedy
-    result.lower_bound = forced_split_bound(graph, caps[0])
-    result.optimal = False
-    result.solver = "bilp"
-    result.method += f"; graph too large for the exact program ({len(graph.layers)} layers × {len(caps)} chips)"
-    result.solve_s = time.perf_counter() - started
-    return result
-
-
-def _best_of(graph: OpGraph, result: Mapping, caps: list[int]) -> Mapping:
-    """An unproven BILP result against the chain program's: keep the cheaper, with the solver's bound."""
+def _heuristic(graph: OpGraph, caps: list[int]) -> Mapping | None:
+    """The better of the chain program and first-fit within ``len(caps)`` chips of one size, or None."""
+    found = []
     try:
-        other = chain_dp(graph, caps[0], len(caps), keep=32)
+        found.append(chain_dp(graph, caps[0], len(caps), keep=32))
     except IllusionError:
+        pass
+    greedy = first_fit(graph, caps[0])
+    if greedy.n_chips <= len(caps):
+        found.append(greedy)
+    return min(found, key=lambda m: inter_chip_bytes(graph, m)) if found else None
+
+
+def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
+    """The exact program, started from the chain program's or first-fit's mapping (whichever is better), so a
+    feasible answer never worse than either comes back within the time limit; for graphs too large for the
+    exact program, that heuristic mapping with the forced-split lower bound."""
+    started = time.perf_counter()
+    same = len(set(caps)) == 1
+    start = _heuristic(graph, caps) if same else None
+    if len(graph.layers) * len(caps) <= EXACT_LIMIT or not same:
+        left = max(0.5, time_limit_s - (time.perf_counter() - started))
+        result = solve_bilp(graph, caps, time_limit_s=left, start=start)
+        result.solve_s = time.perf_counter() - started
+        if start is not None and not result.optimal and result.lower_bound is not None:
+            result.lower_bound = max(result.lower_bound, forced_split_bound(graph, caps[0]))
         return result
-    if inter_chip_bytes(graph, other) < inter_chip_bytes(graph, result):
-        found = ("found no mapping" if result.notes else f"reached {inter_chip_bytes(graph, result)} B")
-        other.lower_bound, other.solve_s = result.lower_bound, result.solve_s + other.solve_s
-        other.method += f"; the exact program {found} within its time limit"
-        return other
-    return result
+    if start is None:
+        raise IllusionError(f"neither the chain program nor first-fit fits {len(caps)} chips of {caps[0]} B; use "
+                            f"more chips or a larger capacity")
+    start.lower_bound = forced_split_bound(graph, caps[0])
+    start.optimal = False
+    start.solver = "bilp"
+    start.method += f"; graph too large for the exact program ({len(graph.layers)} layers × {len(caps)} chips)"
+    start.solve_s = time.perf_counter() - started
+    return start
 
 
 def forced_split_bound(graph: OpGraph, capacity_bytes: int) -> float:
@@ -96,8 +100,8 @@ def forced_split_bound(graph: OpGraph, capacity_bytes: int) -> float:
         options = [(k - 1) * inputs.get(ly.name, 0.0)] if Split.OUT in ly.splits else []
         if Split.IN in ly.splits:
             options.append((k - 1) * ly.out_numel * graph.partial_sum_bytes)
-        if ly.kind == LayerKind.LSTM and ly.steps > 1:
-            options = [(k - 1) * ly.out_bytes * (ly.steps - 1)]
+        if ly.recurrent:
+            options = [(k - 1) * ly.state_bytes * (ly.steps - 1)]
         total += min(options)
     return total
 

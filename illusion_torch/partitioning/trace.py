@@ -35,6 +35,7 @@ from ..layers import QLSTM, QuantPoint
 from ..workload import WorkloadConfig, config_of
 from .decompose import decompose
 from .ops import LayerKind, Split, Use, layer_kind, op_of, state_of, stateful
+from .recurrent import GATES, Recurrent, cell_state_unavailable
 
 __all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "Chip", "PARTIAL_SUM_BYTES", "TraceError"]
 
@@ -68,7 +69,13 @@ class Layer:
     in_channels: int = 0        # input channels as a convolution sees them: a Linear fed by a flattened
     #                             (C, H, W) map has C (the paper's simulator treats it as a C→out conv)
     param_count: int = 0        # values among ``weight_count`` that are the model's parameters (not buffers)
+    state_bytes: int = 0        # a recurrent layer's whole h of one step: what its chips exchange every step
     absorbed: tuple[str, ...] = ()   # per-channel ops (batch norms) stored and run with this layer
+
+    @property
+    def recurrent(self) -> bool:
+        """An LSTM or GRU run step by step: split by hidden units, its chips exchange h every step."""
+        return self.kind in (LayerKind.LSTM, LayerKind.GRU) and self.steps > 1
 
 
 @dataclass
@@ -120,7 +127,7 @@ class _Tracer(fx.Tracer):
     """Keeps quantization points and the fixed-point LSTM whole (leaf modules)."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, (QuantPoint, QLSTM)) or super().is_leaf_module(m, qualname)
+        return isinstance(m, (QuantPoint, QLSTM, Recurrent)) or super().is_leaf_module(m, qualname)
 
 
 def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
@@ -243,7 +250,14 @@ def _weighted(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> 
         steps = int(node.args[0].meta["tensor_meta"].shape[1])
         macs = steps * 4 * module.hidden_size * (module.input_size + module.hidden_size)
         return Layer(name, target, LayerKind.LSTM, wb, count, module.hidden_size, 0, bias_bytes, 0, out_numel, macs,
-                     (Split.OUT,), steps=steps)
+                     (Split.OUT,), steps=steps, state_bytes=module.hidden_size * module.q_h.format.bytes)
+    if isinstance(module, Recurrent):
+        steps = int(node.args[0].meta["tensor_meta"].shape[1])
+        H = module.hidden_size
+        macs = steps * GATES[module.kind] * H * (module.input_size + H)
+        bias_bytes = sum(b.numel() for b in (module.bias_ih, module.bias_hh) if b is not None) * weight_bytes_per_value
+        return Layer(name, target, LayerKind(module.kind), wb, count, H, 0, bias_bytes, 0, out_numel, macs,
+                     (Split.OUT,), steps=steps, feature_dim=2, state_bytes=H * weight_bytes_per_value)
     assert isinstance(module, nn.Embedding)
     return Layer(name, target, LayerKind.EMBEDDING, wb, count, module.num_embeddings, 0, 0, 0, out_numel, 0,
                  (Split.OUT,))
@@ -271,12 +285,20 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     weight_bpv = (bits + 7) // 8
     float_bpv = weight_bpv if fmt is None else PARTIAL_SUM_BYTES
     gm = _symbolic_trace(decompose(model))
+    for node in reversed(list(gm.graph.nodes)):     # an LSTM's c_n the model never reads
+        if node.target is cell_state_unavailable and not node.users:
+            gm.graph.erase_node(node)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             ShapeProp(gm).propagate(*example_inputs)
     except Exception as e:
+        cause: BaseException | None = e
+        while cause is not None and not isinstance(cause, IllusionError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:               # our own message (a decomposed block's limit) says it best
+            raise cause from None
         raise TraceError(f"running the traced {type(model).__name__} on the example inputs failed: "
                          f"{type(e).__name__}: {e}") from None
     finally:

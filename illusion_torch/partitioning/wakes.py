@@ -73,17 +73,31 @@ class ChipPrograms:
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(logits, route) of ``x`` computed in ``dtype``; route is None for a model without a gate."""
-        if dtype != self.dtype:                 # the programs' own modules: converted once per change
-            self.top.to(dtype)
-            self.expanded.to(dtype)             # split_module copies get_attr tensors: convert both
-            self.dtype = dtype
-        out = self.top(x.to(dtype) if x.is_floating_point() else x)
+        """(logits, route) of ``x`` computed in ``dtype``; route is None for a model without a gate.
+
+        The programs keep their weights in the model's own dtype, once: each wake computes with its own
+        weights cast to ``dtype`` for the call (at most one chip's worth at a time)."""
+        x = x.to(dtype) if x.is_floating_point() else x
+        out = self.top(x) if dtype == self.dtype else _InDtype(self.top, dtype).run(x)
         return out if self.gated else (out, None)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of ``x`` in float64 (exact for fixed-point models)."""
         return self.forward(x)[0]
+
+
+class _InDtype(fx.Interpreter):
+    """Runs the top module, calling each wake with its parameters and buffers cast to ``dtype``."""
+
+    def __init__(self, top: fx.GraphModule, dtype: torch.dtype) -> None:
+        super().__init__(top)
+        self.dtype = dtype
+
+    def call_module(self, target, args, kwargs):  # type: ignore[override]
+        wake = self.fetch_attr(str(target))
+        state = {name: t.to(self.dtype) if t.is_floating_point() else t
+                 for name, t in (*wake.named_parameters(), *wake.named_buffers())}
+        return torch.func.functional_call(wake, state, args, kwargs, tie_weights=False)
 
 
 def cut(gm: fx.GraphModule, chip: dict[str, Chip], *, gated: bool = False) -> ChipPrograms:

@@ -14,7 +14,8 @@ Two address spaces per chip: ``nvm`` (weights, the capacity a mapping fills; one
 ``bytes_per_value`` bytes) and ``act`` (activation buffers and the inbox for received messages; one region
 per stored tensor, each starting on a 16-bit word, no reuse between tensors — an upper bound on buffer
 size). Weight codes are
-value × 2^fl at the model's ``weight_format``; a float model (no format) stores its values as they are.
+value × 2^fl at the model's ``weight_format``; a float model (no format) keeps its values where the
+programs hold them (no second copy: the image records their place and size).
 Read/write patterns are per inference and uniform within a region, so counts after any number of
 inferences are exact in closed form: pattern × inferences that ran the region's branch.
 """
@@ -60,7 +61,8 @@ class Region:
     writes_per_value: float
     branch: int | None
     kind: RegionKind
-    codes: torch.Tensor | None = None       # weights: int64 codes (float64 values for a float model)
+    codes: torch.Tensor | None = None       # weights: int64 codes (None for a float model: the programs' own
+    #                                         tensor is the stored value, held once)
     fmt: FixedPoint | None = None
     shape: tuple = ()
     module: str = ""
@@ -72,9 +74,9 @@ class Region:
 
     def values(self) -> torch.Tensor:
         """The stored weights as real values (codes × 2^-fl), in the parameter's shape."""
-        assert self.codes is not None
-        v = self.codes.double() if self.fmt is None else self.codes.double() * 2.0 ** -self.fmt.fl
-        return v.reshape(self.shape)
+        if self.codes is None or self.fmt is None:
+            raise IllusionError(f"region {self.name} holds a float model's weights in place, not codes")
+        return (self.codes.double() * 2.0 ** -self.fmt.fl).reshape(self.shape)
 
 
 @dataclass
@@ -133,9 +135,9 @@ def build_images(prof: Profile, root: nn.Module, fmt: FixedPoint | None) -> list
     return images
 
 
-def _codes(p: torch.Tensor, fmt: FixedPoint | None, label: str) -> torch.Tensor:
-    if fmt is None:
-        return p.double().flatten().clone()
+def _codes(p: torch.Tensor, fmt: FixedPoint | None, label: str) -> torch.Tensor | None:
+    if fmt is None:             # a float model: the programs' tensor is the stored value (no second copy)
+        return None
     scaled = p.double().flatten() * 2.0 ** fmt.fl
     codes = torch.round(scaled)
     lo, hi = -(2 ** (fmt.wl - 1)), 2 ** (fmt.wl - 1) - 1
@@ -150,5 +152,7 @@ def load_weights(images: list[MemoryImage], root: nn.Module) -> None:
     with torch.no_grad():
         for img in images:
             for r in img.space(Space.NVM):
+                if r.codes is None:
+                    continue
                 p = getattr(root.get_submodule(r.module), r.param)
                 p.copy_(r.values().to(p.dtype))
