@@ -50,8 +50,8 @@ def recurrent_step(kind: str, x_t: torch.Tensor, h: torch.Tensor, h_own: torch.T
 class Recurrent(nn.Module):
     """One LSTM or GRU layer in one direction: (batch, time, input) → every step's h, (batch, time, hidden)."""
 
-    def __init__(self, kind: str, weight_ih: nn.Parameter, weight_hh: nn.Parameter, bias_ih: nn.Parameter | None,
-                 bias_hh: nn.Parameter | None) -> None:
+    def __init__(self, kind: str, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor | None,
+                 bias_hh: torch.Tensor | None) -> None:
         super().__init__()
         if kind not in GATES:
             raise IllusionError(f"recurrent kind must be one of {sorted(GATES)}, got {kind!r}")
@@ -74,7 +74,7 @@ class Recurrent(nn.Module):
 
 class RecurrentSlice(nn.Module):
     """A chip's hidden units [start, stop) of a ``Recurrent``: the rows of every gate for them; one step per
-    call, given the whole previous h; returns the units' new (h, c) (c: zeros-free None for a GRU → h)."""
+    call, given the whole previous h; returns the units' new (h, c) — for a GRU, which has no c, (h, h)."""
 
     def __init__(self, layer: Recurrent, start: int, stop: int) -> None:
         super().__init__()
@@ -115,9 +115,9 @@ class RecurrentStack(nn.Module):
         cells = []
         for k in range(rnn.num_layers):
             for suffix in ("", "_reverse")[:self.directions]:
-                p = {name: getattr(rnn, f"{name}_l{k}{suffix}", None)
-                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-                cells.append(Recurrent(self.kind, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"]))
+                w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}{suffix}"), getattr(rnn, f"weight_hh_l{k}{suffix}")
+                b_ih, b_hh = (getattr(rnn, f"{b}_l{k}{suffix}", None) for b in ("bias_ih", "bias_hh"))
+                cells.append(Recurrent(self.kind, w_ih, w_hh, b_ih, b_hh))
         self.cells = nn.ModuleList(cells)
 
     @classmethod

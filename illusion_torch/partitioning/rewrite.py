@@ -242,38 +242,16 @@ class _Expander:
             rows = torch.cat([torch.arange(p.start, p.stop) + k * H for k in range(4)])
             cells[c] = self.add(LstmSlice(lstm.weight_ih[rows], lstm.weight_hh[rows], lstm.bias[rows], io=io,
                                           pre=pre))
-        h_parts = {c: None for c, _ in pieces}
-        c_state = {}
-        for t in range(steps):
-            new_h = {}
-            for c, p in pieces:
-                x_t = self.emit(c, "call_function", operator.getitem, (xq[c], (slice(None), t)))
-                if t == 0:
-                    zeros_h = self.emit(c, "call_function", torch.zeros_like, (
-                        self.emit(c, "call_function", operator.getitem, (x_t, (slice(None), slice(0, 1)))),))
-                    h_full = self.emit(c, "call_method", "expand", (zeros_h, -1, H))
-                    c_prev = self.emit(c, "call_method", "expand", (zeros_h, -1, p.units))
-                else:
-                    h_full = self.emit(c, "call_function", torch.cat, ([h_parts[d] for d, _ in pieces],), {"dim": 1})
-                    c_prev = c_state[c]
-                out = self.emit(c, "call_module", cells[c], (x_t, h_full, c_prev))
-                new_h[c] = self.emit(c, "call_function", operator.getitem, (out, 0))
-                c_state[c] = self.emit(c, "call_function", operator.getitem, (out, 1))
-            h_parts = new_h
-        self.env[n.name] = _Slices([(h_parts[c], c, p.start / H, p.stop / H) for c, p in pieces])
+        seqs = self.unroll(pieces, xq, cells, H, steps)
+        self.env[n.name] = _Slices([(seqs[c][-1], c, p.start / H, p.stop / H) for c, p in pieces])
 
-    def recurrent(self, n: fx.Node, layer: Recurrent, pieces) -> None:
-        """An LSTM/GRU layer split by hidden units: every step each chip computes its units from x_t and the
-        whole previous h (the slices of all chips, exchanged), then stacks its units' h over time."""
-        H = layer.hidden_size
-        x = {c: self.full_on(n.args[0].name, c) for c, _ in pieces}
-        steps = int(n.args[0].meta["tensor_meta"].shape[1])
-        cells = {c: self.add(RecurrentSlice(layer, p.start, p.stop)) for c, p in pieces}
-        h_parts: dict = {}
-        c_state: dict = {}
+    def unroll(self, pieces, x: dict, cells: dict, H: int, steps: int) -> dict:
+        """The steps of a recurrent layer split by hidden units: chip c runs its cell ``cells[c]`` on x_t (from
+        its copy ``x[c]`` of the sequence), the whole previous h (every chip's slice, exchanged; zeros first)
+        and its own c. Returns per chip its h slice of every step."""
         seqs: dict = {c: [] for c, _ in pieces}
+        c_state: dict = {}
         for t in range(steps):
-            new_h = {}
             for c, p in pieces:
                 x_t = self.emit(c, "call_function", operator.getitem, (x[c], (slice(None), t)))
                 if t == 0:
@@ -282,13 +260,22 @@ class _Expander:
                     h_full = self.emit(c, "call_method", "expand", (zeros, -1, H))
                     c_prev = self.emit(c, "call_method", "expand", (zeros, -1, p.units))
                 else:
-                    h_full = self.emit(c, "call_function", torch.cat, ([h_parts[d] for d, _ in pieces],), {"dim": 1})
+                    h_full = self.emit(c, "call_function", torch.cat, ([seqs[d][t - 1] for d, _ in pieces],),
+                                       {"dim": 1})
                     c_prev = c_state[c]
                 out = self.emit(c, "call_module", cells[c], (x_t, h_full, c_prev))
-                new_h[c] = self.emit(c, "call_function", operator.getitem, (out, 0))
+                seqs[c].append(self.emit(c, "call_function", operator.getitem, (out, 0)))
                 c_state[c] = self.emit(c, "call_function", operator.getitem, (out, 1))
-                seqs[c].append(new_h[c])
-            h_parts = new_h
+        return seqs
+
+    def recurrent(self, n: fx.Node, layer: Recurrent, pieces) -> None:
+        """An LSTM/GRU layer split by hidden units: every step each chip computes its units from x_t and the
+        whole previous h (the slices of all chips, exchanged), then stacks its units' h over time."""
+        H = layer.hidden_size
+        x = {c: self.full_on(n.args[0].name, c) for c, _ in pieces}
+        steps = int(n.args[0].meta["tensor_meta"].shape[1])
+        cells = {c: self.add(RecurrentSlice(layer, p.start, p.stop)) for c, p in pieces}
+        seqs = self.unroll(pieces, x, cells, H, steps)
         self.env[n.name] = _Slices([(self.emit(c, "call_function", torch.stack, (seqs[c],), {"dim": 1}), c,
                                      p.start / H, p.stop / H) for c, p in pieces], dim=2)
 
