@@ -201,3 +201,26 @@ def test_reading_an_lstms_final_cell_state_is_a_clear_error():
 
     with pytest.raises(il.IllusionError, match="final cell state c_n"):
         partitioning.trace(UsesC(), torch.zeros(1, 3, 4))
+
+
+@pytest.mark.parametrize("name", ["norms", "tokens"])
+def test_a_fixed_point_version_is_bit_identical_on_any_split(name):
+    from illusion_torch.quantized import fixed_point_version
+
+    torch.manual_seed(5)
+    model = MODELS[name]().eval()
+    x = _inputs(name).float()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    fixed = fixed_point_version(model, x[:1])
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())   # the model given: untouched
+    assert not all(torch.equal(v, fixed.state_dict()[k]) for k, v in state.items() if k in fixed.state_dict())
+    g = partitioning.trace(fixed, x[:1])
+    assert g.config.fixed_point and g.partial_sum_bytes == 4
+    for chips in (3, 9):
+        cap = -(-g.weight_bytes * 5 // (4 * chips))
+        system = il.IllusionSystem(fixed, g, partitioning.solve(g, cap, solver="first-fit"))
+        ref = system.reference(x)
+        assert ref.abs().max() > 0 and torch.equal(system(x), ref)
+        rt = Runtime(system)                                # codes in the images, loaded back: still identical
+        assert all(r.codes is not None for img in rt.images for r in img.space("nvm"))
+        assert torch.equal(rt.run(x).logits, ref)

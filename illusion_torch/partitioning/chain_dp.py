@@ -25,7 +25,7 @@ from ..errors import IllusionError
 from .plan import Mapping, Piece, edge_bytes, fill, needs_of
 from .trace import HOST, OpGraph
 
-__all__ = ["chain_dp"]
+__all__ = ["chain_dp", "OutOfTime"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,14 @@ class _Label:
     pieces: tuple                                   # ((chip, Piece), ...) placed by this step
 
 
-def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int = 8) -> Mapping:
+class OutOfTime(IllusionError):
+    """The chain program did not finish before its deadline."""
+
+
+def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int = 8,
+             deadline: float | None = None) -> Mapping:
+    """The program of the module docstring; ``deadline`` (a ``time.perf_counter()`` value) stops it with
+    ``OutOfTime``."""
     started = time.perf_counter()
     cap = capacity_bytes
     consumers: dict[str, list[str]] = {}
@@ -50,6 +57,8 @@ def chain_dp(graph: OpGraph, capacity_bytes: int, max_chips: int, *, keep: int =
 
     labels: dict[int, list[_Label]] = {1: [_Label(1, cap, 0.0, (), None, ())]}
     for i, ly in enumerate(graph.layers):
+        if deadline is not None and time.perf_counter() > deadline:
+            raise OutOfTime(f"the chain program reached layer {i} of {len(graph.layers)} before its time limit")
         nxt: dict[int, list[_Label]] = {}
         for group in labels.values():
             for lab in group:

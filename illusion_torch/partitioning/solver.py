@@ -27,7 +27,7 @@ from collections.abc import Callable
 from ..errors import IllusionError
 from ..units import parse_bytes
 from .bilp import solve_bilp
-from .chain_dp import chain_dp
+from .chain_dp import OutOfTime, chain_dp
 from .greedy import first_fit, sequential
 from .ops import Split, Use
 from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes, unplaced
@@ -41,16 +41,20 @@ SOLVERS = ("bilp", "first-fit", "sequential")
 EXACT_LIMIT = 1200          # layers × chips above which the chain dynamic program (heuristic) runs instead
 
 
-def _heuristic(graph: OpGraph, caps: list[int]) -> Mapping | None:
-    """The better of the chain program and first-fit within ``len(caps)`` chips of one size, or None."""
+def _heuristic(graph: OpGraph, caps: list[int], deadline: float) -> Mapping | None:
+    """The best of first-fit and the chain program (4 labels, then 32 while time is left before ``deadline``)
+    within ``len(caps)`` chips of one size, or None."""
     found = []
-    try:
-        found.append(chain_dp(graph, caps[0], len(caps), keep=32))
-    except IllusionError:
-        pass
     greedy = first_fit(graph, caps[0])
     if greedy.n_chips <= len(caps):
         found.append(greedy)
+    for keep in (4, 32):
+        try:
+            found.append(chain_dp(graph, caps[0], len(caps), keep=keep, deadline=deadline))
+        except OutOfTime:
+            break
+        except IllusionError:
+            continue
     return min(found, key=lambda m: inter_chip_bytes(graph, m)) if found else None
 
 
@@ -60,8 +64,10 @@ def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
     exact program, that heuristic mapping with the forced-split lower bound."""
     started = time.perf_counter()
     same = len(set(caps)) == 1
-    start = _heuristic(graph, caps) if same else None
-    if len(graph.layers) * len(caps) <= EXACT_LIMIT or not same:
+    exact = len(graph.layers) * len(caps) <= EXACT_LIMIT or not same
+    # the heuristic gets half the time when the exact program follows, all of it otherwise
+    start = _heuristic(graph, caps, started + time_limit_s * (0.5 if exact else 1.0)) if same else None
+    if exact:
         left = max(0.5, time_limit_s - (time.perf_counter() - started))
         result = solve_bilp(graph, caps, time_limit_s=left, start=start)
         result.solve_s = time.perf_counter() - started
@@ -217,12 +223,15 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
     assert need is not None             # one capacity for all chips: the lower bound is known
     # the fewest chips that fit: the chain program finds a feasible count fast (binary search); below it, the
     # exact program gets a short try each, since proving a count infeasible can take long
+    started = time.perf_counter()
     lo, hi = need, first_fit(graph, caps[0]).n_chips
     while lo < hi:
         mid = (lo + hi) // 2
         try:
-            chain_dp(graph, caps[0], mid, keep=4)
+            chain_dp(graph, caps[0], mid, keep=4, deadline=started + time_limit_s / 2)
             hi = mid
+        except OutOfTime:                   # first-fit's count, or the fewest found so far, stands
+            break
         except IllusionError:
             lo = mid + 1
     for k in range(need, hi):
@@ -232,7 +241,7 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
             return solve_bilp(graph, caps * k, time_limit_s=min(5.0, time_limit_s))
         except IllusionError:
             continue
-    return _bilp(graph, caps * hi, time_limit_s)
+    return _bilp(graph, caps * hi, max(1.0, time_limit_s - (time.perf_counter() - started)))
 
 
 def sweep_chips(graph: OpGraph, capacity: str | int, counts, *, time_limit_s: float = 60.0) -> list[dict]:

@@ -109,7 +109,9 @@ class OpGraph:
         return sum(layer.weight_bytes for layer in self.layers)
 
     def layer(self, name: str) -> Layer:
-        by_name = self.__dict__.setdefault("_by_name", {ly.name: ly for ly in self.layers})
+        by_name = self.__dict__.get("_by_name")
+        if by_name is None or len(by_name) != len(self.layers):
+            by_name = self.__dict__["_by_name"] = {ly.name: ly for ly in self.layers}
         try:
             return by_name[name]
         except KeyError:
@@ -270,6 +272,17 @@ def _attr(gm: fx.GraphModule, path: str) -> object:
     return value
 
 
+def traced(model: nn.Module) -> fx.GraphModule:
+    """The torch.fx GraphModule the partition pass works on: ``model`` with torch.nn's opaque blocks
+    decomposed (``decompose``), fixed-point points and recurrent layers kept whole."""
+    gm = _symbolic_trace(decompose(model))
+    for node in reversed(list(gm.graph.nodes)):     # an LSTM's c_n the model never reads
+        if node.target is cell_state_unavailable and not node.users:
+            gm.graph.erase_node(node)
+    gm.recompile()
+    return gm
+
+
 def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: int | None = None,
           model_name: str | None = None) -> OpGraph:
     """Trace ``model`` on ``example_inputs`` (a batch) into an OpGraph.
@@ -284,10 +297,7 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     bits = word_bits if word_bits is not None else (fmt.wl if fmt is not None else 16)
     weight_bpv = (bits + 7) // 8
     float_bpv = weight_bpv if fmt is None else PARTIAL_SUM_BYTES
-    gm = _symbolic_trace(decompose(model))
-    for node in reversed(list(gm.graph.nodes)):     # an LSTM's c_n the model never reads
-        if node.target is cell_state_unavailable and not node.users:
-            gm.graph.erase_node(node)
+    gm = traced(model)
     was_training = model.training
     model.eval()
     try:

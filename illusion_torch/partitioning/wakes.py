@@ -87,11 +87,16 @@ class ChipPrograms:
 
 
 class _InDtype(fx.Interpreter):
-    """Runs the top module, calling each wake with its parameters and buffers cast to ``dtype``."""
+    """Runs the top module, calling each wake with its parameters and buffers cast to ``dtype`` (and the
+    stored tensors the top passes to wakes)."""
 
     def __init__(self, top: fx.GraphModule, dtype: torch.dtype) -> None:
         super().__init__(top)
         self.dtype = dtype
+
+    def get_attr(self, target, args, kwargs):  # type: ignore[override]
+        value = super().get_attr(target, args, kwargs)      # a stored tensor the top hands to a wake
+        return value.to(self.dtype) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
 
     def call_module(self, target, args, kwargs):  # type: ignore[override]
         wake = self.fetch_attr(str(target))
