@@ -38,8 +38,8 @@ __all__ = ["fixed_point_version", "WEIGHTS", "ACTIVATIONS"]
 
 def _rounds(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
     """A node whose result gets a rounding point: a float tensor that an op computed (not a view of one)."""
-    meta = node.meta.get("tensor_meta")
-    if node.op in ("output", "get_attr") or not hasattr(meta, "dtype") or not meta.dtype.is_floating_point:
+    dtype = getattr(node.meta.get("tensor_meta"), "dtype", None)
+    if node.op in ("output", "get_attr") or dtype is None or not dtype.is_floating_point:
         return False
     return node.op == "placeholder" or op_of(node, modules).role not in (Role.VIEW, Role.ROUND)
 
@@ -69,6 +69,6 @@ def fixed_point_version(model: nn.Module, example_inputs: torch.Tensor, *, weigh
     gm.graph.lint()
     gm.recompile()
     shape = tuple(example_inputs.shape[1:])
-    gm.config = WorkloadConfig(name or f"{config_of(model).name}-fixed-point", input_shape=shape,
-                               weight_format=weights)
+    config = WorkloadConfig(name or f"{config_of(model).name}-fixed-point", input_shape=shape, weight_format=weights)
+    object.__setattr__(gm, "config", config)       # a plain attribute (what ``config_of`` reads), not a module
     return gm.eval()
