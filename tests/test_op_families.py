@@ -224,3 +224,13 @@ def test_a_fixed_point_version_is_bit_identical_on_any_split(name):
         rt = Runtime(system)                                # codes in the images, loaded back: still identical
         assert all(r.codes is not None for img in rt.images for r in img.space("nvm"))
         assert torch.equal(rt.run(x).logits, ref)
+
+
+def test_an_op_larger_than_a_chip_is_named_with_the_capacity_it_needs():
+    model = nn.Sequential(nn.Linear(8, 600), nn.LayerNorm(600), nn.Linear(600, 4)).eval()
+    g = partitioning.trace(model, torch.zeros(1, 8))
+    norm = g.layer("_1")
+    assert norm.kind == "op" and norm.weight_bytes == 2 * 1200
+    with pytest.raises(il.IllusionError, match=r"layer _1 cannot be split and needs 2400 B, more than the chip "
+                                               r"capacity of 2000 B: use chips of at least 2400 B"):
+        partitioning.solve(g, 2000, solver="first-fit")

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+from torchvision.ops import stochastic_depth
 
 from ..errors import IllusionError
 from ..layers import QLSTM, QuantPoint
@@ -130,6 +131,7 @@ _FUNCTIONS: dict[Callable[..., Any], OpInfo] = {
     F.gelu: _ACT, F.silu: _ACT, F.hardswish: _ACT, F.hardsigmoid: _ACT, F.relu6: _ACT, torch.sigmoid: _ACT,
     torch.tanh: _ACT, operator.mul: _MUL, torch.mul: _MUL,
     operator.matmul: _MATMUL, torch.matmul: _MATMUL, torch.bmm: _MATMUL,
+    stochastic_depth: _CHANNEL_VIEW,        # traced in eval mode: the identity
 }
 _METHODS: dict[str, OpInfo] = {
     "relu": _RELU, "flatten": _CHANNEL_VIEW,

@@ -297,10 +297,10 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     bits = word_bits if word_bits is not None else (fmt.wl if fmt is not None else 16)
     weight_bpv = (bits + 7) // 8
     float_bpv = weight_bpv if fmt is None else PARTIAL_SUM_BYTES
-    gm = traced(model)
-    was_training = model.training
-    model.eval()
+    modes = {m: m.training for m in model.modules()}
+    model.eval()                # traced in eval mode: flags such as stochastic depth's ``training`` are baked in
     try:
+        gm = traced(model)
         with torch.no_grad():
             ShapeProp(gm).propagate(*example_inputs)
     except Exception as e:
@@ -312,7 +312,8 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
         raise TraceError(f"running the traced {type(model).__name__} on the example inputs failed: "
                          f"{type(e).__name__}: {e}") from None
     finally:
-        model.train(was_training)
+        for m, mode in modes.items():       # the user's model keeps every module's own mode
+            m.training = mode
     modules = dict(gm.named_modules())
     for node in gm.graph.nodes:            # values made from constants alone have no batch dimension
         node.meta["static"] = node.op == "get_attr" or (
