@@ -179,3 +179,19 @@ def test_the_program_encodes_a_mapping_it_can_start_from():
     assert [[(p.layer, p.split, p.start, p.stop) for p in c] for c in decoded] == \
         [[(p.layer, p.split, p.start, p.stop) for p in c] for c in ff.chips]
     assert program.encode(partitioning.solve(g, 2048, solver="first-fit")) is None      # more chips than K
+
+
+def test_the_chain_program_keeps_to_its_deadline_and_first_fit_stands_in(monkeypatch):
+    import time
+
+    import illusion_torch.partitioning.solver as mp
+    from illusion_torch.partitioning.chain_dp import OutOfTime, chain_dp
+
+    g = _trace("svhn")
+    with pytest.raises(OutOfTime):
+        chain_dp(g, 4096, 8, deadline=time.perf_counter() - 1)
+    monkeypatch.setattr(mp, "EXACT_LIMIT", 10)                 # the heuristic path, with no time for the chain
+    monkeypatch.setattr(mp, "chain_dp", lambda *a, **k: (_ for _ in ()).throw(OutOfTime("late")))
+    m = partitioning.solve(g, "4KiB", chips=8, time_limit_s=1)
+    ff = partitioning.solve(g, "4KiB", solver="first-fit")
+    assert m.method.startswith("first-fit") and inter_chip_bytes(g, m) == inter_chip_bytes(g, ff)
