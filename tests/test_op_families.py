@@ -234,3 +234,19 @@ def test_an_op_larger_than_a_chip_is_named_with_the_capacity_it_needs():
     with pytest.raises(il.IllusionError, match=r"layer _1 cannot be split and needs 2400 B, more than the chip "
                                                r"capacity of 2000 B: use chips of at least 2400 B"):
         partitioning.solve(g, 2000, solver="first-fit")
+
+
+def test_parameters_the_forward_never_reads_are_reported_apart():
+    class WithAux(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc, self.aux = nn.Linear(4, 3), nn.Linear(4, 5)      # aux: a training-only head
+
+        def forward(self, x):
+            return self.fc(x)
+
+    system = il.partition(WithAux(), torch.zeros(1, 4), capacity=1024, solver="first-fit")
+    assert system.placed_bytes == 2 * 15 and system.unused_bytes == 2 * 25
+    assert system.placed_bytes + system.unused_bytes == system.params_bytes
+    assert "50 B are parameters the traced forward never reads" in system.summary()
+    assert system.as_dict()["unused_bytes"] == 50

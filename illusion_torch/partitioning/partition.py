@@ -85,6 +85,23 @@ class Partition:
         return sum(ly.param_count for ly in self.graph.layers) * ((self.graph.word_bits + 7) // 8)
 
     @property
+    def unused_bytes(self) -> int:
+        """Parameters of the model the traced forward never reads (e.g. GoogLeNet's training-only auxiliary
+        heads), at the counted word size: they run nowhere, so no chip stores them."""
+        read: set[int] = set()
+        for node in self.graph.gm.graph.nodes:
+            if node.op == "call_module":
+                tensors = list(self.graph.gm.get_submodule(str(node.target)).parameters())
+            elif node.op == "get_attr":
+                tensors = [getattr(self.graph.gm.get_submodule(".".join(str(node.target).split(".")[:-1])),
+                                   str(node.target).split(".")[-1])]
+            else:
+                continue
+            read.update(t.untyped_storage().data_ptr() for t in tensors if isinstance(t, torch.Tensor))
+        unused = sum(p.numel() for p in self.model.parameters() if p.untyped_storage().data_ptr() not in read)
+        return unused * ((self.graph.word_bits + 7) // 8)
+
+    @property
     def placed_share(self) -> float:
         """The share of ``params_bytes`` the mapping puts on chips; below 1 only for parameters the traced
         forward never reads."""
@@ -129,8 +146,9 @@ class Partition:
                  f"{self.inter_chip_bytes} B between chips per inference{status}",
                  *([] if self.placed_share >= 1.0 else [
                      f"{100 * self.placed_share:.2f} % of parameter bytes are on chips: "
-                     f"{self.params_bytes - self.placed_bytes} B of parameters are never read by the traced "
-                     f"forward"]),
+                     f"{self.unused_bytes} B are parameters the traced forward never reads (they run nowhere)"
+                     + ("" if self.placed_bytes + self.unused_bytes >= self.params_bytes else
+                        f", {self.params_bytes - self.placed_bytes - self.unused_bytes} B are read but on no chip")]),
                  f"{'chip':>4}  {'weight B':>9}  {'in B':>7}  {'out B':>7}  {'act. B':>7}  pieces"]
         act = activation_bytes(self.graph, self.mapping)
         received: dict = defaultdict(int)
@@ -155,6 +173,7 @@ class Partition:
             "optimal": m.optimal, "gap": m.gap, "lower_bound": m.lower_bound, "solve_s": round(m.solve_s, 3),
             "weight_bytes": g.weight_bytes,
             "params_bytes": self.params_bytes, "placed_bytes": self.placed_bytes, "placed_share": self.placed_share,
+            "unused_bytes": self.unused_bytes,
             "per_chip": [{"weight_bytes": sum(p.weight_bytes for p in pieces), "activation_bytes": act[c],
                           "nodes": [{"layer": p.layer, "split": p.split, "start": p.start, "stop": p.stop,
                                      "weight_bytes": p.weight_bytes} for p in pieces]}
