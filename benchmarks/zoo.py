@@ -6,11 +6,12 @@ Per model and chip count: capacity = 1.2 × 2 B × parameters / N (16-bit words)
 ``max_chips=N``: the exact program warm-started from the chain program / first-fit where it is small enough,
 else the better heuristic, each within ``--time-limit`` seconds) beside first-fit; two SYNTHETIC random
 inputs (64×64; 224 for ViT/Swin/MaxViT, whose patching needs it; 128 for Inception); the chip-by-chip logits
-against the unpartitioned model's (max |Δ| / max |ref|; a zero-initialized linear layer gets a random one and
-batch norms take their statistics from one pass over 8 random inputs, so activations do not vanish and the
-check means something); the share of parameter bytes placed on chips; energy and time against the ideal chip
-on ``accelerator-28nm``. Fixed-point versions (``quantized.fixed_point_version``) of ``--fixed`` models must
-be bit-identical. Writes benchmarks/results/zoo.{json,md}.
+against the unpartitioned model's (max |Δ| / max |ref|; a zero-initialized linear layer gets a random one so
+the check means something); the model's own float64 floor (the unpartitioned model on the batch against one
+input at a time: another summation order); the share of parameter bytes placed on chips; energy and time
+against the ideal chip on ``accelerator-28nm``. Fixed-point versions (``quantized.fixed_point_version``) of
+``--fixed`` models, their batch norms calibrated on random inputs so values do not round away, must be
+bit-identical. Writes benchmarks/results/zoo.{json,md}.
 """
 
 from __future__ import annotations
@@ -40,25 +41,35 @@ def _input_side(name: str) -> int:
     return 128 if name.startswith("inception") else 64
 
 
-def _model(name: str, side: int) -> torch.nn.Module:
+def _model(name: str, side: int, calibrate: bool) -> torch.nn.Module:
+    """The untrained classifier as torchvision builds it (a zero-initialized linear layer, e.g. ViT's head, gets
+    random weights). ``calibrate``: batch norms take their statistics from one pass over 8 random inputs
+    (only the norms in training mode), so activations keep their scale under fixed-point rounding."""
     torch.manual_seed(0)
-    model = tvm.get_model(name, weights=None)
-    model.eval()
-    for m in model.modules():                      # e.g. ViT's zero-initialized head: give it weights
+    model = tvm.get_model(name, weights=None).eval()
+    for m in model.modules():
         if isinstance(m, torch.nn.Linear) and not bool(m.weight.abs().sum()):
             torch.nn.init.normal_(m.weight, std=0.02)
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+        if calibrate and isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.momentum = None                      # running statistics = the mean over the calibration pass
             m.reset_running_stats()
-            m.train()                              # only the norms learn; the rest stays in eval (no aux heads)
-    with torch.no_grad():                          # one pass: SYNTHETIC statistics for the norms
-        model(torch.randn(8, 3, side, side, generator=torch.Generator().manual_seed(1)))
+            m.train()
+    if calibrate:
+        with torch.no_grad():                      # one pass: SYNTHETIC statistics for the norms
+            model(torch.randn(8, 3, side, side, generator=torch.Generator().manual_seed(1)))
     return model.eval()
+
+
+def _floor(system: il.IllusionSystem, x: torch.Tensor, ref: torch.Tensor) -> float:
+    """The model's own float64 rounding at these inputs: the unpartitioned model on the batch against the same
+    model one input at a time (another summation order), max |Δ| / max |ref|."""
+    alone = torch.cat([system.reference(x[i:i + 1]) for i in range(len(x))])
+    return float((alone - ref).abs().max() / ref.abs().max())
 
 
 def run_one(name: str, chips: int, time_limit_s: float, fixed: bool) -> dict:
     side = _input_side(name)
-    model = _model(name, side)
+    model = _model(name, side, calibrate=fixed)
     x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(0))
     params = sum(p.numel() for p in model.parameters())
     capacity = int(1.2 * 2 * params / chips)
@@ -83,6 +94,7 @@ def run_one(name: str, chips: int, time_limit_s: float, fixed: bool) -> dict:
                    placed_share=system.placed_share, unused_share=system.unused_bytes / system.params_bytes,
                    max_abs_ref=float(ref.abs().max()),
                    max_rel_diff=float((out - ref).abs().max() / ref.abs().max()),
+                   float64_floor=_floor(system, x, ref),
                    energy_ratio=report.energy_ratio, time_ratio=report.time_ratio)
         row["exact"] = bool(torch.equal(out, ref)) if fixed else row["max_rel_diff"] <= EXACT
     except il.IllusionError as e:                  # e.g. a smallest unit larger than a chip: said clearly
@@ -100,9 +112,14 @@ def _status(row: dict) -> str:
     return "exact" if row["exact"] else f"NOT EXACT {row['max_rel_diff']:.2g}"
 
 
-def _markdown(rows: list[dict]) -> str:
-    lines = ["| model | chips (target) | chips | bytes between chips | first-fit bytes (chips) | solver | proven / gap "
-             "| placed (unused) | max rel Δ | energy × | time × | wall s |", "|" + "---|" * 12]
+def _markdown(rows: list[dict], summary: dict) -> str:
+    lines = [f"- {c} chips: {s['exact']} / {s['models']} exact, {s['handled_with_a_message']} handled with a "
+             f"message, failed: {', '.join(s['failed']) or 'none'}; every parameter placed in "
+             f"{s['all_parameters_placed']}, every parameter the forward reads placed in "
+             f"{s['all_used_parameters_placed']}; proven optimal {s['proven_optimal']}; worse than first-fit: "
+             f"{', '.join(s['worse_than_first_fit']) or 'none'}" for c, s in summary.items()]
+    lines += ["", "| model | chips (target) | chips | bytes between chips | first-fit bytes (chips) | solver "
+              "| proven / gap | placed (unused) | max rel Δ | energy × | time × | wall s |", "|" + "---|" * 12]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['model']} | {r['target_chips']} | – | – | – | – | – | – | {r['error'][:90]} | – | – "
@@ -118,6 +135,25 @@ def _markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _summary(rows: list[dict], counts: list[int]) -> dict:
+    """Per chip count: how many exact, handled with a message, failed, fully placed, proven; and any mapping
+    worse than first-fit where first-fit fits the same chips."""
+    summary = {}
+    for c in counts:
+        mine = [r for r in rows if r["target_chips"] == c]
+        summary[c] = {"models": len(mine), "exact": sum(1 for r in mine if r.get("exact")),
+                      "handled_with_a_message": sum(1 for r in mine if r.get("handled")),
+                      "failed": [r["model"] for r in mine if "error" in r and not r.get("handled")],
+                      "all_parameters_placed": sum(1 for r in mine if r.get("placed_share", 0) >= 1 - 1e-9),
+                      "all_used_parameters_placed": sum(
+                          1 for r in mine if "error" not in r and r["placed_share"] + r["unused_share"] >= 1 - 1e-9),
+                      "proven_optimal": sum(1 for r in mine if r.get("optimal")),
+                      "worse_than_first_fit": [r["model"] for r in mine if "error" not in r
+                                               and r["first_fit_chips"] <= c
+                                               and r["inter_chip_bytes"] > r["first_fit_bytes"]]}
+    return summary
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--chips", default="8,64,256")
@@ -127,7 +163,15 @@ def main() -> int:
     p.add_argument("--fixed", default="resnet18,mobilenet_v2,vit_b_32",
                    help="models whose fixed-point versions must be bit-identical")
     p.add_argument("--out", default="zoo", help="result file stem under benchmarks/results")
+    p.add_argument("--summarize", action="store_true", help="only recompute the summary and table of --out")
     args = p.parse_args()
+    if args.summarize:
+        data = json.loads((RESULTS / f"{args.out}.json").read_text())
+        data["summary"] = _summary(data["rows"], sorted({r["target_chips"] for r in data["rows"]}))
+        (RESULTS / f"{args.out}.json").write_text(json.dumps(data, indent=2) + "\n")
+        (RESULTS / f"{args.out}.md").write_text(_markdown(data["rows"], data["summary"]))
+        print(json.dumps(data["summary"], indent=1))
+        return 0
     names = args.models.split(",") if args.models else tvm.list_models(module=tvm)
     names = names[:args.limit_models] if args.limit_models else names
     counts = [int(c) for c in args.chips.split(",")]
@@ -140,25 +184,13 @@ def main() -> int:
             rows.append(row)
             print(f"{row['model']:<32}{chips:>5} chips: {row.get('chips', '-'):>5} used, "
                   f"{100 * row.get('placed_share', 0):6.2f} % placed, {_status(row)} ({row['wall_s']} s)", flush=True)
-    summary = {}
-    for c in counts:
-        mine = [r for r in rows if r["target_chips"] == c]
-        summary[c] = {"models": len(mine), "exact": sum(1 for r in mine if r.get("exact")),
-                      "handled_with_a_message": sum(1 for r in mine if r.get("handled")),
-                      "failed": [r["model"] for r in mine if "error" in r and not r.get("handled")],
-                      "all_parameters_placed": sum(1 for r in mine if r.get("placed_share", 0) >= 1 - 1e-9),
-                      "all_used_parameters_placed": sum(
-                          1 for r in mine if "error" not in r and r["placed_share"] + r["unused_share"] >= 1 - 1e-9),
-                      "proven_optimal": sum(1 for r in mine if r.get("optimal")),
-                      "worse_than_first_fit": [r["model"] for r in mine if "error" not in r
-                                               and r["chips"] <= r["first_fit_chips"]
-                                               and r["inter_chip_bytes"] > r["first_fit_bytes"]]}
+    summary = _summary(rows, counts)
     total = {"wall_s": round(time.perf_counter() - started, 1),
              "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps({"summary": summary, "total": total, "rows": rows},
                                                          indent=2) + "\n")
-    (RESULTS / f"{args.out}.md").write_text(_markdown(rows))
+    (RESULTS / f"{args.out}.md").write_text(_markdown(rows, summary))
     for c, s in summary.items():
         print(f"{c} chips: {s['exact']} / {s['models']} exact, {s['handled_with_a_message']} handled with a message, "
               f"failed {s['failed']}; {s['all_parameters_placed']} with every parameter placed, "
