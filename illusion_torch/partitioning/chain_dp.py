@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import IllusionError
-from .plan import Mapping, Piece, edge_bytes, fill, needs_of
+from .plan import Mapping, Piece, edge_bytes, fill, needs_of, piece_bytes
 from .trace import HOST, OpGraph
 
 __all__ = ["chain_dp", "OutOfTime"]
@@ -106,6 +106,8 @@ def _choices(graph: OpGraph, ly, lab: _Label, cap: int, max_chips: int):
             cap - ly.weight_bytes
     if ly.weight_bytes > lab.free:
         for split in ly.splits:
+            if piece_bytes(graph, ly.name, split, 0, 1, with_bias=True) > cap:
+                continue                    # one unit of this split is larger than a chip: not an option
             for fresh in (False, True):
                 if fresh and (lab.free == cap or lab.chips >= max_chips):
                     continue
