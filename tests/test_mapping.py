@@ -195,3 +195,26 @@ def test_the_chain_program_keeps_to_its_deadline_and_first_fit_stands_in(monkeyp
     m = partitioning.solve(g, "4KiB", chips=8, time_limit_s=1)
     ff = partitioning.solve(g, "4KiB", solver="first-fit")
     assert m.method.startswith("first-fit") and inter_chip_bytes(g, m) == inter_chip_bytes(g, ff)
+
+
+def test_our_mapper_does_not_stop_where_the_papers_split_rule_cannot_fit():
+    """A linear layer on a flattened 2-channel map: the paper's rule splits it by outputs (4 ≥ 2 channels),
+    whose one unit (1,800 weights) exceeds a 1,000 B chip; by inputs it fits. First-fit says so; our mapper
+    (the chain program, then the exact program) still maps it."""
+    from torch import nn
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 30 * 30, 4)).eval()
+    g = partitioning.trace(model, torch.zeros(1, 2, 30, 30))
+    with pytest.raises(il.IllusionError, match="exceeds the chip capacity"):
+        partitioning.solve(g, 1000, solver="first-fit")
+    for m in (partitioning.solve(g, 1000, chips=16, time_limit_s=5), partitioning.solve(g, 1000, time_limit_s=5)):
+        assert {p.split for _, p in m.pieces_of(g.layers[0].name)} == {"in"}
+        assert max(m.chip_weight_bytes()) <= 1000
+
+
+def test_register_op_refuses_a_count_that_is_not_a_whole_number():
+    from torch import nn
+
+    for bad in (float("nan"), -1, 2.5, True):
+        with pytest.raises(il.IllusionError, match="whole number"):
+            partitioning.register_op(nn.Module, ops_per_value=bad)

@@ -155,9 +155,6 @@ def test_an_unknown_module_with_weights_is_an_error_naming_it_and_registering_fi
         def forward(self, x):
             return x * self.w
 
-    class Leafy(torch.fx.Tracer):
-        pass
-
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()

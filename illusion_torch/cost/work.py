@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
+from operator import attrgetter
 
 import torch
 from torch import fx, nn
@@ -140,8 +141,7 @@ class _Counter:
     def constant(self, n: fx.Node) -> None:
         """A stored tensor the chip reads once per inference (a token, a positional embedding, a table)."""
         *parent, leaf = str(n.target).split(".")
-        holder = self.gm.get_submodule(".".join(parent))
-        value = getattr(holder, leaf)
+        value = attrgetter(str(n.target))(self.gm)
         key = (str(n.target), "")
         if key not in self.slots:
             self.slots[key] = WeightSlot(self.chip_of[n.name], ".".join(parent), leaf,  # type: ignore[arg-type]

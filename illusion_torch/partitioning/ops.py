@@ -173,8 +173,9 @@ def register_op(cls: type[nn.Module], *, ops_per_value: int, per_channel: bool =
     whole on one chip, counted at ``ops_per_value`` per output value, and run there."""
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise IllusionError(f"register_op takes an nn.Module subclass, not {cls!r}")
-    if ops_per_value < 0:
-        raise IllusionError(f"ops_per_value must be ≥ 0, got {ops_per_value}")
+    if not isinstance(ops_per_value, int) or isinstance(ops_per_value, bool) or ops_per_value < 0:
+        raise IllusionError(f"ops_per_value must be a whole number ≥ 0 (arithmetic ops per output value), got "
+                            f"{ops_per_value!r}")
     _STATEFUL[cls] = StatefulOp(ops_per_value, per_channel)
 
 

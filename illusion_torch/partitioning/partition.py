@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from operator import attrgetter
 from typing import Self
 
 import torch
@@ -93,8 +94,7 @@ class Partition:
             if node.op == "call_module":
                 tensors = list(self.graph.gm.get_submodule(str(node.target)).parameters())
             elif node.op == "get_attr":
-                tensors = [getattr(self.graph.gm.get_submodule(".".join(str(node.target).split(".")[:-1])),
-                                   str(node.target).split(".")[-1])]
+                tensors = [attrgetter(str(node.target))(self.graph.gm)]
             else:
                 continue
             read.update(t.untyped_storage().data_ptr() for t in tensors if isinstance(t, torch.Tensor))

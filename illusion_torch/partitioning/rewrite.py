@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import operator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import torch
@@ -94,9 +95,7 @@ class _Expander:
             if not hasattr(holder, name):
                 holder.add_module(name, nn.Module())
             holder = getattr(holder, name)
-        value: Any = self.graph.gm
-        for name in path.split("."):
-            value = getattr(value, name)
+        value = attrgetter(path)(self.graph.gm)
         if not hasattr(holder, leaf):
             if isinstance(value, nn.Module):
                 holder.add_module(leaf, copy.deepcopy(value))
@@ -165,15 +164,14 @@ class _Expander:
 
     def constant(self, n: fx.Node, dim: int) -> None:
         """A tensor the forward reads: each chip holds its slice along ``dim`` as a frozen private copy."""
-        value = self.graph.gm.get_parameter(str(n.target)) if str(n.target) in dict(
-            self.graph.gm.named_parameters()) else self.graph.gm.get_buffer(str(n.target))
+        value = attrgetter(str(n.target))(self.graph.gm)
         pieces = self.mapping.pieces_of(n.name)
+        units = self.graph.layer(n.name).out_units
         parts = []
         for c, p in pieces:
             part = value if len(pieces) == 1 else value.narrow(dim, p.start, p.stop - p.start)
             self.count += 1
             self.root.slices.register_parameter(f"t{self.count}", frozen(part))
-            units = self.graph.layer(n.name).out_units
             parts.append((self.emit(c, "get_attr", f"slices.t{self.count}"), c, p.start / units, p.stop / units))
         self.env[n.name] = _Full(parts[0][0], parts[0][1]) if len(parts) == 1 else _Slices(parts, dim)
 

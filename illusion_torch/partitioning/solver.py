@@ -45,9 +45,12 @@ def _heuristic(graph: OpGraph, caps: list[int], deadline: float) -> Mapping | No
     """The best of first-fit and the chain program (4 labels, then 32 while time is left before ``deadline``)
     within ``len(caps)`` chips of one size, or None."""
     found = []
-    greedy = first_fit(graph, caps[0])
-    if greedy.n_chips <= len(caps):
-        found.append(greedy)
+    try:
+        greedy = first_fit(graph, caps[0])
+        if greedy.n_chips <= len(caps):
+            found.append(greedy)
+    except IllusionError:           # the paper's split rule picked a split whose one unit exceeds a chip
+        pass
     for keep in (4, 32):
         try:
             found.append(chain_dp(graph, caps[0], len(caps), keep=keep, deadline=deadline))
@@ -224,7 +227,11 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
     # the fewest chips that fit: the chain program finds a feasible count fast (binary search); below it, the
     # exact program gets a short try each, since proving a count infeasible can take long
     started = time.perf_counter()
-    lo, hi = need, first_fit(graph, caps[0]).n_chips
+    try:
+        hi = first_fit(graph, caps[0]).n_chips
+    except IllusionError:   # the paper's split rule picked a split that cannot fit: search up to a generous count
+        hi = 2 * need + len(graph.layers)
+    lo = need
     while lo < hi:
         mid = (lo + hi) // 2
         try:

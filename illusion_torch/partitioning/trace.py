@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import torch
 from torch import fx, nn
@@ -210,6 +211,12 @@ def _absorb(layer: Layer, src: fx.Node, bn: nn.Module, bn_name: str, bpv: int) -
     return True
 
 
+def _layer_input(node: fx.Node, rank: dict[str, int], layers: list[Layer]) -> Layer | None:
+    """The layer whose own output is ``node``'s first argument, or None (an op's result, the input)."""
+    src = node.args[0] if node.args else None
+    return layers[rank[src.name] - 1] if isinstance(src, fx.Node) and src.name in rank else None
+
+
 def _flattened_channels(node: fx.Node, features: int) -> int:
     """C when the input is a flattened (C, H, W) map (through weightless ops), else ``features``."""
     src = node.args[0] if node.args else None
@@ -263,13 +270,6 @@ def _weighted(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> 
     assert isinstance(module, nn.Embedding)
     return Layer(name, target, LayerKind.EMBEDDING, wb, count, module.num_embeddings, 0, 0, 0, out_numel, 0,
                  (Split.OUT,))
-
-
-def _attr(gm: fx.GraphModule, path: str) -> object:
-    value: object = gm
-    for name in path.split("."):
-        value = getattr(value, name)
-    return value
 
 
 def traced(model: nn.Module) -> fx.GraphModule:
@@ -334,15 +334,14 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
             owner[node.name] = node.name
             rank[node.name] = len(layers)
             value_bytes[node.name] = module.q_h.format.bytes if isinstance(module, QLSTM) else float_bpv
-        elif node.op == "get_attr" and isinstance(value := _attr(gm, str(node.target)), torch.Tensor):
+        elif node.op == "get_attr" and isinstance(value := attrgetter(str(node.target))(gm), torch.Tensor):
             layers.append(_constant(node, value, weight_bpv, isinstance(value, nn.Parameter)))
             owner[node.name] = node.name
             rank[node.name] = len(layers)
             value_bytes[node.name] = weight_bpv
         elif (rule := stateful(module, str(node.target))) is not None and not (
-                rule.per_channel and isinstance(node.args[0], fx.Node) and owner.get(node.args[0].name) ==
-                node.args[0].name and node.args[0].name in rank and
-                _absorb(layers[rank[node.args[0].name] - 1], node.args[0], module, node.name, weight_bpv)):
+                rule.per_channel and (src := _layer_input(node, rank, layers)) is not None and
+                _absorb(src, node.args[0], module, node.name, weight_bpv)):
             layers.append(_op(node, module, weight_bpv))
             owner[node.name] = node.name
             rank[node.name] = len(layers)
