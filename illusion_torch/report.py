@@ -19,7 +19,7 @@ whole model, only host I/O) and the same chip with its weights in off-chip DRAM.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -91,6 +91,9 @@ class Report:
                          for c in self.illusion.per_chip],
             "inferences_per_route": routes,
             "hardware": self.preset.as_dict(),
+            **({"layers": {"illusion": [asdict(r) for r in self.illusion.layers],
+                           "ideal": [asdict(r) for r in self.ideal.layers],
+                           "dram_chip": [asdict(r) for r in self.dram.layers]}} if self.ideal.layers else {}),
             **self.meta,
         }
 

@@ -57,10 +57,15 @@ def test_accelerator_prices_macs_links_and_dram(mnist):
     assert sum(c.breakdown["messages"] for c in report.illusion.per_chip) >= link
     assert report.dram.time_s > report.ideal.time_s and report.dram.energy_j > report.ideal.energy_j
     assert report.mismatches == 0 and report.accuracy == report.reference_accuracy
+    # every conv and fc layer scheduled by nn_dataflow, on the ideal chip and slice by slice on the chips
+    assert [r.source for r in report.ideal.layers] == ["nn_dataflow"] * 5
+    assert len(report.illusion.layers) >= 5 and {r.source for r in report.illusion.layers} == {"nn_dataflow"}
+    assert report.as_dict()["layers"]["ideal"][0]["shape"].startswith("conv 1→6")
 
 
 def test_unknown_preset_names_the_valid_ones():
-    with pytest.raises(ValueError, match="valid presets: paper-testchip, accelerator-28nm, dram-chip"):
+    with pytest.raises(ValueError, match="valid presets: paper-testchip, accelerator-28nm, accelerator-28nm-roofline, "
+                       "dram-chip"):
         preset("tpu-v9")
 
 

@@ -28,10 +28,12 @@ from dataclasses import asdict, dataclass, field
 from ..errors import IllusionError
 from ..partitioning.trace import HOST
 from ..units import ceil_div
+from .counters import Counters
+from .dataflow import layer_cost
 from .hardware import ChipSpec
-from .profile import Profile
+from .profile import Profile, WakeWork
 
-__all__ = ["evaluate", "SystemCost", "ChipCost", "Event"]
+__all__ = ["evaluate", "SystemCost", "ChipCost", "Event", "LayerRecord"]
 
 CATEGORIES = ("compute", "memory", "messages", "wakeup", "sleep")
 
@@ -57,6 +59,21 @@ class ChipCost:
 
 
 @dataclass
+class LayerRecord:
+    """A layer (slice) a chip computed, priced by a dataflow schedule or the roofline (dataflow presets)."""
+
+    chip: int
+    wake: int
+    layer: str
+    shape: str
+    calls: float
+    source: str                 # "nn_dataflow" | "roofline"
+    time_s: float               # all calls
+    energy_j: float             # all calls
+    note: str = ""
+
+
+@dataclass
 class SystemCost:
     name: str
     spec: str
@@ -66,6 +83,7 @@ class SystemCost:
     timeline: list[Event]       # one inference (route ``timeline_route``), sequential schedule
     timeline_route: int | None
     pipelined_s: float          # time between inferences when inputs stream through the chips
+    layers: list[LayerRecord] = field(default_factory=list)    # dataflow presets: route ``timeline_route``
 
     @property
     def edp(self) -> float:
@@ -80,6 +98,8 @@ class SystemCost:
         d["edp_js"] = self.edp
         d["pipelined_inferences_per_s"] = self.throughput_per_s
         d.pop("timeline")
+        if not self.layers:
+            d.pop("layers")
         return d
 
 
@@ -87,7 +107,36 @@ def _words(nbytes: int, spec: ChipSpec) -> int:
     return ceil_div(nbytes, spec.word_bytes)
 
 
-def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool):
+def _compute(w: WakeWork, work: Counters, route, spec: ChipSpec,
+             records: list[LayerRecord]) -> tuple[float, float, float]:
+    """A wake's compute: (seconds, joules beyond active power, joules of memory). A dataflow preset prices each
+    layer it holds by its schedule and the rest (ops, layers without a shape, stored values read outside a
+    schedule) by the roofline; the others price every count at the preset's per-unit figures."""
+    f = spec.clock_hz
+    df = spec.dataflow
+    if df is None:
+        cycles = spec.mac_cycles(work.macs, work.fc_macs, work.lstm_macs) + work.ops * spec.cycles_per_op + \
+            work.layer_calls * spec.cycles_per_layer
+        return cycles / f, work.macs * spec.mac_j + work.ops * spec.op_j, 0.0
+    cycles = joules = memory = macs = reads = 0.0
+    for lw in w.layers_for(route):
+        c = layer_cost(lw.shape, df)
+        cycles += c.cycles * lw.calls
+        joules += (c.energy_j - c.energy["memory"]) * lw.calls
+        memory += c.energy["memory"] * lw.calls
+        macs += lw.macs
+        reads += lw.weight_reads
+        records.append(LayerRecord(w.chip, w.index, lw.label, c.shape, lw.calls, c.source,
+                                   c.cycles * lw.calls / f, c.energy_j * lw.calls, c.note))
+    rest_macs = max(0.0, work.macs - macs)
+    rest_bits = max(0.0, work.weight_read_bits - reads * df.word_bits)
+    cycles += max(rest_macs / df.pes + work.ops * spec.cycles_per_op, rest_bits / 8 / df.memory_bytes_per_cycle)
+    joules += rest_macs * spec.mac_j + work.ops * spec.op_j
+    memory += rest_bits * df.memory_read_j_per_bit
+    return cycles / f, joules, memory
+
+
+def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool, records: list[LayerRecord]):
     """Per-chip [active s, energy by category] and the timeline for one inference on ``route``."""
     f = spec.clock_hz
     n = prof.n_chips
@@ -122,10 +171,10 @@ def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool):
             dram_done.add(c)
             b = prof.weight_values(c, route) * prof.weight_bytes
             phases.append(("memory", b / spec.dram_bytes_per_s, 8 * b * spec.dram_j_per_bit, "memory"))
-        cycles = spec.mac_cycles(work.macs, work.fc_macs, work.lstm_macs) + work.ops * spec.cycles_per_op + \
-            work.layer_calls * spec.cycles_per_layer
-        phases.append(("compute", cycles / f, work.macs * spec.mac_j + work.ops * spec.op_j, "compute"))
-        if spec.nvm_read_j_per_bit and not spec.weights_in_dram:
+        secs, joules, memory = _compute(w, work, route, spec, records)
+        phases.append(("compute", secs, joules, "compute"))
+        energy[c]["memory"] += memory
+        if spec.nvm_read_j_per_bit and not spec.weights_in_dram and spec.dataflow is None:
             if not spec.weights_buffered:
                 bits = work.weight_read_bits
             else:                                           # read into the buffer once per inference
@@ -165,13 +214,14 @@ def evaluate(prof: Profile, runs: dict, spec: ChipSpec, *, name: str = "illusion
     wakes = [0.0] * n
     energy = [dict.fromkeys(CATEGORIES, 0.0) for _ in range(n)]
     time_s = 0.0
-    timeline, timeline_of = [], None
+    timeline, timeline_of, layers = [], None, []
     first = timeline_route if timeline_route in runs else max(runs, key=lambda r: runs[r])
     for route, count in runs.items():
         if count == 0:
             continue
         p = count / total_runs
-        a, e, k, events, total = _route_schedule(prof, route, spec, always_on)
+        records: list[LayerRecord] = []
+        a, e, k, events, total = _route_schedule(prof, route, spec, always_on, records)
         time_s += p * total
         for c in range(n):
             active[c] += p * a[c]
@@ -179,11 +229,11 @@ def evaluate(prof: Profile, runs: dict, spec: ChipSpec, *, name: str = "illusion
             for cat in CATEGORIES:
                 energy[c][cat] += p * e[c][cat]
         if route == first:
-            timeline, timeline_of = events, route
+            timeline, timeline_of, layers = events, route, records
     per_chip = []
     for c in range(n):
         wb = sum(w.numel for w in prof.weights if w.chip == c) * prof.weight_bytes
         per_chip.append(ChipCost(c, sum(energy[c].values()), active[c], max(0.0, time_s - active[c]) if not always_on
                                  else 0.0, wakes[c], wb, energy[c]))
     return SystemCost(name, spec.name, sum(pc.energy_j for pc in per_chip), time_s, per_chip, timeline, timeline_of,
-                      max(active))
+                      max(active), layers)

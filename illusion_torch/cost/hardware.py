@@ -5,7 +5,8 @@ Usage::
     from illusion_torch.cost.hardware import preset, PRESETS
     spec = preset("paper-testchip")            # the measured MSP430 + RRAM chip (PAPER.md), calibrated
     spec.active_power_w, spec.cycles_per_mac
-    preset("accelerator-28nm").cycles_per_mac  # 1/4,096: 4,096 PEs at 1 GHz
+    preset("accelerator-28nm").dataflow        # the nn_dataflow chip each layer is scheduled on
+    preset("accelerator-28nm").with_link_cost(4)   # links 4 × as costly (energy, latency, time per byte)
 
 A chip is priced by what it does (``runtime`` counts it): MACs, other arithmetic ops (ReLU, rounding,
 pooling comparisons, partial-sum adds), layer invocations, weight reads from non-volatile memory (NVM),
@@ -17,12 +18,18 @@ Sources:
   constants (cycles per MAC / op / layer / message word, active and sleep power) are fitted by
   ``benchmarks/calibrate.py`` to the ideal-chip times and energies and the 4-chip ratios; the numbers below
   are that script's output (it checks they match).
-- ``accelerator-28nm``: PAPER.md "The scale-up simulation": 4,096 PEs at 1 GHz; MAC 1.9 pJ + register file
+- ``accelerator-28nm``: the chip below with each layer (slice) priced by nn_dataflow's schedule, as the paper's
+  scale-up simulator did (``cost.dataflow``: the configuration, how access counts become joules and cycles);
+  what no schedule covers (ReLU, pooling, adds, embedding rows) is priced by the roofline figures below.
+- ``accelerator-28nm-roofline``: PAPER.md "The scale-up simulation": 4,096 PEs at 1 GHz; MAC 1.9 pJ + register file
   7.36 pJ per MAC; RRAM read 0.8 pJ/bit, write 1.5 pJ/bit; active leakage 3.17 W; asleep 3.096 mW; links
   32 GB/s, 100 ns, 256 pJ/B. Weights are read from RRAM once per inference (the 2 MiB global buffer reuses
   them); one cycle per 4,096 MACs, i.e. full PE utilization (an optimistic bound, as for the ideal chip).
-- ``dram-chip``: the same accelerator with weights in off-chip DRAM, streamed in once per inference through
-  a 2 MiB on-chip buffer. DRAM energy 20 pJ/bit: Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm:
+- ``dram-chip``: ``accelerator-28nm`` with its main memory (weights and spilled feature maps) in off-chip DRAM
+  instead of RRAM: the same schedule search at the DRAM's bandwidth, every main-memory access at DRAM energy.
+- ``dram-chip-roofline``: the roofline accelerator with weights in off-chip DRAM, streamed in once per
+  inference through a 2 MiB on-chip buffer.
+- DRAM figures: 20 pJ/bit: Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm:
   1.3–2.6 nJ per 64-bit DRAM access, i.e. 20–40 pJ/bit; we take the low end). Bandwidth 25.6 GB/s (a 64-bit
   LPDDR4-3200 interface), not overlapped with compute. Every preset carries these DRAM figures for the
   "same chip with DRAM" comparison column of a report.
@@ -33,6 +40,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from ..errors import IllusionError
+from .dataflow import PAPER_CHIP, DataflowChip
 
 __all__ = ["ChipSpec", "PRESETS", "preset"]
 
@@ -73,6 +81,8 @@ class ChipSpec:
     weights_in_dram: bool = False        # weights streamed from off-chip DRAM every inference
     dram_j_per_bit: float = 20e-12
     dram_bytes_per_s: float = 25.6e9
+    dataflow: DataflowChip | None = None     # price each layer by its nn_dataflow schedule (cost.dataflow)
+    link_cost: float = 1.0                   # the link multiplier these link figures carry (with_link_cost)
     description: str = ""
 
     def mac_cycles(self, macs: float, fc_macs: float = 0.0, lstm_macs: float = 0.0) -> float:
@@ -83,9 +93,25 @@ class ChipSpec:
 
     def with_dram(self) -> ChipSpec:
         """The same chip with its weights in off-chip DRAM (the report's DRAM-chip comparison)."""
-        if self.weights_in_dram:
+        if self.weights_in_dram or (self.dataflow is not None and self.dataflow.memory == "dram"):
             return self
+        if self.dataflow is not None:          # the schedules' main memory becomes the off-chip DRAM
+            memory = self.dataflow.with_memory("dram", bytes_per_cycle=self.dram_bytes_per_s / self.clock_hz,
+                                               read_j_per_bit=self.dram_j_per_bit, write_j_per_bit=self.dram_j_per_bit)
+            return replace(self, name=f"{self.name}+dram", dataflow=memory)
         return replace(self, name=f"{self.name}+dram", weights_in_dram=True)
+
+    def with_link_cost(self, k: float) -> ChipSpec:
+        """The same chip with links ``k`` × as costly: energy per byte, latency and time per byte all × k (the
+        paper's link sensitivity study: ×2, ×4, ×8)."""
+        if not k > 0:
+            raise IllusionError(f"a link-cost multiplier must be positive, got {k!r}")
+        if k == 1:
+            return self
+        base = self.link_cost
+        return replace(self, name=f"{self.name.split('@')[0]}@link×{base * k:g}", link_cost=base * k,
+                       link_j_per_byte=self.link_j_per_byte * k, link_latency_s=self.link_latency_s * k,
+                       link_bytes_per_s=self.link_bytes_per_s / k)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -114,9 +140,10 @@ _PAPER_TESTCHIP = ChipSpec(
     dram_bytes_per_s=2e6,                # a 16-bit bus at the 1 MHz clock
 )
 
-_ACCELERATOR_28NM = ChipSpec(
-    name="accelerator-28nm",
-    description="Eyeriss-like accelerator, 4,096 PEs at 1 GHz, on-chip RRAM, 28 nm (PAPER.md scale-up)",
+_ROOFLINE_28NM = ChipSpec(
+    name="accelerator-28nm-roofline",
+    description="Eyeriss-like accelerator, 4,096 PEs at 1 GHz, on-chip RRAM, 28 nm (PAPER.md scale-up), every PE "
+                "busy every cycle (analytic bound)",
     clock_hz=1e9,
     cycles_per_mac=1 / 4096,
     cycles_per_op=1 / 4096,
@@ -135,11 +162,23 @@ _ACCELERATOR_28NM = ChipSpec(
     weights_buffered=True,
 )
 
-_DRAM_CHIP = replace(_ACCELERATOR_28NM, name="dram-chip", weights_in_dram=True,
-                     description="the 28 nm accelerator with weights streamed from off-chip DRAM "
-                                 "(20 pJ/bit, 25.6 GB/s; see hardware.py)")
+_ACCELERATOR_28NM = replace(
+    _ROOFLINE_28NM, name="accelerator-28nm", dataflow=PAPER_CHIP,
+    mac_j=PAPER_CHIP.mac_j + 2 * PAPER_CHIP.word_bits * PAPER_CHIP.regf_j_per_bit,   # MACs outside a schedule
+    nvm_read_j_per_bit=PAPER_CHIP.memory_read_j_per_bit, nvm_write_j_per_bit=PAPER_CHIP.memory_write_j_per_bit,
+    description="Eyeriss-like accelerator, 4,096 PEs at 1 GHz, on-chip RRAM, 28 nm (PAPER.md scale-up), each "
+                "layer priced by its nn_dataflow schedule (cost.dataflow)")
 
-PRESETS: dict[str, ChipSpec] = {s.name: s for s in (_PAPER_TESTCHIP, _ACCELERATOR_28NM, _DRAM_CHIP)}
+_DRAM_CHIP = replace(_ACCELERATOR_28NM.with_dram(), name="dram-chip",
+                     description="the 28 nm accelerator with its main memory off chip in DRAM (20 pJ/bit, "
+                                 "25.6 GB/s; see hardware.py), each layer priced by its nn_dataflow schedule")
+
+_DRAM_CHIP_ROOFLINE = replace(_ROOFLINE_28NM, name="dram-chip-roofline", weights_in_dram=True,
+                              description="the roofline accelerator with weights streamed from off-chip DRAM "
+                                          "(20 pJ/bit, 25.6 GB/s; see hardware.py)")
+
+PRESETS: dict[str, ChipSpec] = {s.name: s for s in (_PAPER_TESTCHIP, _ACCELERATOR_28NM, _ROOFLINE_28NM, _DRAM_CHIP,
+                                                    _DRAM_CHIP_ROOFLINE)}
 
 
 def preset(name: str | ChipSpec) -> ChipSpec:

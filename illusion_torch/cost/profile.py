@@ -20,8 +20,9 @@ from enum import StrEnum
 
 from ..partitioning.trace import HOST, Chip
 from .counters import Counters
+from .dataflow import LayerShape
 
-__all__ = ["Profile", "WakeWork", "Transfer", "WeightSlot", "Store", "StoreKind", "Branch"]
+__all__ = ["Profile", "WakeWork", "LayerWork", "Transfer", "WeightSlot", "Store", "StoreKind", "Branch"]
 
 Branch = int | None
 
@@ -32,15 +33,37 @@ class StoreKind(StrEnum):
 
 
 @dataclass
+class LayerWork:
+    """A layer (slice) a wake computes ``calls`` times per inference, in the shape a dataflow scheduler takes;
+    its MACs (shape × calls) and ``weight_reads`` (values) are part of the wake's ``Counters``."""
+
+    label: str
+    shape: LayerShape
+    calls: float
+    weight_reads: float
+
+    @property
+    def macs(self) -> float:
+        return self.shape.macs * self.calls
+
+
+@dataclass
 class WakeWork:
     """One wake-up of one chip: its work per inference, by branch (None = every input)."""
 
     index: int
     chip: int
     work: dict[Branch, Counters] = field(default_factory=dict)
+    layers: dict[Branch, list[LayerWork]] = field(default_factory=dict)
 
     def add(self, branch: Branch, c: Counters) -> None:
         self.work[branch] = self.work.get(branch, Counters()) + c
+
+    def add_layer(self, branch: Branch, layer: LayerWork) -> None:
+        self.layers.setdefault(branch, []).append(layer)
+
+    def layers_for(self, route: Branch) -> list[LayerWork]:
+        return self.layers.get(None, []) + (self.layers.get(route, []) if route is not None else [])
 
     def runs_for(self, route: Branch) -> bool:
         return None in self.work or route in self.work

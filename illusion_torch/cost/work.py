@@ -31,7 +31,8 @@ from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice
 from ..partitioning.trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph
 from ..partitioning.wakes import ChipPrograms
 from .counters import Counters
-from .profile import Branch, Profile, Store, StoreKind, Transfer, WakeWork, WeightSlot
+from .dataflow import LayerShape
+from .profile import Branch, LayerWork, Profile, Store, StoreKind, Transfer, WakeWork, WeightSlot
 
 __all__ = ["profile", "LSTM_OPS_PER_UNIT"]
 
@@ -78,6 +79,13 @@ class _Counter:
     def add(self, node: fx.Node, c: Counters) -> None:
         w = self.wake_of[node.name]
         self.wakes.setdefault(w, WakeWork(w, self.chip_of[node.name])).add(self.branch_of(node), c)  # type: ignore[arg-type]
+
+    def layer(self, node: fx.Node, shape: LayerShape, calls: float, weight_reads: float) -> None:
+        """The node computes ``shape`` ``calls`` times (what a dataflow scheduler prices)."""
+        w = self.wake_of[node.name]
+        wake = self.wakes.setdefault(w, WakeWork(w, self.chip_of[node.name]))  # type: ignore[arg-type]
+        label = f"{node.meta.get('orig', node.name)} ({node.target})"
+        wake.add_layer(self.branch_of(node), LayerWork(label, shape, calls, weight_reads))
 
     def read_weights(self, node: fx.Node, module: nn.Module, reads_per_value: float) -> Counters:
         """Register the node's parameters (once per module: an LSTM slice is called every step); their reads."""
@@ -235,7 +243,11 @@ def _conv(k: _Counter, n: fx.Node, m: nn.Conv2d) -> None:
     meta = n.meta["tensor_meta"]
     spatial = int(math.prod(meta.shape[2:]))
     macs = _numel(meta) * (m.in_channels // m.groups) * m.weight[0, 0].numel()
-    k.add(n, Counters(macs=macs, layer_calls=1) + k.read_weights(n, m, spatial))
+    reads = k.read_weights(n, m, spatial)
+    k.add(n, Counters(macs=macs, layer_calls=1) + reads)
+    g = m.groups
+    k.layer(n, LayerShape.conv(m.in_channels // g, m.out_channels // g, meta.shape[2:], m.kernel_size, m.stride),
+            g, m.weight.numel() * spatial / g)
     k.vbytes[n.name] = k.raw_bytes
 
 
@@ -244,13 +256,20 @@ def _group_slice(k: _Counter, n: fx.Node, m: GroupSlice) -> None:
     spatial = int(math.prod(meta.shape[2:]))
     macs = _numel(meta) * m.in_per_group * m.weight[0, 0].numel()
     k.add(n, Counters(macs=macs, layer_calls=1) + k.read_weights(n, m, spatial))
+    kernel = tuple(m.weight.shape[2:])
+    for a, b, groups in m._runs():
+        per = (b - a) // groups
+        k.layer(n, LayerShape.conv(m.in_per_group, per, meta.shape[2:], kernel, m.stride), groups,
+                per * m.weight[0].numel() * spatial)
     k.vbytes[n.name] = k.raw_bytes
 
 
 def _linear(k: _Counter, n: fx.Node, m: nn.Linear) -> None:
     out = _numel(n.meta["tensor_meta"])
     macs = out * m.in_features
-    k.add(n, Counters(macs=macs, fc_macs=macs, layer_calls=1) + k.read_weights(n, m, out // m.out_features))
+    positions = out // m.out_features
+    k.add(n, Counters(macs=macs, fc_macs=macs, layer_calls=1) + k.read_weights(n, m, positions))
+    k.layer(n, LayerShape.fc(m.in_features, m.out_features, positions), 1, m.weight.numel() * positions)
     k.vbytes[n.name] = k.raw_bytes
 
 
@@ -260,6 +279,7 @@ def _lstm_slice(k: _Counter, n: fx.Node, m: LstmSlice) -> None:
     macs = rows * (m.weight_ih.shape[1] + m.weight_hh.shape[1])
     k.add(n, Counters(macs=macs, lstm_macs=macs, ops=rows + LSTM_OPS_PER_UNIT * units, layer_calls=1) +
           k.read_weights(n, m, 1.0) + k.store(n, 2 * units, m.io.bytes))
+    k.layer(n, LayerShape.fc(m.weight_ih.shape[1] + m.weight_hh.shape[1], rows), 1, macs)
     k.vbytes[n.name] = m.io.bytes
 
 
@@ -269,6 +289,7 @@ def _lstm(k: _Counter, n: fx.Node, m: QLSTM) -> None:
     macs = steps * 4 * H * (m.input_size + H)
     k.add(n, Counters(macs=macs, lstm_macs=macs, ops=steps * (4 * H + LSTM_OPS_PER_UNIT * H), layer_calls=steps) +
           k.read_weights(n, m, float(steps)) + k.store(n, 2 * H, m.q_h.format.bytes, writes=steps))
+    k.layer(n, LayerShape.fc(m.input_size + H, 4 * H), steps, macs)
     k.vbytes[n.name] = m.q_h.format.bytes
 
 
@@ -284,7 +305,9 @@ def _recurrent_slice(k: _Counter, n: fx.Node, m: RecurrentSlice) -> None:
     units = m.stop - m.start
     fan_in = m.weight_ih.shape[1] + m.weight_hh.shape[1]
     state = 2 * units if m.kind == "lstm" else units
-    k.add(n, _recurrent_work(m.kind, units, fan_in) + k.read_weights(n, m, 1.0) + k.store(n, state, k.raw_bytes))
+    work = _recurrent_work(m.kind, units, fan_in)
+    k.add(n, work + k.read_weights(n, m, 1.0) + k.store(n, state, k.raw_bytes))
+    k.layer(n, LayerShape.fc(fan_in, GATES[m.kind] * units), 1, work.macs)
     k.vbytes[n.name] = k.raw_bytes
 
 
@@ -295,6 +318,7 @@ def _recurrent(k: _Counter, n: fx.Node, m: Recurrent) -> None:
     one = _recurrent_work(m.kind, H, m.input_size + H)
     work = Counters(macs=one.macs * steps, lstm_macs=one.lstm_macs * steps, ops=one.ops * steps, layer_calls=steps)
     k.add(n, work + k.read_weights(n, m, float(steps)) + k.store(n, state, k.raw_bytes, writes=steps))
+    k.layer(n, LayerShape.fc(m.input_size + H, GATES[m.kind] * H), steps, work.macs)
     k.vbytes[n.name] = k.raw_bytes
 
 

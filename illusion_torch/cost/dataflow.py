@@ -1,0 +1,334 @@
+"""A layer's energy and time on an Eyeriss-like chip, from nn_dataflow's schedule — the paper's scale-up cost.
+
+Usage::
+
+    from illusion_torch.cost.dataflow import LayerShape, PAPER_CHIP, layer_cost
+    shape = LayerShape.conv(96, 256, out_hw=(27, 27), kernel=(5, 5))
+    c = layer_cost(shape, PAPER_CHIP)       # LayerCost: cycles, energy_j by part, source "nn_dataflow"
+    c.time_s(1e9), c.energy_j, c.accesses   # at the chip's 1 GHz clock; words per memory level
+
+The authors' scale-up simulator took each layer's schedule from nn_dataflow (PAPER.md, "The scale-up simulator
+as released"). We call its per-layer search (``Scheduling.schedule_search``) with their invocation's chip: 4×4
+nodes of 16×16 PEs, 256 B register file per PE, 2 MiB global buffer, 16-bit words, batch 1, relative costs
+op 1 / main memory 200 / global buffer 6 / array bus 2 / register file 1, hop cost 0, unit static cost 1,
+global-buffer bypass disabled for inputs, outputs and filters, search goal energy, exhaustive loop blocking.
+
+Why the per-layer API: a chip holds layers or slices of layers and its cost is their sum, so a per-layer
+schedule is the unit we need anyway; and nn_dataflow's network search runs every layer through its
+pipeline-segment code, whose sympy use fails with the sympy torch needs (``subs`` with None). Per layer,
+that code never runs. The one thing the network search adds for a lone layer is that the input layout comes
+from the previous layer's output layout; we search over every input partition and keep the best.
+
+From a schedule's counts to joules and seconds (constants from PAPER.md, none fitted):
+- compute: nn_dataflow's ops (MACs) × 1.90 pJ;
+- register file: 0.23 pJ/bit × 16-bit words for the operand reads (input and filter, one each per MAC):
+  7.36 pJ per MAC, the paper's register-file figure; the partial sum stays in the PE's accumulator (the two
+  partial-sum accesses nn_dataflow also counts would double the paper's figure);
+- global buffer: every access × 16 bits × 0.32 pJ/bit; array bus (nn_dataflow's ITCN level): no energy figure
+  is given (the released configuration prices nothing between buffer and PEs beyond these), counted 0;
+- main memory (on-chip RRAM): filter and input fetches are reads (0.8 pJ/bit); an output fetched f times is
+  written f times and read back f − 1 times (nn_dataflow counts 2f − 1 accesses), writes at 1.5 pJ/bit;
+- time: the schedule's cycles with the memory's bandwidth given to nn_dataflow — 16 channels × 32 GB/s at
+  1 GHz = 512 B per cycle = 256 words — so a layer is max(processing, array bus, memory) cycles (its own
+  overlap assumption); RRAM latency (8/16 cycles per 256-bit line) is hidden behind that stream.
+A DRAM chip is the same search with main memory off chip (``DataflowChip.with_memory``).
+
+A shape nn_dataflow cannot schedule (no valid blocking, an error) gets the stated roofline
+(``roofline_cost``): max(MACs / 4,096 PEs, memory words / bandwidth) cycles and the same per-access
+energies with every weight and input read once and every output written once. Schedules are cached by chip
+and shape in memory and in ``<cache dir>/nn_dataflow/schedules-v1.json``, so a sweep never searches one
+shape twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from ..errors import IllusionError
+
+__all__ = ["LayerShape", "DataflowChip", "LayerCost", "PAPER_CHIP", "layer_cost", "roofline_cost",
+           "schedule_cache_path", "nn_dataflow_available"]
+
+WORD_BITS = 16
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """A convolution (an FC layer is one with a 1×1 output) nn_dataflow can schedule, batch 1.
+
+    ``nifm``/``nofm`` input/output channels, ``hofm``/``wofm`` output size, ``kh``/``kw`` kernel, ``stride``."""
+
+    nifm: int
+    nofm: int
+    hofm: int = 1
+    wofm: int = 1
+    kh: int = 1
+    kw: int = 1
+    sh: int = 1
+    sw: int = 1
+
+    @classmethod
+    def conv(cls, nifm: int, nofm: int, out_hw: tuple[int, int], kernel: tuple[int, int],
+             stride: tuple[int, int] = (1, 1)) -> LayerShape:
+        return cls(int(nifm), int(nofm), int(out_hw[0]), int(out_hw[1]), int(kernel[0]), int(kernel[1]),
+                   int(stride[0]), int(stride[1]))
+
+    @classmethod
+    def fc(cls, nifm: int, nofm: int, positions: int = 1) -> LayerShape:
+        """A fully connected layer; applied at ``positions`` tokens it is a 1×1 convolution over them."""
+        return cls(int(nifm), int(nofm), int(positions), 1)
+
+    @property
+    def macs(self) -> int:
+        return self.nifm * self.nofm * self.hofm * self.wofm * self.kh * self.kw
+
+    @property
+    def weights(self) -> int:
+        return self.nifm * self.nofm * self.kh * self.kw
+
+    @property
+    def inputs(self) -> int:
+        return self.nifm * ((self.hofm - 1) * self.sh + self.kh) * ((self.wofm - 1) * self.sw + self.kw)
+
+    @property
+    def outputs(self) -> int:
+        return self.nofm * self.hofm * self.wofm
+
+    @property
+    def key(self) -> str:
+        return (f"{self.nifm}-{self.nofm}-{self.hofm}x{self.wofm}-k{self.kh}x{self.kw}-s{self.sh}x{self.sw}")
+
+    def __str__(self) -> str:
+        if (self.hofm, self.wofm, self.kh, self.kw) == (1, 1, 1, 1):
+            return f"fc {self.nifm}→{self.nofm}"
+        return (f"conv {self.nifm}→{self.nofm} k{self.kh}×{self.kw} s{self.sh} out {self.hofm}×{self.wofm}")
+
+
+@dataclass(frozen=True)
+class DataflowChip:
+    """The chip nn_dataflow schedules for (the search's parameters) and the energies its counts are priced at."""
+
+    nodes: tuple[int, int] = (4, 4)
+    array: tuple[int, int] = (16, 16)
+    regf_bytes: int = 256                       # per PE
+    gbuf_bytes: int = 2 * 2**20
+    word_bits: int = WORD_BITS
+    op_cost: float = 1.0
+    hier_cost: tuple[float, float, float, float] = (200.0, 6.0, 2.0, 1.0)   # memory, gbuf, array bus, regf
+    hop_cost: float = 0.0
+    unit_static_cost: float = 1.0
+    memory_bytes_per_cycle: float = 512.0       # 16 RRAM channels × 32 GB/s at 1 GHz
+    memory: str = "rram"
+    # energies (J)
+    mac_j: float = 1.90e-12
+    regf_j_per_bit: float = 0.23e-12
+    gbuf_j_per_bit: float = 0.32e-12
+    bus_j_per_bit: float = 0.0
+    memory_read_j_per_bit: float = 0.8e-12
+    memory_write_j_per_bit: float = 1.5e-12
+
+    @property
+    def pes(self) -> int:
+        return self.nodes[0] * self.nodes[1] * self.array[0] * self.array[1]
+
+    @property
+    def search_key(self) -> str:
+        """What the schedule depends on (energies are applied afterwards)."""
+        return (f"n{self.nodes[0]}x{self.nodes[1]}-a{self.array[0]}x{self.array[1]}-r{self.regf_bytes}-"
+                f"g{self.gbuf_bytes}-w{self.word_bits}-op{self.op_cost:g}-h{'/'.join(f'{c:g}' for c in self.hier_cost)}"
+                f"-hop{self.hop_cost:g}-s{self.unit_static_cost:g}-bw{self.memory_bytes_per_cycle:g}")
+
+    def with_memory(self, name: str, *, bytes_per_cycle: float, read_j_per_bit: float,
+                    write_j_per_bit: float) -> DataflowChip:
+        """The same chip with another main memory (e.g. off-chip DRAM)."""
+        return replace(self, memory=name, memory_bytes_per_cycle=bytes_per_cycle,
+                       memory_read_j_per_bit=read_j_per_bit, memory_write_j_per_bit=write_j_per_bit)
+
+
+PAPER_CHIP = DataflowChip()
+
+
+@dataclass
+class LayerCost:
+    """One layer (slice) on one chip, once: cycles, energy by part, and where the numbers came from."""
+
+    shape: str
+    source: str                                 # "nn_dataflow" | "roofline"
+    cycles: float
+    energy: dict[str, float] = field(default_factory=dict)      # J: compute, regf, gbuf, bus, memory
+    accesses: dict[str, float] = field(default_factory=dict)    # words: memory reads/writes, gbuf, regf
+    note: str = ""
+
+    @property
+    def energy_j(self) -> float:
+        return sum(self.energy.values())
+
+    def time_s(self, clock_hz: float) -> float:
+        return self.cycles / clock_hz
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def roofline_cost(shape: LayerShape, chip: DataflowChip, note: str = "") -> LayerCost:
+    """Every PE busy or the memory stream, whichever is slower; each weight and input read once, each output
+    written once; register file and compute energies per MAC as in a schedule."""
+    word = chip.word_bits
+    reads, writes = shape.weights + shape.inputs, shape.outputs
+    cycles = max(shape.macs / chip.pes, (reads + writes) * word / 8 / chip.memory_bytes_per_cycle)
+    energy = {"compute": shape.macs * chip.mac_j, "regf": 2 * shape.macs * word * chip.regf_j_per_bit,
+              "gbuf": (reads + writes) * word * chip.gbuf_j_per_bit, "bus": 0.0,
+              "memory": word * (reads * chip.memory_read_j_per_bit + writes * chip.memory_write_j_per_bit)}
+    return LayerCost(str(shape), "roofline", cycles, energy,
+                     {"memory_reads": reads, "memory_writes": writes}, note)
+
+
+def _from_counts(shape: LayerShape, chip: DataflowChip, counts: dict) -> LayerCost:
+    word = chip.word_bits
+    mem, gbuf, bus, regf = counts["access"]             # per level: [filter, input, output] words
+    f = counts["ofm_fetch"]
+    out_writes = mem[2] * f / (2 * f - 1) if f > 0 else mem[2]
+    reads = mem[0] + mem[1] + (mem[2] - out_writes)
+    energy = {"compute": counts["ops"] * chip.mac_j,
+              "regf": (regf[0] + regf[1]) * word * chip.regf_j_per_bit,
+              "gbuf": sum(gbuf) * word * chip.gbuf_j_per_bit,
+              "bus": sum(bus) * word * chip.bus_j_per_bit,
+              "memory": word * (reads * chip.memory_read_j_per_bit + out_writes * chip.memory_write_j_per_bit)}
+    return LayerCost(str(shape), "nn_dataflow", counts["time"], energy,
+                     {"memory_reads": reads, "memory_writes": out_writes, "gbuf": sum(gbuf), "regf": sum(regf)})
+
+
+# -- the search ------------------------------------------------------------------------------------------------
+def nn_dataflow_available() -> bool:
+    try:
+        import nn_dataflow.core  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _search(shape: LayerShape, chip: DataflowChip) -> dict | None:
+    """nn_dataflow's best schedule of ``shape`` on ``chip`` (counts only), or None when it finds none."""
+    try:
+        from nn_dataflow.core import (
+            ConvLayer,
+            Cost,
+            DataLayout,
+            FmapPosition,
+            FmapRange,
+            MapStrategyEyeriss,
+            NodeRegion,
+            Option,
+            PhyDim2,
+            Resource,
+            SchedulingCondition,
+            SchedulingConstraint,
+            partition,
+        )
+        from nn_dataflow.core.scheduling import Scheduling
+    except ImportError as e:
+        raise IllusionError(f"the nn_dataflow chip cost needs the nn-dataflow package ({e}); run `make setup` "
+                            f"(it installs nn-dataflow 2.1 and fastcache), or pick the preset "
+                            f"accelerator-28nm-roofline") from None
+    word_bytes = (chip.word_bits + 7) // 8
+    nodes = PhyDim2(*chip.nodes)
+    proc = NodeRegion(dim=nodes, origin=PhyDim2(0, 0), type=NodeRegion.PROC)
+    # the invocation's default memory type '2D': memory reached from the four corner nodes
+    data = NodeRegion(dim=PhyDim2(2, 2), origin=PhyDim2(0, 0), dist=nodes - PhyDim2(1, 1), type=NodeRegion.DRAM)
+    resource = Resource(proc_region=proc, dram_region=data, src_data_region=data, dst_data_region=data,
+                        dim_array=PhyDim2(*chip.array), size_gbuf=chip.gbuf_bytes // word_bytes,
+                        size_regf=chip.regf_bytes // word_bytes, array_bus_width=float("inf"),
+                        dram_bandwidth=chip.memory_bytes_per_cycle / word_bytes, no_time_mux=False)
+    cost = Cost(mac_op=chip.op_cost, mem_hier=tuple(chip.hier_cost), noc_hop=chip.hop_cost,
+                idl_unit=chip.unit_static_cost)
+    options = Option(sw_gbuf_bypass=(False, False, False), opt_goal="e", ntops=1, nprocesses=1)
+    layer = ConvLayer(shape.nifm, shape.nofm, (shape.hofm, shape.wofm), (shape.kh, shape.kw),
+                      strd=(shape.sh, shape.sw))
+    sched = Scheduling(layer, 1, cost, MapStrategyEyeriss)
+    source = layer.input_layer()
+    frng = FmapRange(FmapPosition(b=0, n=0, h=0, w=0),
+                     FmapPosition(b=1, n=source.nofm, h=source.hofm, w=source.wofm))
+    best = None
+    for part in partition.gen_partition(source, 1, data.dim, options, guaranteed=True):
+        layout = DataLayout(frngs=(frng,), regions=(data,), parts=(part.projection(data, appl2frng=True),))
+        cond = SchedulingCondition(resource=resource, constraint=SchedulingConstraint(), ifmap_layout=layout,
+                                   sched_seq=(0, 0, 0))
+        for r in sched.schedule_search(cond, options):
+            if best is None or (r.total_cost, r.total_time) < (best.total_cost, best.total_time):
+                best = r
+    if best is None:
+        return None
+    s = best.scheme
+    return {"time": float(s["time"]), "ops": float(s["ops"]), "proc_time": float(s["proc_time"]),
+            "dram_time": float(s["dram_time"]), "access": [[float(a) for a in level] for level in s["access"]],
+            "ofm_fetch": float(s["fetch"][0][2]), "cost": float(s["cost"])}
+
+
+_LOCK = threading.Lock()
+_MEMORY: dict[str, dict | None] = {}
+_LOADED: set[Path] = set()
+
+
+def schedule_cache_path() -> Path:
+    from ..data.cache import cache_dir
+
+    return cache_dir() / "nn_dataflow" / "schedules-v1.json"
+
+
+def _load(path: Path) -> None:
+    if path in _LOADED:
+        return
+    _LOADED.add(path)
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    for k, v in stored.items():
+        _MEMORY.setdefault(k, v)
+
+
+def _save(path: Path) -> None:
+    from ..files import write_atomic
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, lambda p: p.write_text(json.dumps(_MEMORY)))
+    except OSError:
+        pass                            # a read-only cache only costs a search next time
+
+
+def layer_cost(shape: LayerShape, chip: DataflowChip = PAPER_CHIP, *, persist: bool = True) -> LayerCost:
+    """``shape`` once on ``chip``: from nn_dataflow's best schedule (cached), else the roofline, with why."""
+    if min(shape.nifm, shape.nofm, shape.hofm, shape.wofm, shape.kh, shape.kw) <= 0:
+        raise IllusionError(f"a layer shape needs positive sizes, got {shape}")
+    key = f"{chip.search_key}|{shape.key}"
+    path = schedule_cache_path()
+    with _LOCK:
+        if persist:
+            _load(path)
+        known = key in _MEMORY
+        counts = _MEMORY.get(key)
+    if not known:
+        error = ""
+        try:
+            counts = _search(shape, chip)
+        except IllusionError:
+            raise
+        except Exception as e:                           # nn_dataflow's own refusal of a shape
+            counts, error = None, f"{type(e).__name__}: {e}"
+        with _LOCK:
+            _MEMORY[key] = counts if counts is not None else {"error": error or "no valid schedule"}
+            if persist:
+                _save(path)
+        counts = _MEMORY[key]
+    if counts is None or "error" in counts:
+        why = counts.get("error", "") if counts else ""
+        return roofline_cost(shape, chip, note=f"nn_dataflow found no schedule ({why})" if why else
+                             "nn_dataflow found no schedule")
+    if not math.isclose(counts["ops"], shape.macs, rel_tol=1e-4):
+        raise IllusionError(f"nn_dataflow scheduled {counts['ops']:g} MACs for {shape} ({shape.macs})")
+    return _from_counts(shape, chip, counts)

@@ -1,0 +1,81 @@
+"""The nn_dataflow per-layer cost: the paper's chip, counts × PAPER.md energies, the cache and the roofline."""
+
+from __future__ import annotations
+
+import pytest
+
+from illusion_torch.cost import dataflow
+from illusion_torch.cost.dataflow import PAPER_CHIP, LayerShape, layer_cost, roofline_cost
+from illusion_torch.cost.hardware import preset
+from illusion_torch.errors import IllusionError
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(dataflow, "schedule_cache_path", lambda: tmp_path / "schedules.json")
+    monkeypatch.setattr(dataflow, "_MEMORY", {})
+    monkeypatch.setattr(dataflow, "_LOADED", set())
+
+
+def test_a_conv_schedule_is_priced_at_the_papers_energies():
+    shape = LayerShape.conv(96, 256, out_hw=(27, 27), kernel=(5, 5))
+    c = layer_cost(shape)
+    assert c.source == "nn_dataflow"
+    assert c.energy["compute"] == pytest.approx(shape.macs * 1.9e-12)
+    assert c.energy["regf"] == pytest.approx(shape.macs * 7.36e-12)     # two 16-bit operand reads per MAC
+    assert c.cycles >= shape.macs / 4096                                 # no more than every PE every cycle
+    # the weights at least once from RRAM, the outputs at least once into it
+    assert c.accesses["memory_reads"] >= shape.weights and c.accesses["memory_writes"] >= shape.outputs
+
+
+def test_a_large_fc_layer_is_bound_by_the_memory_stream():
+    shape = LayerShape.fc(4096, 4096)
+    c = layer_cost(shape)
+    assert c.cycles >= shape.weights * 2 / PAPER_CHIP.memory_bytes_per_cycle     # 512 B per cycle
+
+
+def test_schedules_are_cached_in_memory_and_on_disk(monkeypatch, tmp_path):
+    shape = LayerShape.fc(256, 512)
+    first = layer_cost(shape)
+    assert (tmp_path / "schedules.json").exists()
+
+    def refuse(*_):
+        raise AssertionError("searched the same shape twice")
+    monkeypatch.setattr(dataflow, "_search", refuse)
+    assert layer_cost(shape).cycles == first.cycles
+    monkeypatch.setattr(dataflow, "_MEMORY", {})            # a new process: the file answers
+    monkeypatch.setattr(dataflow, "_LOADED", set())
+    assert layer_cost(shape).energy == first.energy
+
+
+def test_a_shape_without_a_schedule_falls_back_to_the_roofline(monkeypatch):
+    def boom(*_):
+        raise ValueError("no blocking fits")
+    monkeypatch.setattr(dataflow, "_search", boom)
+    shape = LayerShape.conv(3, 8, (4, 4), (3, 3))
+    c = layer_cost(shape)
+    assert c.source == "roofline" and "no blocking fits" in c.note
+    assert c.cycles == roofline_cost(shape, PAPER_CHIP).cycles
+
+
+def test_a_dram_chip_searches_at_the_drams_bandwidth_and_energy():
+    spec = preset("accelerator-28nm")
+    dram = spec.with_dram().dataflow
+    assert dram.memory == "dram" and dram.memory_bytes_per_cycle == spec.dram_bytes_per_s / spec.clock_hz
+    shape = LayerShape.fc(1024, 1024)
+    assert layer_cost(shape, dram).cycles > layer_cost(shape, spec.dataflow).cycles
+    assert layer_cost(shape, dram).energy["memory"] > layer_cost(shape, spec.dataflow).energy["memory"]
+
+
+def test_link_cost_multiplies_energy_latency_and_time_per_byte():
+    spec = preset("accelerator-28nm")
+    x4 = spec.with_link_cost(4)
+    assert x4.link_j_per_byte == 4 * spec.link_j_per_byte and x4.link_latency_s == 4 * spec.link_latency_s
+    assert x4.link_bytes_per_s == spec.link_bytes_per_s / 4 and x4.with_link_cost(2).link_cost == 8
+    with pytest.raises(IllusionError, match="positive"):
+        spec.with_link_cost(0)
+
+
+def test_a_bad_shape_is_refused():
+    with pytest.raises(IllusionError, match="positive sizes"):
+        layer_cost(LayerShape.fc(0, 4))
