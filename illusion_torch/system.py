@@ -58,12 +58,13 @@ def build(model: nn.Module, graph: OpGraph, mapping: Mapping) -> IllusionSystem:
 
 def partition(model: nn.Module, example_inputs: torch.Tensor, *, capacity: str | int | list,
               chips: int | None = None, max_chips: int | None = None, solver: str | Mapper = "bilp",
-              time_limit_s: float = 60.0, activation_cap: str | int | None = None) -> IllusionSystem:
+              time_limit_s: float = 60.0, activation_cap: str | int | None = None,
+              weights_only: bool | None = None) -> IllusionSystem:
     """trace + solve + build: ``il.partition(model, x[:1], chips=8, capacity="512B")``.
 
     ``solver`` is a name (``partitioning.SOLVERS``) or your own mapper: a callable
     ``(graph, capacities, chips=..., max_chips=..., time_limit_s=...) -> Mapping``."""
     g = trace(model, example_inputs)
     m = solve(g, capacity, chips=chips, max_chips=max_chips, solver=solver, time_limit_s=time_limit_s,
-              activation_cap=activation_cap)
+              activation_cap=activation_cap, weights_only=weights_only)
     return build(model, g, m)

@@ -29,7 +29,8 @@ class WorkloadConfig:
     """A workload's settings.
 
     ``weight_format`` None means a float model (weights and activations in 16-bit words, as the paper's
-    scale-up simulation counts them). ``route_node`` and ``branches`` describe a gated model (D2NN): the
+    scale-up simulation counts them). ``weights_only``: the mappers count bytes as the paper's simulator did
+    (``OpGraph.weights_only``). ``route_node`` and ``branches`` describe a gated model (D2NN): the
     traced node whose per-input value picks the branch, and the module prefixes that run only on that value.
     """
 
@@ -40,6 +41,8 @@ class WorkloadConfig:
     dataset: str | None = None
     route_node: str | None = None
     branches: tuple[tuple[str, int], ...] = field(default=())
+    weights_only: bool = False     # map counting conv/fc/recurrent/embedding weights only — no biases, norm
+    #                                statistics or constants — as the paper's scale-up simulator counts
 
     @property
     def fixed_point(self) -> bool:

@@ -4,12 +4,14 @@ Usage::
 
     illusion run [--model mnist] [--chips 8 | --max-chips N] [--capacity 512B] [--preset paper-testchip]
                  [--solver bilp] [--limit N] [--out DIR] [--json PATH|-]          # the main job
+                 [--weights-only] [--link-cost K]
     illusion lifetime --model svhn|d2nn|kws [--chips 8] [--resilience distributed-endurer] [--years 10]
                       [--seed S] [--limit 500] [--json PATH|-] [--plot PATH.png]   # RRAM wear over the years
     illusion eval NAME [--limit N] [--json PATH|-]            # fixed-point accuracy of a shipped checkpoint
     illusion train NAME [--epochs N] [--seed S] [--out DIR] [--overwrite]   # retrain with its recipe
     illusion partition --model NAME [--chips N | --max-chips N] [--capacity C] [--solver ...]
                        [--time-limit S] [--activation-cap C] [--sweep-chips] [--json PATH|-] [--plot PATH.png]
+                       [--weights-only]
     illusion models | illusion datasets                       # what is registered
 
 Without ``--capacity``, ``run``, ``partition`` and ``lifetime`` share one rule (``paper.default_capacity``).
@@ -70,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", default="paper-testchip", choices=sorted(PRESETS))
     run.add_argument("--solver", default="bilp", choices=SOLVERS)
     run.add_argument("--time-limit", type=number(positive=True), default=60.0)
+    run.add_argument("--weights-only", action="store_true", default=None,
+                     help="fill chips counting weights only (no biases, norms, constants), as the paper's scale-up "
+                          "simulator; the paper-* networks always do")
+    run.add_argument("--link-cost", type=number(positive=True), default=1.0,
+                     help="links this many times as costly (energy, latency and time per byte; the paper's ×2/×4/×8)")
     run.add_argument("--limit", type=positive_int, default=None,
                      help="the first N test samples only (an untrained model runs 4 random inputs by default)")
     run.add_argument("--out", default=None, help="report folder (default runs/MODEL-NchipS-PRESET), replaced whole")
@@ -116,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("--capacity", type=size, default=None, help=capacity_help)
     pa.add_argument("--solver", default="bilp", choices=SOLVERS)
     pa.add_argument("--time-limit", type=number(positive=True), default=60.0, help="seconds for the BILP")
+    pa.add_argument("--weights-only", action="store_true", default=None,
+                    help="fill chips counting weights only (no biases, norms, constants), as the paper's scale-up "
+                         "simulator; the paper-* networks always do")
     pa.add_argument("--activation-cap", type=size, default=None,
                     help="refuse mappings whose chips need more activation buffer")
     pa.add_argument("--sweep-chips", action="store_true", help="table of chips vs bytes between chips")

@@ -56,12 +56,12 @@ def run(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else None
     if out is not None:
         writable_dir(out, "the report folder")
-    spec = preset(args.preset)
+    spec = preset(args.preset).with_link_cost(args.link_cost)
     w = job(args.model, limit=args.limit, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
     chips = None if args.max_chips else args.chips
     capacity = capacity_for(w, args.max_chips or args.chips, args.capacity)
     system = partition_model(w.model, w.x[:1], chips=chips, max_chips=args.max_chips, capacity=capacity,
-                       solver=args.solver, time_limit_s=args.time_limit)
+                       solver=args.solver, time_limit_s=args.time_limit, weights_only=args.weights_only)
     report = simulate(system, w.x, w.y, preset=spec, progress=True, model_name=args.model)
     report.meta.update({"dataset": w.dataset, "synthetic": w.synthetic})
     say(args, system.summary())
@@ -142,7 +142,7 @@ def partition(args: argparse.Namespace) -> None:
     graph = trace(w.model, w.x[:1], model_name=args.model)
     capacity = capacity_for(w, args.chips or args.max_chips or 8, args.capacity)
     m = solve(graph, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,
-              time_limit_s=args.time_limit, activation_cap=args.activation_cap)
+              time_limit_s=args.time_limit, activation_cap=args.activation_cap, weights_only=args.weights_only)
     system = build(w.model, graph, m)
     say(args, system.summary())
     result = system.as_dict()

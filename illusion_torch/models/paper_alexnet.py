@@ -20,7 +20,7 @@ class PaperAlexNet(nn.Module):
     """conv1 3→96 k11 s4 (55×55), conv2 96→256 k5 (27), conv3 256→384, conv4 384→384, conv5 384→256 k3 (13),
     fc 256·6·6→4096→4096→1000. Float; weights counted at 16 bit."""
 
-    config = WorkloadConfig("paper-alexnet", input_shape=(3, 227, 227), num_classes=1000)
+    config = WorkloadConfig("paper-alexnet", input_shape=(3, 227, 227), num_classes=1000, weights_only=True)
 
     def __init__(self) -> None:
         super().__init__()

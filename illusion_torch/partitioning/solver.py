@@ -147,12 +147,18 @@ def min_chips(graph: OpGraph, capacity_bytes: int) -> int:
 
 def solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None = None, max_chips: int | None = None,
           solver: str | Mapper = "bilp", time_limit_s: float = 60.0,
-          activation_cap: str | int | None = None) -> Mapping:
+          activation_cap: str | int | None = None, weights_only: bool | None = None) -> Mapping:
     """A mapping of ``graph`` onto chips of ``capacity``; see the module docstring for the options.
+
+    ``weights_only`` (default: the workload's ``config.weights_only``, set for the paper-* networks) fills
+    chips counting weights as the paper's scale-up simulator does (``OpGraph.weights_only``): no biases, norm
+    statistics or constants.
 
     ``activation_cap`` (optional) bounds each chip's activation buffer (``activation_bytes``); a mapping that
     needs more is refused with the chip and its bytes.
     """
+    if graph.config.weights_only if weights_only is None else weights_only:
+        graph = graph.weights_only()
     result = _solve(graph, capacity, chips=chips, max_chips=max_chips, solver=solver, time_limit_s=time_limit_s)
     if activation_cap is not None:
         cap = parse_bytes(activation_cap)

@@ -24,7 +24,7 @@ other unrounded values (``OpGraph.partial_sum_bytes``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
 import torch
@@ -108,6 +108,18 @@ class OpGraph:
     @property
     def weight_bytes(self) -> int:
         return sum(layer.weight_bytes for layer in self.layers)
+
+    def weights_only(self) -> OpGraph:
+        """The graph counted as the paper's scale-up simulator counts a network: the weights of conv, fc,
+        recurrent and embedding layers only — no biases, no absorbed norm statistics (both in ``bias_bytes``),
+        and nothing for norms or constants. The layers and tensors are the same; only the bytes a mapper fills
+        chips with change."""
+        weighted = (LayerKind.CONV2D, LayerKind.LINEAR, LayerKind.LSTM, LayerKind.GRU, LayerKind.EMBEDDING)
+        layers = [replace(ly, weight_bytes=ly.weight_bytes - ly.bias_bytes if ly.kind in weighted else 0,
+                          bias_bytes=0) for ly in self.layers]
+        out = replace(self, layers=layers)
+        out.__dict__.pop("_by_name", None)
+        return out
 
     def layer(self, name: str) -> Layer:
         by_name = self.__dict__.get("_by_name")
