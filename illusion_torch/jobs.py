@@ -99,6 +99,7 @@ def job(name: str, *, limit: int | None = None, input_shape: tuple[int, ...] | N
     shape = input_shape or config_of(model).input_shape
     gen = torch.Generator().manual_seed(0)
     n = limit or UNTRAINED_INPUTS
+    vocab = vocab or config_of(model).vocab_size
     if vocab is not None:
         return Job(name, model, torch.randint(0, vocab, (n, *shape), generator=gen), None, "random-tokens", True)
     return Job(name, model, torch.randn(n, *shape, generator=gen), None, "random-normal", True)

@@ -41,6 +41,7 @@ class WorkloadConfig:
     dataset: str | None = None
     route_node: str | None = None
     branches: tuple[tuple[str, int], ...] = field(default=())
+    vocab_size: int | None = None  # a model of token ids: inputs are ids below this
     weights_only: bool = False     # map counting conv/fc/recurrent/embedding weights only — no biases, norm
     #                                statistics or constants — as the paper's scale-up simulator counts
 

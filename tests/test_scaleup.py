@@ -63,3 +63,51 @@ def test_paper_resnet50_runs_chip_by_chip_on_nn_dataflow_chips():
     assert {r.source for r in report.ideal.layers} == {"nn_dataflow"} and len(report.ideal.layers) == 50
     assert report.energy_ratio > 1 and report.time_ratio > 1
     assert report.dram.time_s > report.ideal.time_s
+
+
+def _small_lm():
+    from illusion_torch.models.paper_lstm_lm import PaperLstmLM
+
+    torch.manual_seed(0)
+    return PaperLstmLM(vocab=3000, embed=32, cells=64, proj=16, steps=12).eval()
+
+
+def test_the_lstm_lm_has_the_simulators_shape():
+    from illusion_torch.models.paper_lstm_lm import PaperLstmLM
+
+    with torch.device("meta"):                        # the full model's shapes without its 3.5 GB of weights
+        lm = PaperLstmLM()
+    assert lm.embedding.weight.shape == (793_470, 1024)
+    assert lm.lstm.weight_ih_l0.shape[0] == 4 * 8192 and lm.lstm.weight_hr_l1.shape == (1024, 8192)
+    gates = lm.lstm.weight_ih_l1.shape[1] + lm.lstm.weight_hh_l1.shape[1]
+    assert gates == 2048 and lm.lstm.bias is False and il.models.config_of(lm).vocab_size == 793_470
+
+
+def test_the_lstm_lm_split_over_many_chips_is_exact_and_counts_what_it_sends():
+    lm = _small_lm()
+    x = torch.randint(0, 3000, (3, 12), generator=torch.Generator().manual_seed(1))
+    system = il.partition(lm, x[:1], capacity="16KiB", solver="first-fit")
+    layers = {p.layer for pieces in system.mapping.chips for p in pieces}
+    per_layer = {ly: sum(1 for pieces in system.mapping.chips for p in pieces if p.layer == ly) for ly in layers}
+    assert min(per_layer.values()) >= 2                     # the table and both layers split over chips
+    out, ref = system(x), system.reference(x)
+    assert float((out - ref).abs().max() / ref.abs().max()) < 1e-12
+    from illusion_torch.runtime.engine import Runtime
+
+    profile = Runtime(system).profile
+    assert profile.inter_chip_bytes() == system.inter_chip_bytes
+    rows = [m for m in system.plan if m.tensor.endswith(":rows")]
+    assert 0 < sum(m.bytes for m in rows) <= 12 * 32 * 2          # the looked-up rows at most, once each
+    cells = [m for m in system.plan if m.tensor.endswith(":partial_sums")]
+    assert cells and all(m.repeats == 12 and m.bytes == 16 * 2 for m in cells)   # h's partial sums every step
+
+
+def test_an_embedding_split_by_rows_joins_the_rows_exactly():
+    from illusion_torch.partitioning.slices import EmbeddingJoin, EmbeddingRows
+
+    table = torch.randn(50, 4, dtype=torch.float64)
+    idx = torch.tensor([[3, 49, 3, 20, 0, 27]])
+    bounds = [(0, 10), (10, 30), (30, 50)]
+    parts = [EmbeddingRows(table[a:b], a, 50)(idx) for a, b in bounds]
+    assert [p.shape[0] for p in parts] == [3, 2, 1]
+    assert torch.equal(EmbeddingJoin(bounds)(idx, *parts), table[idx])

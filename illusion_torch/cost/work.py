@@ -27,7 +27,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from ..layers import QLSTM, QuantPoint
 from ..partitioning.ops import Role, op_of, state_of, stateful
 from ..partitioning.recurrent import GATES, Recurrent, RecurrentSlice
-from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice
+from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice, embedding_share_bytes
 from ..partitioning.trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph
 from ..partitioning.wakes import ChipPrograms
 from .counters import Counters
@@ -216,6 +216,10 @@ class _Counter:
                     continue
                 seen.add((a.name, dst))
                 nbytes = _numel(a.meta.get("tensor_meta")) * self.vbytes.get(a.name, PARTIAL_SUM_BYTES)
+                rows = self.modules.get(str(a.target)) if a.op == "call_module" else None
+                if isinstance(rows, EmbeddingRows):      # the rows of the lookups it holds: data-dependent, so
+                    lookups = _numel(a.args[0].meta.get("tensor_meta")) * rows.weight.shape[1]   # its share
+                    nbytes = embedding_share_bytes(lookups * self.vbytes[a.name], rows.weight.shape[0], rows.vocab)
                 branch = self.branch_of(a)
                 if branch is None and n.op != "output":
                     branch = self.branch_of(n)
@@ -293,38 +297,48 @@ def _lstm(k: _Counter, n: fx.Node, m: QLSTM) -> None:
     k.vbytes[n.name] = m.q_h.format.bytes
 
 
-def _recurrent_work(kind: str, units: int, fan_in: int) -> Counters:
+def _recurrent_work(kind: str, units: int, fan_in: int, proj: int = 0) -> Counters:
     """One step of ``units`` hidden units: every gate row's MACs, its three additions (two biases, input +
-    hidden part) and the per-unit gate arithmetic (``RECURRENT_OPS_PER_UNIT``)."""
+    hidden part), the per-unit gate arithmetic (``RECURRENT_OPS_PER_UNIT``) and a projection's MACs."""
     rows = GATES[kind] * units
-    return Counters(macs=rows * fan_in, lstm_macs=rows * fan_in,
-                    ops=3 * rows + RECURRENT_OPS_PER_UNIT[kind] * units, layer_calls=1)
+    macs = rows * fan_in + proj * units
+    return Counters(macs=macs, lstm_macs=macs, ops=3 * rows + RECURRENT_OPS_PER_UNIT[kind] * units, layer_calls=1)
+
+
+def _recurrent_shapes(k: _Counter, n: fx.Node, kind: str, units: int, fan_in: int, proj: int, calls: int) -> None:
+    """The gates (and a projection) as the FC layers a dataflow scheduler takes, ``calls`` times."""
+    k.layer(n, LayerShape.fc(fan_in, GATES[kind] * units), calls, GATES[kind] * units * fan_in * calls)
+    if proj:
+        k.layer(n, LayerShape.fc(units, proj), calls, units * proj * calls)
 
 
 def _recurrent_slice(k: _Counter, n: fx.Node, m: RecurrentSlice) -> None:
     units = m.stop - m.start
     fan_in = m.weight_ih.shape[1] + m.weight_hh.shape[1]
-    state = 2 * units if m.kind == "lstm" else units
-    work = _recurrent_work(m.kind, units, fan_in)
-    k.add(n, work + k.read_weights(n, m, 1.0) + k.store(n, state, k.raw_bytes))
-    k.layer(n, LayerShape.fc(fan_in, GATES[m.kind] * units), 1, work.macs)
+    proj = 0 if m.weight_hr is None else m.weight_hr.shape[0]
+    state = units + (proj or units) if m.kind == "lstm" else units
+    k.add(n, _recurrent_work(m.kind, units, fan_in, proj) + k.read_weights(n, m, 1.0) +
+          k.store(n, state, k.raw_bytes))
+    _recurrent_shapes(k, n, m.kind, units, fan_in, proj, 1)
     k.vbytes[n.name] = k.raw_bytes
 
 
 def _recurrent(k: _Counter, n: fx.Node, m: Recurrent) -> None:
     steps = int(n.args[0].meta["tensor_meta"].shape[1])  # type: ignore[union-attr]
     H = m.hidden_size
-    state = 2 * H if m.kind == "lstm" else H
-    one = _recurrent_work(m.kind, H, m.input_size + H)
+    state = H + m.output_size if m.kind == "lstm" else H
+    one = _recurrent_work(m.kind, H, m.input_size + m.output_size, m.proj_size)
     work = Counters(macs=one.macs * steps, lstm_macs=one.lstm_macs * steps, ops=one.ops * steps, layer_calls=steps)
     k.add(n, work + k.read_weights(n, m, float(steps)) + k.store(n, state, k.raw_bytes, writes=steps))
-    k.layer(n, LayerShape.fc(m.input_size + H, GATES[m.kind] * H), steps, work.macs)
+    _recurrent_shapes(k, n, m.kind, H, m.input_size + m.output_size, m.proj_size, steps)
     k.vbytes[n.name] = k.raw_bytes
 
 
 def _embedding(k: _Counter, n: fx.Node, m: nn.Module) -> None:
-    out = _numel(n.meta["tensor_meta"])
-    k.add(n, Counters(layer_calls=1) + k.read_weights(n, m, out / max(1, m.weight.numel())))
+    """Each lookup reads one row: a chip holding part of the table reads its expected share of them."""
+    lookups = _numel(n.args[0].meta.get("tensor_meta")) or 1  # type: ignore[union-attr]
+    vocab = m.vocab if isinstance(m, EmbeddingRows) else m.weight.shape[0]
+    k.add(n, Counters(layer_calls=1) + k.read_weights(n, m, lookups / vocab))
     k.vbytes[n.name] = k.raw_bytes
 
 

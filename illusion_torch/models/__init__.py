@@ -23,13 +23,14 @@ from .d2nn import D2NN
 from .kws import KwsLSTM
 from .mnist import MnistCNN
 from .paper_alexnet import PaperAlexNet
+from .paper_lstm_lm import PaperLstmLM
 from .paper_scaleup import PaperResNet50, PaperVGG16
 from .resnet import ResNetCNN
 from .svhn import SvhnCNN
 
 __all__ = ["get_model", "list_models", "register_model", "weight_bytes", "config_of", "WorkloadConfig",
            "MnistCNN", "SvhnCNN", "KwsLSTM", "D2NN", "ResNetCNN", "PaperAlexNet", "PaperVGG16",
-           "PaperResNet50"]
+           "PaperResNet50", "PaperLstmLM"]
 
 Builder = Callable[..., nn.Module]
 _REGISTRY: dict[str, Builder] = {}
@@ -71,7 +72,7 @@ def _torchvision(name: str) -> Builder:
 
 for _name, _builder in {"mnist": MnistCNN, "svhn": SvhnCNN, "kws": KwsLSTM, "d2nn": D2NN, "resnet": ResNetCNN,
                         "paper-alexnet": PaperAlexNet, "paper-vgg16": PaperVGG16,
-                        "paper-resnet50": PaperResNet50}.items():
+                        "paper-resnet50": PaperResNet50, "paper-lstm-lm": PaperLstmLM}.items():
     register_model(_name, _builder)
 for _name in ("resnet18", "resnet50", "vgg16", "alexnet"):
     register_model(_name, _torchvision(_name))

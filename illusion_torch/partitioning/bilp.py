@@ -213,15 +213,17 @@ class _Bilp:
                 for c in v.span:
                     row[v.p_in[c]] = -ps
                 prog.row(row, lo=-ps)
-            if ly.kind == "embedding":    # rows split: each chip's lookups added on the next, (pieces − 1) sums
-                rows = float(ly.out_numel * self.graph.partial_sum_bytes)
+            if ly.kind == "embedding":    # rows split: each chip's rows sent to the last; priced here as one
+                # share (the lookups' bytes / 2, two even pieces) per chip beyond the first: linear, and exact
+                # for two pieces; the plan counts the true shares
+                rows = float(ly.out_numel * self.graph.partial_sum_bytes) / 2
                 rv = prog.var(0, rows * K, integer=False, cost=1.0)
                 row = {rv: 1.0}
                 for c in v.span:
                     row[v.p_out[c]] = -rows
                 prog.row(row, lo=-rows)
             if ly.recurrent:
-                hx = float(ly.state_bytes * (ly.steps - 1))
+                hx = float(ly.exchange_bytes(2))               # per chip beyond the first
                 hv = prog.var(0, hx * K, integer=False, cost=1.0)
                 row = {hv: 1.0}
                 for c in v.span:

@@ -143,8 +143,10 @@ def _layer_cost(graph: OpGraph, ly, placed, where: tuple, edges_in) -> float:
         for needs in needs_of(graph, e, placed):
             cost += edge_bytes(spread[e.src], needs, e.bytes)
     k = len(placed)
-    if k > 1 and (split == "in" or ly.kind == "embedding"):
+    if k > 1 and split == "in":
         cost += (k - 1) * ly.out_numel * graph.partial_sum_bytes
+    if k > 1 and ly.kind == "embedding":    # the looked-up rows, but the last chip's share (even pieces)
+        cost += ly.out_numel * graph.partial_sum_bytes * (k - 1) / k
     if k > 1 and ly.recurrent:
-        cost += ly.state_bytes * (k - 1) * (ly.steps - 1)
+        cost += ly.exchange_bytes(k)
     return cost

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..errors import IllusionError
+from .slices import embedding_share_bytes
 from .trace import HOST, Chip, Edge, OpGraph, Split
 
 __all__ = ["Piece", "Mapping", "Message", "MessageKind", "Split", "messages", "inter_chip_bytes", "piece_bytes",
@@ -159,7 +160,8 @@ def _locations(graph: OpGraph, mapping: Mapping, layer: str, whole: bool = False
     if not pieces:
         raise IllusionError(f"layer {layer} is on no chip")
     split = pieces[0][1].split
-    if split == "out" and not whole and graph.layer(layer).kind != "embedding":
+    ly = graph.layer(layer)
+    if split == "out" and not whole and ly.kind != "embedding" and not ly.projection:
         n = graph.layer(layer).out_units
         return [(c, p.start / n, p.stop / n) for c, p in pieces]
     return [(pieces[-1][0], 0.0, 1.0)]          # whole layer, or reduced on its last chip
@@ -245,10 +247,22 @@ def messages(graph: OpGraph, mapping: Mapping) -> list[Message]:
         if len(chips) < 2:
             continue
         split = pieces[0][1].split
-        if split == "in" or ly.kind == "embedding":      # an embedding's row lookups are summed the same way
+        if ly.kind == "embedding":          # each chip's looked-up rows to the last (its expected share)
+            for c, p in pieces[:-1]:
+                if c != chips[-1]:
+                    out.append(Message(c, chips[-1], f"{ly.name}:rows", embedding_share_bytes(
+                        ly.out_numel * graph.partial_sum_bytes, p.units, ly.out_units), MessageKind.TENSOR, ly.name))
+        elif split == "in":
             for a, b in zip(chips, chips[1:], strict=False):
                 out.append(Message(a, b, f"{ly.name}:partial_sums", ly.out_numel * graph.partial_sum_bytes,
                                    MessageKind.PARTIAL_SUMS, ly.name))
+        elif ly.recurrent and ly.projection:       # partial sums of h along the chips, then h to the others
+            for a, b in zip(chips, chips[1:], strict=False):
+                out.append(Message(a, b, f"{ly.name}:partial_sums", ly.state_bytes, MessageKind.PARTIAL_SUMS, ly.name,
+                                   ly.steps))
+            for d in chips[:-1]:
+                out.append(Message(chips[-1], d, f"{ly.name}:h", ly.state_bytes, MessageKind.LSTM_H, ly.name,
+                                   ly.steps - 1))
         elif ly.recurrent:
             h_bytes = ly.state_bytes / ly.out_units
             for c, p in pieces:

@@ -28,18 +28,22 @@ GATES = {"lstm": 4, "gru": 3}
 
 def recurrent_step(kind: str, x_t: torch.Tensor, h: torch.Tensor, h_own: torch.Tensor, c_own: torch.Tensor | None,
                    w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor | None,
-                   b_hh: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                   b_hh: torch.Tensor | None,
+                   w_hr: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One step for the hidden units whose gate rows ``w_ih``/``w_hh`` hold (all of them, or a chip's slice).
 
     ``h`` is the whole previous hidden state (every unit feeds every gate), ``h_own``/``c_own`` the previous
-    state of these units. Returns their new (h, c); c is None for a GRU."""
+    state of these units. Returns their new (h, c); c is None for a GRU. An LSTM with a projection
+    (``w_hr``: the projection's columns for these units) returns these units' share of the projected h — for
+    all units that is h itself; a chip's slice gives partial sums that add up to it."""
     gi = x_t @ w_ih.t() + (b_ih if b_ih is not None else 0.0)
     gh = h @ w_hh.t() + (b_hh if b_hh is not None else 0.0)
     if kind == "lstm":
         i, f, g, o = (gi + gh).chunk(4, dim=-1)
         assert c_own is not None
         c = torch.sigmoid(f) * c_own + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        m = torch.sigmoid(o) * torch.tanh(c)
+        return (m if w_hr is None else m @ w_hr.t()), c
     ir, iz, in_ = gi.chunk(3, dim=-1)
     hr, hz, hn = gh.chunk(3, dim=-1)
     r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
@@ -51,30 +55,36 @@ class Recurrent(nn.Module):
     """One LSTM or GRU layer in one direction: (batch, time, input) → every step's h, (batch, time, hidden)."""
 
     def __init__(self, kind: str, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor | None,
-                 bias_hh: torch.Tensor | None) -> None:
+                 bias_hh: torch.Tensor | None, weight_hr: torch.Tensor | None = None) -> None:
         super().__init__()
         if kind not in GATES:
             raise IllusionError(f"recurrent kind must be one of {sorted(GATES)}, got {kind!r}")
+        if weight_hr is not None and kind != "lstm":
+            raise IllusionError("only an LSTM has a projection (proj_size)")
         self.kind = kind
         self.weight_ih, self.weight_hh = weight_ih, weight_hh
         self.bias_ih, self.bias_hh = bias_ih, bias_hh
-        self.hidden_size = weight_hh.shape[1]
+        self.weight_hr = weight_hr
+        self.hidden_size = weight_ih.shape[0] // GATES[kind]          # cells: the units a chip holds a slice of
         self.input_size = weight_ih.shape[1]
+        self.proj_size = 0 if weight_hr is None else weight_hr.shape[0]
+        self.output_size = self.proj_size or self.hidden_size          # the h every step feeds back
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.new_zeros(x.shape[0], self.hidden_size)
-        c = h if self.kind == "lstm" else None
+        h = x.new_zeros(x.shape[0], self.output_size)
+        c = x.new_zeros(x.shape[0], self.hidden_size) if self.kind == "lstm" else None
         out = []
         for t in range(x.shape[1]):
             h, c = recurrent_step(self.kind, x[:, t], h, h, c, self.weight_ih, self.weight_hh, self.bias_ih,
-                                  self.bias_hh)
+                                  self.bias_hh, self.weight_hr)
             out.append(h)
         return torch.stack(out, dim=1)
 
 
 class RecurrentSlice(nn.Module):
-    """A chip's hidden units [start, stop) of a ``Recurrent``: the rows of every gate for them; one step per
-    call, given the whole previous h; returns the units' new (h, c) — for a GRU, which has no c, (h, h)."""
+    """A chip's hidden units [start, stop) of a ``Recurrent``: the rows of every gate for them (and, with a
+    projection, its columns for them); one step per call, given the whole previous h; returns the units' new
+    (h, c) — for a GRU, which has no c, (h, h); with a projection, (their partial sums of h, c)."""
 
     def __init__(self, layer: Recurrent, start: int, stop: int) -> None:
         super().__init__()
@@ -84,11 +94,12 @@ class RecurrentSlice(nn.Module):
         self.weight_ih, self.weight_hh = frozen(layer.weight_ih[rows]), frozen(layer.weight_hh[rows])
         self.bias_ih = None if layer.bias_ih is None else frozen(layer.bias_ih[rows])
         self.bias_hh = None if layer.bias_hh is None else frozen(layer.bias_hh[rows])
+        self.weight_hr = None if layer.weight_hr is None else frozen(layer.weight_hr[:, start:stop])
 
     def forward(self, x_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h_own = h[:, self.start:self.stop]
         h_new, c_new = recurrent_step(self.kind, x_t, h, h_own, c, self.weight_ih, self.weight_hh, self.bias_ih,
-                                      self.bias_hh)
+                                      self.bias_hh, self.weight_hr)
         return h_new, (c_new if c_new is not None else h_new)
 
 
@@ -103,13 +114,12 @@ class RecurrentStack(nn.Module):
     """``nn.LSTM`` / ``nn.GRU`` in eval as a stack of ``Recurrent`` layers (directions concatenated).
 
     Returns what torch returns; an LSTM's ``c_n`` is not available (reading it is a clear error; a model that
-    ignores it traces without it). Initial states other than zero and ``proj_size`` are not supported."""
+    ignores it traces without it). An LSTM's ``proj_size`` is kept (each layer's projection split with its
+    cells). Initial states other than zero are not supported."""
 
     def __init__(self, rnn: nn.LSTM | nn.GRU) -> None:
         super().__init__()
         self.kind = "lstm" if isinstance(rnn, nn.LSTM) else "gru"
-        if getattr(rnn, "proj_size", 0):
-            raise IllusionError("nn.LSTM with proj_size is not decomposed yet; partition it without a projection")
         self.batch_first, self.layers_n = rnn.batch_first, rnn.num_layers
         self.directions = 2 if rnn.bidirectional else 1
         cells = []
@@ -117,7 +127,8 @@ class RecurrentStack(nn.Module):
             for suffix in ("", "_reverse")[:self.directions]:
                 w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}{suffix}"), getattr(rnn, f"weight_hh_l{k}{suffix}")
                 b_ih, b_hh = (getattr(rnn, f"{b}_l{k}{suffix}", None) for b in ("bias_ih", "bias_hh"))
-                cells.append(Recurrent(self.kind, w_ih, w_hh, b_ih, b_hh))
+                w_hr = getattr(rnn, f"weight_hr_l{k}{suffix}", None) if getattr(rnn, "proj_size", 0) else None
+                cells.append(Recurrent(self.kind, w_ih, w_hh, b_ih, b_hh, w_hr))
         self.cells = nn.ModuleList(cells)
 
     @classmethod

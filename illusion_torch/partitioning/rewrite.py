@@ -32,7 +32,7 @@ from ..layers import QLSTM
 from .ops import state_of
 from .plan import Mapping
 from .recurrent import Recurrent, RecurrentSlice
-from .slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice, channel_slice, frozen, sliced
+from .slices import BiasAdd, EmbeddingJoin, EmbeddingRows, GroupSlice, LstmSlice, channel_slice, frozen, sliced
 from .trace import HOST, Chip, OpGraph, aligned, channelwise
 from .wakes import ChipPrograms, cut
 
@@ -194,12 +194,12 @@ class _Expander:
         if isinstance(module, Recurrent):
             self.recurrent(n, module, pieces)
             return
-        if isinstance(module, nn.Embedding):      # rows split: each chip adds the rows it holds, in chip order
-            total = None
-            for c, p in pieces:
-                rows = self.module(c, EmbeddingRows(module.weight[p.start:p.stop], p.start), self.full_on(x, c))
-                total = rows if total is None else self.emit(c, "call_function", operator.add, (total, rows))
-            self.env[n.name] = _Full(total, pieces[-1][0])
+        if isinstance(module, nn.Embedding):      # rows split: each chip looks up the rows it holds; the last
+            last = pieces[-1][0]                  # puts them in place
+            rows = [self.module(c, EmbeddingRows(module.weight[p.start:p.stop], p.start, module.num_embeddings),
+                                self.full_on(x, c)) for c, p in pieces]
+            join = EmbeddingJoin([(p.start, p.stop) for _, p in pieces])
+            self.env[n.name] = _Full(self.module(last, join, self.full_on(x, last), *rows), last)
             return
         split = pieces[0][1].split
         w, b = module.weight.detach(), None if module.bias is None else module.bias.detach()
@@ -266,6 +266,33 @@ class _Expander:
                 c_state[c] = self.emit(c, "call_function", operator.getitem, (out, 1))
         return seqs
 
+    def unroll_projected(self, pieces, x: dict, cells: dict, P: int, steps: int) -> fx.Node:
+        """An LSTM with a projection split by cells: every step each chip computes its cells and its share of
+        the projection; the shares are added along the chips in chip order (partial sums), and the last chip
+        sends the whole h to the others for the next step. Returns every step's h stacked, on the last chip."""
+        last = pieces[-1][0]
+        h_prev: fx.Node | None = None
+        c_state: dict = {}
+        outs = []
+        for t in range(steps):
+            total = None
+            for c, p in pieces:
+                x_t = self.emit(c, "call_function", operator.getitem, (x[c], (slice(None), t)))
+                if h_prev is None:
+                    zeros = self.emit(c, "call_function", torch.zeros_like, (
+                        self.emit(c, "call_function", operator.getitem, (x_t, (slice(None), slice(0, 1)))),))
+                    h_in = self.emit(c, "call_method", "expand", (zeros, -1, P))
+                    c_prev = self.emit(c, "call_method", "expand", (zeros, -1, p.units))
+                else:
+                    h_in, c_prev = h_prev, c_state[c]
+                out = self.emit(c, "call_module", cells[c], (x_t, h_in, c_prev))
+                share = self.emit(c, "call_function", operator.getitem, (out, 0))
+                c_state[c] = self.emit(c, "call_function", operator.getitem, (out, 1))
+                total = share if total is None else self.emit(c, "call_function", operator.add, (total, share))
+            h_prev = total
+            outs.append(total)
+        return self.emit(last, "call_function", torch.stack, (outs,), {"dim": 1})
+
     def recurrent(self, n: fx.Node, layer: Recurrent, pieces) -> None:
         """An LSTM/GRU layer split by hidden units: every step each chip computes its units from x_t and the
         whole previous h (the slices of all chips, exchanged), then stacks its units' h over time."""
@@ -273,6 +300,9 @@ class _Expander:
         x = {c: self.full_on(n.args[0].name, c) for c, _ in pieces}
         steps = int(n.args[0].meta["tensor_meta"].shape[1])
         cells = {c: self.add(RecurrentSlice(layer, p.start, p.stop)) for c, p in pieces}
+        if layer.proj_size:
+            self.env[n.name] = _Full(self.unroll_projected(pieces, x, cells, layer.proj_size, steps), pieces[-1][0])
+            return
         seqs = self.unroll(pieces, x, cells, H, steps)
         self.env[n.name] = _Slices([(self.emit(c, "call_function", torch.stack, (seqs[c],), {"dim": 1}), c,
                                      p.start / H, p.stop / H) for c, p in pieces], dim=2)

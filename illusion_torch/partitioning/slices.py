@@ -21,7 +21,8 @@ from torch import nn
 from ..fixed import FixedPoint, quantize
 from ..layers import lstm_cell
 
-__all__ = ["LstmSlice", "EmbeddingRows", "BiasAdd", "GroupSlice", "sliced", "frozen", "channel_slice"]
+__all__ = ["LstmSlice", "EmbeddingRows", "EmbeddingJoin", "embedding_share_bytes",
+           "BiasAdd", "GroupSlice", "sliced", "frozen", "channel_slice"]
 
 
 def frozen(t: torch.Tensor) -> nn.Parameter:
@@ -46,18 +47,40 @@ class LstmSlice(nn.Module):
 
 
 class EmbeddingRows(nn.Module):
-    """A chip's rows [start, start + n) of an embedding table: looks up the indices it holds, zeros elsewhere."""
+    """A chip's rows [start, start + n) of an embedding table (of ``vocab`` rows): the rows of the indices it
+    holds, in the indices' order — (lookups it holds, dim); the others' rows are on other chips."""
 
-    def __init__(self, weight: torch.Tensor, start: int) -> None:
+    def __init__(self, weight: torch.Tensor, start: int, vocab: int) -> None:
         super().__init__()
         self.weight = frozen(weight)
-        self.start = start
+        self.start, self.vocab = start, vocab
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         local = idx - self.start
         mine = (local >= 0) & (local < self.weight.shape[0])
-        rows = F.embedding(local.clamp(0, self.weight.shape[0] - 1), self.weight)
-        return rows * mine.unsqueeze(-1).to(rows.dtype)
+        return F.embedding(local[mine], self.weight)
+
+
+class EmbeddingJoin(nn.Module):
+    """Puts the rows each chip looked up (``EmbeddingRows``, chip order) where their indices are: the lookup of
+    the whole table, exactly (rows are copied, never added)."""
+
+    def __init__(self, bounds: list[tuple[int, int]]) -> None:
+        super().__init__()
+        self.bounds = bounds
+
+    def forward(self, idx: torch.Tensor, *rows: torch.Tensor) -> torch.Tensor:
+        out = rows[0].new_zeros(*idx.shape, rows[0].shape[-1])
+        for (start, stop), part in zip(self.bounds, rows, strict=True):
+            out[(idx >= start) & (idx < stop)] = part
+        return out
+
+
+def embedding_share_bytes(lookup_bytes: int, rows: int, vocab: int) -> int:
+    """Bytes a chip holding ``rows`` of a ``vocab``-row table sends per inference when the lookups' rows
+    (``lookup_bytes`` in all) are spread over the table evenly: the expected share of uniform token ids. The
+    shares add up to the lookups' bytes whatever the tokens; which chip sends them depends on the tokens."""
+    return int(round(lookup_bytes * rows / vocab))
 
 
 class BiasAdd(nn.Module):

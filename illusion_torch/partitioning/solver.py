@@ -110,7 +110,7 @@ def forced_split_bound(graph: OpGraph, capacity_bytes: int) -> float:
         if Split.IN in ly.splits:
             options.append((k - 1) * ly.out_numel * graph.partial_sum_bytes)
         if ly.recurrent:
-            options = [(k - 1) * ly.state_bytes * (ly.steps - 1)]
+            options = [float(ly.exchange_bytes(k))]
         total += min(options)
     return total
 

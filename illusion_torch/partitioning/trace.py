@@ -72,11 +72,22 @@ class Layer:
     param_count: int = 0        # values among ``weight_count`` that are the model's parameters (not buffers)
     state_bytes: int = 0        # a recurrent layer's whole h of one step: what its chips exchange every step
     absorbed: tuple[str, ...] = ()   # per-channel ops (batch norms) stored and run with this layer
+    projection: int = 0         # an LSTM's proj_size: its chips' partial sums of h added along them every step
 
     @property
     def recurrent(self) -> bool:
         """An LSTM or GRU run step by step: split by hidden units, its chips exchange h every step."""
         return self.kind in (LayerKind.LSTM, LayerKind.GRU) and self.steps > 1
+
+    def exchange_bytes(self, chips: int) -> int:
+        """Bytes a recurrent layer's ``chips`` send each other per inference: each chip's h slice to every
+        other chip after every step but the last; with a projection, every step the partial sums of h along
+        the chips (chips − 1 messages) and the last chip's h to the others after every step but the last."""
+        if chips < 2 or not self.recurrent:
+            return 0
+        if self.projection:
+            return self.state_bytes * (chips - 1) * (2 * self.steps - 1)
+        return self.state_bytes * (chips - 1) * (self.steps - 1)
 
 
 @dataclass
@@ -274,11 +285,12 @@ def _weighted(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> 
                      (Split.OUT,), steps=steps, state_bytes=module.hidden_size * module.q_h.format.bytes)
     if isinstance(module, Recurrent):
         steps = int(node.args[0].meta["tensor_meta"].shape[1])
-        H = module.hidden_size
-        macs = steps * GATES[module.kind] * H * (module.input_size + H)
+        H, P = module.hidden_size, module.proj_size
+        macs = steps * (GATES[module.kind] * H * (module.input_size + module.output_size) + P * H)
         bias_bytes = sum(b.numel() for b in (module.bias_ih, module.bias_hh) if b is not None) * weight_bytes_per_value
         return Layer(name, target, LayerKind(module.kind), wb, count, H, 0, bias_bytes, 0, out_numel, macs,
-                     (Split.OUT,), steps=steps, feature_dim=2, state_bytes=H * weight_bytes_per_value)
+                     (Split.OUT,), steps=steps, feature_dim=2, state_bytes=module.output_size * weight_bytes_per_value,
+                     projection=P)
     assert isinstance(module, nn.Embedding)
     return Layer(name, target, LayerKind.EMBEDDING, wb, count, module.num_embeddings, 0, 0, 0, out_numel, 0,
                  (Split.OUT,))
