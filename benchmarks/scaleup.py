@@ -100,6 +100,9 @@ def network(name: str, capacities, links, time_limit: float, inference: bool) ->
         row["ours_s"] = round(time.perf_counter() - t, 2)
         row.update(chips_first_fit=ff.n_chips, chips_ours=ours.n_chips, ours_method=ours.method)
         for label, m in (("first_fit", ff), ("ours", ours)):
+            if label == "ours" and ours.chips == ff.chips and not inference:    # the same placement
+                row.update(ours=row["first_fit"], bytes_ours=row["bytes_first_fit"], ours_same_as_first_fit=True)
+                continue
             t = time.perf_counter()
             system = build(model, g, m)
             profile = Runtime(system).profile

@@ -27,7 +27,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from ..layers import QLSTM, QuantPoint
 from ..partitioning.ops import Role, op_of, state_of, stateful
 from ..partitioning.recurrent import GATES, Recurrent, RecurrentSlice
-from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice, embedding_share_bytes
+from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice, TableLookup, embedding_share_bytes
 from ..partitioning.trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph
 from ..partitioning.wakes import ChipPrograms
 from .counters import Counters
@@ -350,7 +350,7 @@ def _bias_add(k: _Counter, n: fx.Node, m: BiasAdd) -> None:
 
 _LAYER_WORK: dict[type, Callable[..., None]] = {
     nn.Conv2d: _conv, GroupSlice: _group_slice, nn.Linear: _linear, LstmSlice: _lstm_slice, QLSTM: _lstm,
-    EmbeddingRows: _embedding, nn.Embedding: _embedding, BiasAdd: _bias_add,
+    EmbeddingRows: _embedding, TableLookup: _embedding, nn.Embedding: _embedding, BiasAdd: _bias_add,
     Recurrent: _recurrent, RecurrentSlice: _recurrent_slice,
 }
 

@@ -39,16 +39,30 @@ def _state_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
 
 
+def _to_float64(module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:
+    return output.double()
+
+
 def _float64_copy(model: nn.Module) -> nn.Module:
     """A private eval-mode copy of ``model`` with float64 parameters and buffers, made tensor by tensor (never
-    a float32 copy and a float64 one at once)."""
+    a float32 copy and a float64 one at once). Embedding tables stay in their dtype (shared, read only): a
+    lookup is exact in any dtype, so their rows are cast after it — a large vocabulary is never doubled."""
     memo: dict[int, object] = {}
+    tables = [m for m in model.modules() if type(m) is nn.Embedding and m.max_norm is None]
+    for m in tables:
+        memo[id(m.weight)] = m.weight
     for p in model.parameters():
+        if id(p) in memo:
+            continue
         memo[id(p)] = nn.Parameter(p.detach().double() if p.is_floating_point() else p.detach().clone(),
                                    requires_grad=False)
     for b in model.buffers():
         memo[id(b)] = b.double() if b.is_floating_point() else b.clone()
-    return copy.deepcopy(model, memo).eval()
+    out = copy.deepcopy(model, memo).eval()
+    for table in out.modules():
+        if type(table) is nn.Embedding and table.max_norm is None:
+            table.register_forward_hook(_to_float64)
+    return out
 
 
 class Partition:

@@ -32,9 +32,19 @@ from ..layers import QLSTM
 from .ops import state_of
 from .plan import Mapping
 from .recurrent import Recurrent, RecurrentSlice
-from .slices import BiasAdd, EmbeddingJoin, EmbeddingRows, GroupSlice, LstmSlice, channel_slice, frozen, sliced
+from .slices import (
+    BiasAdd,
+    EmbeddingJoin,
+    EmbeddingRows,
+    GroupSlice,
+    LstmSlice,
+    TableLookup,
+    channel_slice,
+    frozen,
+    sliced,
+)
 from .trace import HOST, Chip, OpGraph, aligned, channelwise
-from .wakes import ChipPrograms, cut
+from .wakes import ChipPrograms, cut, lazy_graph_modules
 
 __all__ = ["chip_programs"]
 
@@ -186,7 +196,9 @@ class _Expander:
             c = pieces[0][0]
             args = fx.node.map_arg(n.args, lambda a: self.full_on(a.name, c))
             kwargs = fx.node.map_arg(n.kwargs, lambda a: self.full_on(a.name, c))
-            self.env[n.name] = _Full(self.emit(c, "call_module", self.add(copy.deepcopy(module)), args, kwargs), c)
+            own = TableLookup(module.weight) if type(module) is nn.Embedding and module.max_norm is None else \
+                copy.deepcopy(module)
+            self.env[n.name] = _Full(self.emit(c, "call_module", self.add(own), args, kwargs), c)
             return
         if isinstance(module, QLSTM):
             self.lstm(n, module, pieces)
@@ -346,4 +358,6 @@ def chip_programs(graph: OpGraph, mapping: Mapping) -> ChipPrograms:
     expander = _Expander(graph, mapping)
     root, g, chip = expander.run()
     root.eval()
-    return cut(fx.GraphModule(root, g), chip, gated=expander.route_node is not None)
+    with lazy_graph_modules():               # its code is generated only if someone calls it
+        expanded = fx.GraphModule(root, g)
+    return cut(expanded, chip, gated=expander.route_node is not None)

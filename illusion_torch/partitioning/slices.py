@@ -21,7 +21,7 @@ from torch import nn
 from ..fixed import FixedPoint, quantize
 from ..layers import lstm_cell
 
-__all__ = ["LstmSlice", "EmbeddingRows", "EmbeddingJoin", "embedding_share_bytes",
+__all__ = ["LstmSlice", "TableLookup", "EmbeddingRows", "EmbeddingJoin", "embedding_share_bytes",
            "BiasAdd", "GroupSlice", "sliced", "frozen", "channel_slice"]
 
 
@@ -46,19 +46,35 @@ class LstmSlice(nn.Module):
                          h_out=io, c_in=io)
 
 
-class EmbeddingRows(nn.Module):
+class TableLookup(nn.Module):
+    """A whole embedding table a chip holds: ``F.embedding`` of its indices.
+
+    A table is only read, never computed with, so a run in float64 does not cast it (``lookup_only``): the
+    looked-up rows are cast to the dtype of the zero-size ``out_dtype`` buffer, which a run casts."""
+
+    lookup_only = True
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = frozen(weight)
+        self.register_buffer("out_dtype", torch.zeros(0, dtype=weight.dtype))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return F.embedding(idx, self.weight).to(self.out_dtype.dtype)
+
+
+class EmbeddingRows(TableLookup):
     """A chip's rows [start, start + n) of an embedding table (of ``vocab`` rows): the rows of the indices it
     holds, in the indices' order — (lookups it holds, dim); the others' rows are on other chips."""
 
     def __init__(self, weight: torch.Tensor, start: int, vocab: int) -> None:
-        super().__init__()
-        self.weight = frozen(weight)
+        super().__init__(weight)
         self.start, self.vocab = start, vocab
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         local = idx - self.start
         mine = (local >= 0) & (local < self.weight.shape[0])
-        return F.embedding(local[mine], self.weight)
+        return F.embedding(local[mine], self.weight).to(self.out_dtype.dtype)
 
 
 class EmbeddingJoin(nn.Module):

@@ -14,6 +14,7 @@ called in order by the top module, with the tensors between them as its inputs a
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ from torch.fx.passes.split_module import split_module
 
 from .trace import HOST, Chip
 
-__all__ = ["ChipPrograms", "cut", "wake_order"]
+__all__ = ["ChipPrograms", "cut", "wake_order", "lazy_graph_modules"]
 
 
 def wake_order(graph: fx.Graph, chip: dict[str, Chip]) -> dict[str, int]:
@@ -88,11 +89,29 @@ class ChipPrograms:
 
 class _InDtype(fx.Interpreter):
     """Runs the top module, calling each wake with its parameters and buffers cast to ``dtype`` (and the
-    stored tensors the top passes to wakes)."""
+    stored tensors the top passes to wakes) — but an embedding table's (``lookup_only`` modules: their rows
+    are cast after the lookup, exactly)."""
+
+    CACHE_BYTES = 2 * 2**30     # casts kept for the run: a recurrent slice's weights are used every step
 
     def __init__(self, top: fx.GraphModule, dtype: torch.dtype) -> None:
         super().__init__(top)
         self.dtype = dtype
+        self.seen: set[int] = set()
+        self.cache: dict[int, torch.Tensor] = {}
+        self.cached_bytes = 0
+
+    def cast(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` in the run's dtype; a tensor cast a second time in this run is kept (up to CACHE_BYTES)."""
+        key = id(t)
+        if key in self.cache:
+            return self.cache[key]
+        out = t.to(self.dtype)
+        if key in self.seen and self.cached_bytes + out.nbytes <= self.CACHE_BYTES:
+            self.cache[key] = out
+            self.cached_bytes += out.nbytes
+        self.seen.add(key)
+        return out
 
     def get_attr(self, target, args, kwargs):  # type: ignore[override]
         value = super().get_attr(target, args, kwargs)      # a stored tensor the top hands to a wake
@@ -100,16 +119,39 @@ class _InDtype(fx.Interpreter):
 
     def call_module(self, target, args, kwargs):  # type: ignore[override]
         wake = self.fetch_attr(str(target))
-        state = {name: t.to(self.dtype) if t.is_floating_point() else t
+        tables = {id(p) for m in wake.modules() if getattr(m, "lookup_only", False) for p in m.parameters()}
+        state = {f"wake.{name}": self.cast(t) if t.is_floating_point() and id(t) not in tables else t
                  for name, t in (*wake.named_parameters(), *wake.named_buffers())}
-        return torch.func.functional_call(wake, state, args, kwargs, tie_weights=False)
+        return torch.func.functional_call(_Interpreted(wake), state, args, kwargs, tie_weights=False)
+
+
+class _Interpreted(torch.nn.Module):
+    """Runs a wake's graph node by node (``fx.Interpreter``) instead of its generated code: a system of tens of
+    thousands of wakes never generates and compiles their Python code (the wakes are built lazily)."""
+
+    def __init__(self, wake: fx.GraphModule) -> None:
+        super().__init__()
+        self.wake = wake
+
+    def forward(self, *args):
+        return fx.Interpreter(self.wake).run(*args)
+
+
+def lazy_graph_modules():
+    """torch.fx's lazy GraphModules (their code generated on first call), where this torch has them."""
+    try:
+        from torch.fx._lazy_graph_module import _use_lazy_graph_module
+    except ImportError:                     # an older torch: every wake's code is generated now
+        return contextlib.nullcontext()
+    return _use_lazy_graph_module(True)
 
 
 def cut(gm: fx.GraphModule, chip: dict[str, Chip], *, gated: bool = False) -> ChipPrograms:
     """Cut a rewritten graph whose nodes carry chips (``chip``: node name -> chip) into wake GraphModules."""
     wake_of = wake_order(gm.graph, chip)
     chip_of_wake = {w: chip[name] for name, w in wake_of.items()}
-    top = split_module(gm, gm, lambda n: wake_of[n.name])
+    with lazy_graph_modules():
+        top = split_module(gm, gm, lambda n: wake_of[n.name])
     subs = sorted((int(name.split("_")[1]), mod) for name, mod in top.named_children() if name.startswith("submod_"))
     wakes = [(chip_of_wake[w], mod) for w, mod in subs]
     dtype = next((p.dtype for p in gm.parameters() if p.is_floating_point()), torch.float32)

@@ -1,0 +1,80 @@
+"""Thousands of chips: the scale-up simulator's LSTM language model at 0.25 MiB per chip (7,000+ chips).
+
+    python benchmarks/lm_scale.py [--capacity 0.25MiB] [--solver first-fit]
+
+``paper-lstm-lm`` (seeded random weights; one SYNTHETIC seeded random sequence of 32 token ids): partition
+(first-fit, the simulator's mapping), build the per-chip programs, count the work (the cost profile), price it
+on ``accelerator-28nm`` (each layer slice scheduled by nn_dataflow), one chip-by-chip inference, and the
+unpartitioned model on the same input (max |Δ| / max |ref|). Wall time per step and the process's peak RSS
+after each. Target (issue 11): partition + build + cost + one inference < 120 s and < 12 GiB on this machine.
+Writes benchmarks/results/lm_scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import illusion_torch as il
+from illusion_torch.cost.evaluate import evaluate
+from illusion_torch.cost.hardware import preset
+from illusion_torch.runtime.engine import Runtime
+from illusion_torch.units import parse_bytes
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _rss_gib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--capacity", default="0.25MiB")
+    p.add_argument("--solver", default="first-fit")
+    args = p.parse_args()
+    torch.manual_seed(0)
+    t = time.perf_counter()
+    model = il.models.get_model("paper-lstm-lm").eval()
+    x = torch.randint(0, il.models.config_of(model).vocab_size, (1, 32), generator=torch.Generator().manual_seed(0))
+    row: dict = {"model": "paper-lstm-lm", "weights": sum(q.numel() for q in model.parameters()),
+                 "capacity_bytes": parse_bytes(args.capacity), "input": "SYNTHETIC seeded random token ids",
+                 "model_s": round(time.perf_counter() - t, 2), "model_rss_gib": _rss_gib()}
+    steps = {}
+    t = time.perf_counter()
+    system = il.partition(model, x, capacity=args.capacity, solver=args.solver)
+    steps["partition_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    programs = system.chips
+    steps["build_s"] = time.perf_counter() - t
+    row["build_rss_gib"] = _rss_gib()
+    t = time.perf_counter()
+    profile = Runtime(system).profile
+    cost = evaluate(profile, {None: 1}, preset("accelerator-28nm"))
+    steps["cost_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out = system(x)
+    steps["inference_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    ref = system.reference(x)
+    row["reference_s"] = round(time.perf_counter() - t, 2)
+    row.update({k: round(v, 2) for k, v in steps.items()})
+    row.update(chips=system.mapping.n_chips, wakes=len(programs.wakes), inter_chip_bytes=system.inter_chip_bytes,
+               energy_j=cost.energy_j, time_s=cost.time_s,
+               roofline_layers=sum(1 for r in cost.layers if r.source != "nn_dataflow"),
+               max_rel_diff=float((out - ref).abs().max() / ref.abs().max()),
+               total_s=round(sum(steps.values()), 2), peak_rss_gib=_rss_gib())
+    print(json.dumps(row, indent=1))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "lm_scale.json").write_text(json.dumps(row, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
