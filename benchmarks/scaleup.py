@@ -99,24 +99,28 @@ def network(name: str, capacities, links, time_limit: float, inference: bool) ->
         ours = ff if ff.n_chips == 1 else partitioning.solve(g, cap, chips=ff.n_chips, time_limit_s=time_limit)
         row["ours_s"] = round(time.perf_counter() - t, 2)
         row.update(chips_first_fit=ff.n_chips, chips_ours=ours.n_chips, ours_method=ours.method)
+        same = ours.chips == ff.chips                   # our mapper kept first-fit's placement
+        row["ours_same_as_first_fit"] = same
         for label, m in (("first_fit", ff), ("ours", ours)):
-            if label == "ours" and ours.chips == ff.chips and not inference:    # the same placement
-                row.update(ours=row["first_fit"], bytes_ours=row["bytes_first_fit"], ours_same_as_first_fit=True)
-                continue
-            t = time.perf_counter()
-            system = build(model, g, m)
-            profile = Runtime(system).profile
-            row[f"{label}_profile_s"] = round(time.perf_counter() - t, 2)
-            row[f"bytes_{label}"] = system.inter_chip_bytes
-            t = time.perf_counter()
-            row[label] = _costs(profile, ideal, links)
-            row[f"{label}_cost_s"] = round(time.perf_counter() - t, 2)
-            if label == "ours" and inference:
+            if label == "ours" and same:
+                row.update(ours=row["first_fit"], bytes_ours=row["bytes_first_fit"])
+            else:
+                t = time.perf_counter()
+                system = build(model, g, m)
+                profile = Runtime(system).profile
+                row[f"{label}_profile_s"] = round(time.perf_counter() - t, 2)
+                row[f"bytes_{label}"] = system.inter_chip_bytes
+                t = time.perf_counter()
+                row[label] = _costs(profile, ideal, links)
+                row[f"{label}_cost_s"] = round(time.perf_counter() - t, 2)
+                del profile
+            if label == "ours" and inference:           # our mapping (first-fit's, when it kept it), chip by chip
                 t = time.perf_counter()
                 out, ref = system(x), system.reference(x)
                 row["max_rel_diff"] = float((out - ref).abs().max() / ref.abs().max())
                 row["inference_s"] = round(time.perf_counter() - t, 2)
-            del system, profile
+                del out, ref
+        del system
         row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
         o, f = row["ours"][f"x{links[0]}"], row["first_fit"][f"x{links[0]}"]
         diff = f" | Δ {row['max_rel_diff']:.1e}" if "max_rel_diff" in row else ""

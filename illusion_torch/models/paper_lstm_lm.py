@@ -3,7 +3,7 @@
 Usage::
 
     from illusion_torch.models.paper_lstm_lm import PaperLstmLM
-    lm = PaperLstmLM()                               # 868,218,880 weights: ≈ 1.62 GiB at 16 bit
+    lm = PaperLstmLM()                               # 963,508,224 weights: ≈ 1.79 GiB at 16 bit
     lm(torch.randint(0, 793_470, (1, 32))).shape     # (1, 32, 1024): every step's projected h, no softmax
     PaperLstmLM(vocab=1000, cells=64, proj=16)       # the same structure, small
 
