@@ -12,7 +12,7 @@ priced by its nn_dataflow schedule) against the ideal chip (one input at a time)
 DRAM chip, and pipelined throughput; one chip-by-chip inference of our mapping against the unpartitioned
 model (max |Δ| / max |ref|). Wall time per phase; the schedule cache's hits and misses (``--cold`` starts
 from an empty cache file). Writes benchmarks/results/scaleup.json and scaleup.png (ratio vs chip count per
-network, like the paper's figure).
+network, like the paper's figure) and scaleup.md (the table); ``--summarize`` rewrites those two from the JSON.
 """
 
 from __future__ import annotations
@@ -131,6 +131,32 @@ def network(name: str, capacities, links, time_limit: float, inference: bool) ->
     return head
 
 
+def table(data: dict) -> str:
+    """The sweep as a markdown table: per network and capacity, chips, bytes and ratios (link ×1, and ×8)."""
+    lines = ["| network | MiB/chip | chips | bytes first-fit | bytes ours | E / T / EDP first-fit | "
+             "E / T / EDP ours | ours, link ×8 (E / T) |", "|---|---|---|---|---|---|---|---|"]
+    for net in data["networks"]:
+        for r in net["rows"]:
+            if r["chips_first_fit"] == 1:
+                continue
+            f, o = r["first_fit"]["x1"], r["ours"]["x1"]
+            o8 = r["ours"].get("x8")
+            link8 = f"{o8['energy_ratio']:.3f} / {o8['time_ratio']:.3f}" if o8 else "–"
+            lines.append(f"| {net['network']} | {r['capacity_mib']:g} | {r['chips_first_fit']} | "
+                         f"{r['bytes_first_fit']:,} | {r['bytes_ours']:,} | {f['energy_ratio']:.3f} / "
+                         f"{f['time_ratio']:.3f} / {f['edp_ratio']:.3f} | {o['energy_ratio']:.3f} / "
+                         f"{o['time_ratio']:.3f} / {o['edp_ratio']:.3f} | {link8} |")
+    heads = ["", "| network | ideal chip | DRAM chip / ideal (time, energy) | first-fit chips 0.25 … 2048 MiB |",
+             "|---|---|---|---|"]
+    for net in data["networks"]:
+        counts = "/".join(str(r["chips_first_fit"]) for r in net["rows"])
+        ideal = net["ideal"]
+        heads.append(f"| {net['network']} | {ideal['time_s'] * 1e3:.3f} ms, {ideal['energy_j'] * 1e3:.2f} mJ | "
+                     f"{net['ideal_vs_dram']['speedup']:.2f} ×, {net['ideal_vs_dram']['energy_saving']:.2f} × | "
+                     f"{counts} |")
+    return "\n".join(lines + heads) + "\n"
+
+
 def plot(results: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -170,7 +196,13 @@ def main() -> int:
     p.add_argument("--no-inference", action="store_true", help="skip the chip-by-chip inference")
     p.add_argument("--cold", action="store_true", help="start from an empty schedule cache")
     p.add_argument("--out", default=str(RESULTS / "scaleup.json"))
+    p.add_argument("--summarize", action="store_true", help="only write the table and the plot from --out")
     args = p.parse_args()
+    if args.summarize:
+        data = json.loads(Path(args.out).read_text())
+        Path(args.out).with_suffix(".md").write_text(table(data))
+        plot(data["networks"], Path(args.out).with_suffix(".png"))
+        return 0
     if args.cold:
         dataflow.schedule_cache_path().unlink(missing_ok=True)
     started = time.perf_counter()
@@ -186,6 +218,7 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "networks": results}, indent=1) + "\n")
     plot(results, out.with_suffix(".png"))
+    out.with_suffix(".md").write_text(table({"meta": meta, "networks": results}))
     print(json.dumps(meta))
     return 0
 

@@ -111,3 +111,23 @@ def test_an_embedding_split_by_rows_joins_the_rows_exactly():
     parts = [EmbeddingRows(table[a:b], a, 50)(idx) for a, b in bounds]
     assert [p.shape[0] for p in parts] == [3, 2, 1]
     assert torch.equal(EmbeddingJoin(bounds)(idx, *parts), table[idx])
+
+
+def test_cli_partition_counts_weights_only_and_run_takes_a_link_cost(tmp_path, capsys):
+    import json
+
+    from illusion_torch.cli import main
+
+    out = tmp_path / "p.json"
+    assert main(["partition", "--model", "paper-vgg16", "--capacity", "64MiB", "--solver", "first-fit",
+                 "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["chips"] == 5
+    runs = {}
+    for k in ("1", "8"):
+        path = tmp_path / f"r{k}.json"
+        assert main(["run", "--model", "mnist", "--chips", "8", "--capacity", "512B", "--limit", "2",
+                     "--preset", "accelerator-28nm", "--link-cost", k, "--json", str(path)]) == 0
+        runs[k] = json.loads(path.read_text())
+    assert runs["8"]["hardware"]["link_cost"] == 8 and runs["1"]["hardware"]["link_cost"] == 1
+    assert runs["8"]["energy_ratio"] > runs["1"]["energy_ratio"] and runs["8"]["time_ratio"] > runs["1"]["time_ratio"]
+    capsys.readouterr()
