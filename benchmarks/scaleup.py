@@ -18,6 +18,7 @@ network, like the paper's figure) and scaleup.md (the table); ``--summarize`` re
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import sys
@@ -71,8 +72,9 @@ def network(name: str, capacities, links, time_limit: float, inference: bool) ->
     x = _input(model)
     g = trace(model, x)
     t_trace = time.perf_counter() - t0
-    ideal_system = build(model, g, partitioning.solve(g, g.weight_bytes + 1, solver="first-fit"))
-    ideal_profile = Runtime(ideal_system.ideal()).profile
+    whole = partitioning.solve(g, g.weight_bytes + 1, solver="first-fit")
+    ideal_profile = Runtime(build(model, g, whole).ideal()).profile
+    gc.collect()
     spec = preset("accelerator-28nm")
     ideal = {k: evaluate(ideal_profile, RUNS, spec.with_link_cost(k), always_on=True) for k in links}
     dram = evaluate(ideal_profile, RUNS, spec.with_dram(), always_on=True)
@@ -121,6 +123,7 @@ def network(name: str, capacities, links, time_limit: float, inference: bool) ->
                 row["inference_s"] = round(time.perf_counter() - t, 2)
                 del out, ref
         del system
+        gc.collect()                 # a system's graphs hold reference cycles: free its weights before the next
         row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
         o, f = row["ours"][f"x{links[0]}"], row["first_fit"][f"x{links[0]}"]
         diff = f" | Δ {row['max_rel_diff']:.1e}" if "max_rel_diff" in row else ""
@@ -208,14 +211,18 @@ def main() -> int:
     started = time.perf_counter()
     caps = [float(c) for c in args.capacities.split(",")]
     links = [float(k) if "." in k else int(k) for k in args.links.split(",")]
-    results = [network(n, caps, links, args.time_limit, not args.no_inference) for n in args.networks.split(",")]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results: list[dict] = []
+    for name in args.networks.split(","):
+        results.append(network(name, caps, links, args.time_limit, not args.no_inference))
+        out.write_text(json.dumps({"meta": {"partial": True}, "networks": results}, indent=1) + "\n")
+        gc.collect()
     meta = {"total_s": round(time.perf_counter() - started, 1), "cold_cache": args.cold,
             "schedules_cached": len(dataflow._MEMORY), "time_limit_s": args.time_limit,
             "inference": not args.no_inference, "input": "SYNTHETIC seeded random input, seeded random weights",
             "preset": "accelerator-28nm", "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                                                 / 2**20, 2)}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "networks": results}, indent=1) + "\n")
     plot(results, out.with_suffix(".png"))
     out.with_suffix(".md").write_text(table({"meta": meta, "networks": results}))
