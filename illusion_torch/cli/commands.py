@@ -133,17 +133,17 @@ def train(args: argparse.Namespace) -> None:
 
 def partition(args: argparse.Namespace) -> None:
     from ..jobs import capacity_for, job
-    from ..partitioning import min_chips, solve, sweep_chips
-    from ..partitioning.trace import trace
+    from ..partitioning import min_chips, sweep_chips
     from ..plots import plot_mapping
-    from ..system import build
+    from ..system import partition as partition_model
 
     w = job(args.model, limit=1, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
-    graph = trace(w.model, w.x[:1], model_name=args.model)
     capacity = capacity_for(w, args.chips or args.max_chips or 8, args.capacity)
-    m = solve(graph, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,
-              time_limit_s=args.time_limit, activation_cap=args.activation_cap, weights_only=args.weights_only)
-    system = build(w.model, graph, m)
+    system = partition_model(w.model, w.x[:1], capacity=capacity, chips=args.chips, max_chips=args.max_chips,
+                             solver=args.solver, time_limit_s=args.time_limit, activation_cap=args.activation_cap,
+                             weights_only=args.weights_only)
+    system.graph.model_name = args.model
+    graph, m = system.graph, system.mapping
     say(args, system.summary())
     result = system.as_dict()
     if args.sweep_chips:

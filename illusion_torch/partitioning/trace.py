@@ -296,23 +296,79 @@ def _weighted(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> 
                  (Split.OUT,))
 
 
-def traced(model: nn.Module) -> fx.GraphModule:
+ORDERS = ("model", "shorter-branches-first")
+
+
+def shorter_branches_first(graph: fx.Graph) -> bool:
+    """Reorder ``graph`` in place (a valid topological order) so that where branches join, the branch with
+    fewer nodes behind it runs first — a residual block's shortcut (its downsample convolution) before its main
+    path; stored tensors (get_attr) stay right before their first user. Returns whether the order changed.
+
+    Layers follow the graph's order along the chips and a join runs where its latest input is made, so with
+    the shortcut first the residual add runs with the main path's last layer and the block input need not also
+    travel to a shortcut placed after the main path. Not better for every model (a gated model's branches),
+    so the mapper tries both orders (``system.partition``)."""
+    nodes = list(graph.nodes)
+    index = {n: i for i, n in enumerate(nodes)}
+    behind: dict[fx.Node, int] = {}                 # the node and everything it depends on, as a bit set
+    for n in nodes:
+        bits = 1 << index[n]
+        for a in n.all_input_nodes:
+            bits |= behind[a]
+        behind[n] = bits
+    size = {n: bin(b).count("1") for n, b in behind.items()}
+    order: list[fx.Node] = []
+    done: set[fx.Node] = set()
+    for root in [n for n in nodes if n.op == "placeholder"] + [n for n in nodes if not n.users]:
+        stack = [(root, False)]
+        while stack:                                # depth-first; the last pushed is visited first
+            n, expanded = stack.pop()
+            if n in done:
+                continue
+            if expanded:
+                done.add(n)
+                order.append(n)
+                continue
+            stack.append((n, True))
+            # stored tensors pushed first (emitted just before n), then the inputs largest first, so the one
+            # with the fewest nodes behind it is visited first
+            for a in sorted(n.all_input_nodes, key=lambda a: (a.op != "get_attr", -size[a], -index[a])):
+                if a not in done:
+                    stack.append((a, False))
+    if order == nodes:
+        return False
+    anchor = order[0]
+    if anchor is not nodes[0]:
+        nodes[0].prepend(anchor)
+    for n in order[1:]:
+        anchor.append(n)
+        anchor = n
+    return True
+
+
+def traced(model: nn.Module, order: str = "model") -> fx.GraphModule:
     """The torch.fx GraphModule the partition pass works on: ``model`` with torch.nn's opaque blocks
-    decomposed (``decompose``), fixed-point points and recurrent layers kept whole."""
+    decomposed (``decompose``), fixed-point points and recurrent layers kept whole; nodes in the model's
+    order or, with ``order="shorter-branches-first"``, reordered by ``shorter_branches_first``."""
+    if order not in ORDERS:
+        raise IllusionError(f"unknown graph order {order!r}; use one of {', '.join(ORDERS)}")
     gm = _symbolic_trace(decompose(model))
     for node in reversed(list(gm.graph.nodes)):     # an LSTM's c_n the model never reads
         if node.target is cell_state_unavailable and not node.users:
             gm.graph.erase_node(node)
+    if order == "shorter-branches-first" and shorter_branches_first(gm.graph):
+        gm.graph.lint()
     gm.recompile()
     return gm
 
 
 def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: int | None = None,
-          model_name: str | None = None) -> OpGraph:
+          model_name: str | None = None, order: str = "model") -> OpGraph:
     """Trace ``model`` on ``example_inputs`` (a batch) into an OpGraph.
 
     ``word_bits`` sets the weight word size; default: the model's ``weight_format`` or 16 bits. Float
-    activations (no QuantPoint) take the same word size.
+    activations (no QuantPoint) take the same word size. ``order``: the graph's node order (``ORDERS``): the
+    model's, or shorter branches first (``shorter_branches_first``).
     """
     if not isinstance(example_inputs, tuple):
         example_inputs = (example_inputs,)
@@ -324,7 +380,7 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     modes = {m: m.training for m in model.modules()}
     model.eval()                # traced in eval mode: flags such as stochastic depth's ``training`` are baked in
     try:
-        gm = traced(model)
+        gm = traced(model, order)
         with torch.no_grad():
             ShapeProp(gm).propagate(*example_inputs)
     except Exception as e:
