@@ -2,7 +2,7 @@
 
     python benchmarks/scaleup.py [--networks paper-alexnet,paper-vgg16,paper-resnet50,paper-lstm-lm]
                                  [--capacities 0.25,0.5,...,2048] [--links 1,2,4,8] [--time-limit 10]
-                                 [--no-inference] [--cold]
+                                 [--no-inference] [--cold | --fresh] [--summarize]
 
 Per network (seeded random weights, one SYNTHETIC seeded random input) and per-chip memory (MiB, weights only,
 16-bit, as the simulator counts): the simulator's first-fit mapping and ours at the same chip count
@@ -10,16 +10,20 @@ Per network (seeded random weights, one SYNTHETIC seeded random input) and per-c
 each link-cost multiplier, energy / time / EDP of each mapping on ``accelerator-28nm`` chips (each layer slice
 priced by its nn_dataflow schedule) against the ideal chip (one input at a time), the ideal chip against the
 DRAM chip, and pipelined throughput; one chip-by-chip inference of our mapping against the unpartitioned
-model (max |Δ| / max |ref|). Wall time per phase; the schedule cache's hits and misses (``--cold`` starts
-from an empty cache file). Writes benchmarks/results/scaleup.json and scaleup.png (ratio vs chip count per
-network, like the paper's figure) and scaleup.md (the table); ``--summarize`` rewrites those two from the JSON.
+model (max |Δ| / max |ref|). Wall time per phase (``--cold`` starts from an empty schedule cache and maps,
+builds and counts everything afresh). Mappings and work profiles are kept between runs by network, capacity
+and time limit under a key of the package's source (``Store``), so a warm rerun with ``--no-inference`` only
+re-prices. Writes benchmarks/results/scaleup.json and scaleup.png (ratio vs chip count per network, like the
+paper's figure) and scaleup.md (the table); ``--summarize`` rewrites those two from the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
+import pickle
 import resource
 import sys
 import time
@@ -65,16 +69,48 @@ def _costs(profile, ideal, links) -> dict:
     return out
 
 
-def network(name: str, capacities, links, time_limit: float, inference: bool) -> dict:
+class Store:
+    """Mappings and work profiles kept between runs, by network, capacity and time limit, under a key of the
+    package's source (any change to the code starts afresh): a warm sweep re-prices without re-mapping or
+    re-building. ``--fresh`` ignores and replaces what is kept."""
+
+    def __init__(self, fresh: bool) -> None:
+        digest = hashlib.sha256()
+        for path in sorted(Path(il.__file__).parent.rglob("*.py")):
+            digest.update(path.read_bytes())
+        from illusion_torch.data.cache import cache_dir
+
+        self.dir = cache_dir() / "scaleup" / digest.hexdigest()[:16]
+        self.fresh = fresh
+
+    def get(self, key: str):
+        path = self.dir / f"{key}.pkl"
+        if self.fresh or not path.exists():
+            return None
+        with path.open("rb") as f:
+            return pickle.load(f)
+
+    def put(self, key: str, value) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f"{key}.tmp"
+        with tmp.open("wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(self.dir / f"{key}.pkl")
+
+
+def network(name: str, capacities, links, time_limit: float, inference: bool, store: Store) -> dict:
     torch.manual_seed(0)
     t0 = time.perf_counter()
     model = il.models.get_model(name).eval()
     x = _input(model)
     g = trace(model, x)
     t_trace = time.perf_counter() - t0
-    whole = partitioning.solve(g, g.weight_bytes + 1, solver="first-fit")
-    ideal_profile = Runtime(build(model, g, whole).ideal()).profile
-    gc.collect()
+    ideal_profile = store.get(f"{name}-ideal")
+    if ideal_profile is None:
+        whole = partitioning.solve(g, g.weight_bytes + 1, solver="first-fit")
+        ideal_profile = Runtime(build(model, g, whole).ideal()).profile
+        store.put(f"{name}-ideal", ideal_profile)
+        gc.collect()
     spec = preset("accelerator-28nm")
     ideal = {k: evaluate(ideal_profile, RUNS, spec.with_link_cost(k), always_on=True) for k in links}
     dram = evaluate(ideal_profile, RUNS, spec.with_dram(), always_on=True)
@@ -94,35 +130,47 @@ def network(name: str, capacities, links, time_limit: float, inference: bool) ->
     for mib in capacities:
         cap = int(mib * 2**20)
         row: dict = {"capacity_mib": mib}
+        key = f"{name}-{mib:g}MiB-{time_limit:g}s"
+        kept = store.get(key) or {}
+        row["kept"] = sorted(kept)
         t = time.perf_counter()
-        ff = partitioning.solve(g, cap, solver="first-fit")
+        ff = kept.get("first_fit") or partitioning.solve(g, cap, solver="first-fit")
         row["first_fit_s"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
-        ours = ff if ff.n_chips == 1 else partitioning.solve(g, cap, chips=ff.n_chips, time_limit_s=time_limit)
+        ours = kept.get("ours") or (ff if ff.n_chips == 1 else
+                                    partitioning.solve(g, cap, chips=ff.n_chips, time_limit_s=time_limit))
         row["ours_s"] = round(time.perf_counter() - t, 2)
+        kept.update(first_fit=ff, ours=ours)
         row.update(chips_first_fit=ff.n_chips, chips_ours=ours.n_chips, ours_method=ours.method)
         same = ours.chips == ff.chips                   # our mapper kept first-fit's placement
         row["ours_same_as_first_fit"] = same
+        system = None
         for label, m in (("first_fit", ff), ("ours", ours)):
             if label == "ours" and same:
                 row.update(ours=row["first_fit"], bytes_ours=row["bytes_first_fit"])
             else:
                 t = time.perf_counter()
-                system = build(model, g, m)
-                profile = Runtime(system).profile
+                if f"profile_{label}" in kept and not inference:
+                    profile, row[f"bytes_{label}"] = kept[f"profile_{label}"], kept[f"bytes_{label}"]
+                else:
+                    system = build(model, g, m)
+                    profile = Runtime(system).profile
+                    row[f"bytes_{label}"] = kept[f"bytes_{label}"] = system.inter_chip_bytes
+                    kept[f"profile_{label}"] = profile
                 row[f"{label}_profile_s"] = round(time.perf_counter() - t, 2)
-                row[f"bytes_{label}"] = system.inter_chip_bytes
                 t = time.perf_counter()
                 row[label] = _costs(profile, ideal, links)
                 row[f"{label}_cost_s"] = round(time.perf_counter() - t, 2)
                 del profile
             if label == "ours" and inference:           # our mapping (first-fit's, when it kept it), chip by chip
+                assert system is not None
                 t = time.perf_counter()
                 out, ref = system(x), system.reference(x)
                 row["max_rel_diff"] = float((out - ref).abs().max() / ref.abs().max())
                 row["inference_s"] = round(time.perf_counter() - t, 2)
                 del out, ref
-        del system
+        store.put(key, kept)
+        del system, kept
         gc.collect()                 # a system's graphs hold reference cycles: free its weights before the next
         row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
         o, f = row["ours"][f"x{links[0]}"], row["first_fit"][f"x{links[0]}"]
@@ -197,7 +245,9 @@ def main() -> int:
     p.add_argument("--links", default=",".join(str(k) for k in LINKS))
     p.add_argument("--time-limit", type=float, default=10.0, help="seconds for our mapper per capacity")
     p.add_argument("--no-inference", action="store_true", help="skip the chip-by-chip inference")
-    p.add_argument("--cold", action="store_true", help="start from an empty schedule cache")
+    p.add_argument("--cold", action="store_true", help="start from an empty schedule cache and map, build and "
+                                                       "count everything afresh")
+    p.add_argument("--fresh", action="store_true", help="map, build and count afresh (keep the schedule cache)")
     p.add_argument("--out", default=str(RESULTS / "scaleup.json"))
     p.add_argument("--summarize", action="store_true", help="only write the table and the plot from --out")
     args = p.parse_args()
@@ -215,7 +265,8 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
     for name in args.networks.split(","):
-        results.append(network(name, caps, links, args.time_limit, not args.no_inference))
+        results.append(network(name, caps, links, args.time_limit, not args.no_inference,
+                               Store(fresh=args.cold or args.fresh)))
         out.write_text(json.dumps({"meta": {"partial": True}, "networks": results}, indent=1) + "\n")
         gc.collect()
     meta = {"total_s": round(time.perf_counter() - started, 1), "cold_cache": args.cold,
