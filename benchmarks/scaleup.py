@@ -36,6 +36,7 @@ from illusion_torch import partitioning
 from illusion_torch.cost import dataflow
 from illusion_torch.cost.evaluate import evaluate
 from illusion_torch.cost.hardware import preset
+from illusion_torch.files import write_atomic
 from illusion_torch.partitioning.trace import trace
 from illusion_torch.runtime.engine import Runtime
 from illusion_torch.system import build
@@ -50,7 +51,7 @@ RUNS = {None: 1}
 def _input(model: torch.nn.Module) -> torch.Tensor:
     cfg = il.models.config_of(model)
     g = torch.Generator().manual_seed(0)
-    if getattr(cfg, "vocab_size", None):
+    if cfg.vocab_size:
         return torch.randint(0, cfg.vocab_size, (1, *cfg.input_shape), generator=g)
     return torch.randn(1, *cfg.input_shape, generator=g)
 
@@ -267,14 +268,16 @@ def main() -> int:
     for name in args.networks.split(","):
         results.append(network(name, caps, links, args.time_limit, not args.no_inference,
                                Store(fresh=args.cold or args.fresh)))
-        out.write_text(json.dumps({"meta": {"partial": True}, "networks": results}, indent=1) + "\n")
+        partial = json.dumps({"meta": {"partial": True}, "networks": results}, indent=1) + "\n"
+        write_atomic(out, lambda path, text=partial: path.write_text(text))    # Ctrl-C leaves the last whole one
         gc.collect()
     meta = {"total_s": round(time.perf_counter() - started, 1), "cold_cache": args.cold,
             "schedules_cached": len(dataflow._MEMORY), "time_limit_s": args.time_limit,
             "inference": not args.no_inference, "input": "SYNTHETIC seeded random input, seeded random weights",
             "preset": "accelerator-28nm", "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                                                 / 2**20, 2)}
-    out.write_text(json.dumps({"meta": meta, "networks": results}, indent=1) + "\n")
+    whole = json.dumps({"meta": meta, "networks": results}, indent=1) + "\n"
+    write_atomic(out, lambda path: path.write_text(whole))
     plot(results, out.with_suffix(".png"))
     out.with_suffix(".md").write_text(table({"meta": meta, "networks": results}))
     print(json.dumps(meta))

@@ -21,13 +21,13 @@ cost-counting runtime (``runtime``, ``cost``, ``report``).
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import fx, nn
 
 from .cost.hardware import ChipSpec
 from .partitioning.partition import Partition
 from .partitioning.plan import Mapping, inter_chip_bytes
 from .partitioning.solver import Mapper, solve
-from .partitioning.trace import ORDERS, OpGraph, trace
+from .partitioning.trace import ORDERS, OpGraph, shorter_branches_first, trace
 from .report import Report, simulate
 
 __all__ = ["IllusionSystem", "build", "partition"]
@@ -56,6 +56,13 @@ def build(model: nn.Module, graph: OpGraph, mapping: Mapping) -> IllusionSystem:
     return IllusionSystem(model, graph, mapping)
 
 
+def _reorders(graph: OpGraph) -> bool:
+    """Whether shorter branches first changes the node order of ``graph`` (tried on a copy)."""
+    probe = fx.Graph()
+    probe.output(probe.graph_copy(graph.gm.graph, {}))
+    return shorter_branches_first(probe)
+
+
 def partition(model: nn.Module, example_inputs: torch.Tensor, *, capacity: str | int | list,
               chips: int | None = None, max_chips: int | None = None, solver: str | Mapper = "bilp",
               time_limit_s: float = 60.0, activation_cap: str | int | None = None,
@@ -70,10 +77,12 @@ def partition(model: nn.Module, example_inputs: torch.Tensor, *, capacity: str |
     differs), each with half the time limit, and keeps the mapping with fewer bytes between chips (ties: the
     model's); first-fit, sequential and your own mapper take the model's order, as the paper's simulator."""
     orders = [order] if order is not None else list(ORDERS) if solver == "bilp" else ["model"]
-    graphs = [trace(model, example_inputs, order=o) for o in orders]
-    if len(graphs) == 2 and [ly.name for ly in graphs[1].layers] == [ly.name for ly in graphs[0].layers] and \
-            graphs[1].owner == graphs[0].owner:
-        graphs = graphs[:1]                             # the same graph: one solve with all the time
+    graphs = [trace(model, example_inputs, order=orders[0])]
+    if len(orders) == 2 and _reorders(graphs[0]):        # traced again only where the order changes something
+        other = trace(model, example_inputs, order=orders[1])
+        if [ly.name for ly in other.layers] != [ly.name for ly in graphs[0].layers] or \
+                other.owner != graphs[0].owner:
+            graphs.append(other)
     best: tuple[OpGraph, Mapping, int] | None = None
     for o, g in zip(orders, graphs, strict=False):
         m = solve(g, capacity, chips=chips, max_chips=max_chips, solver=solver,

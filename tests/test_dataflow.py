@@ -72,8 +72,9 @@ def test_link_cost_multiplies_energy_latency_and_time_per_byte():
     x4 = spec.with_link_cost(4)
     assert x4.link_j_per_byte == 4 * spec.link_j_per_byte and x4.link_latency_s == 4 * spec.link_latency_s
     assert x4.link_bytes_per_s == spec.link_bytes_per_s / 4 and x4.with_link_cost(2).link_cost == 8
-    with pytest.raises(IllusionError, match="positive"):
-        spec.with_link_cost(0)
+    for bad in (0, -2, float("nan"), float("inf")):
+        with pytest.raises(IllusionError, match="positive finite"):
+            spec.with_link_cost(bad)
 
 
 def test_a_bad_shape_is_refused():

@@ -111,6 +111,8 @@ def test_an_embedding_split_by_rows_joins_the_rows_exactly():
     parts = [EmbeddingRows(table[a:b], a, 50)(idx) for a, b in bounds]
     assert [p.shape[0] for p in parts] == [3, 2, 1]
     assert torch.equal(EmbeddingJoin(bounds)(idx, *parts), table[idx])
+    with pytest.raises(IndexError, match="token ids must lie in"):      # as nn.Embedding: no silent zeros
+        EmbeddingJoin(bounds)(torch.tensor([[3, 50]]), *parts)
 
 
 def test_cli_partition_counts_weights_only_and_run_takes_a_link_cost(tmp_path, capsys):

@@ -5,7 +5,7 @@ Usage::
     from illusion_torch.cost.dataflow import LayerShape, PAPER_CHIP, layer_cost
     shape = LayerShape.conv(96, 256, out_hw=(27, 27), kernel=(5, 5))
     c = layer_cost(shape, PAPER_CHIP)       # LayerCost: cycles, energy_j by part, source "nn_dataflow"
-    c.time_s(1e9), c.energy_j, c.accesses   # at the chip's 1 GHz clock; words per memory level
+    c.cycles / 1e9, c.energy_j, c.accesses  # seconds at the chip's 1 GHz clock; words per memory level
 
 The authors' scale-up simulator took each layer's schedule from nn_dataflow (PAPER.md, "The scale-up simulator
 as released"). We call its per-layer search (``Scheduling.schedule_search``) with their invocation's chip: 4×4
@@ -45,13 +45,13 @@ from __future__ import annotations
 import json
 import math
 import threading
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import IllusionError
 
 __all__ = ["LayerShape", "DataflowChip", "LayerCost", "PAPER_CHIP", "layer_cost", "roofline_cost",
-           "schedule_cache_path", "nn_dataflow_available"]
+           "schedule_cache_path"]
 
 WORD_BITS = 16
 
@@ -167,12 +167,6 @@ class LayerCost:
     def energy_j(self) -> float:
         return sum(self.energy.values())
 
-    def time_s(self, clock_hz: float) -> float:
-        return self.cycles / clock_hz
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 def roofline_cost(shape: LayerShape, chip: DataflowChip, note: str = "") -> LayerCost:
     """Every PE busy or the memory stream, whichever is slower; each weight and input read once, each output
@@ -203,14 +197,6 @@ def _from_counts(shape: LayerShape, chip: DataflowChip, counts: dict) -> LayerCo
 
 
 # -- the search ------------------------------------------------------------------------------------------------
-def nn_dataflow_available() -> bool:
-    try:
-        import nn_dataflow.core  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _search(shape: LayerShape, chip: DataflowChip) -> dict | None:
     """nn_dataflow's best schedule of ``shape`` on ``chip`` (counts only), or None when it finds none."""
     try:
@@ -306,11 +292,12 @@ def layer_cost(shape: LayerShape, chip: DataflowChip = PAPER_CHIP, *, persist: b
     if min(shape.nifm, shape.nofm, shape.hofm, shape.wofm, shape.kh, shape.kw) <= 0:
         raise IllusionError(f"a layer shape needs positive sizes, got {shape}")
     key = f"{chip.search_key}|{shape.key}"
-    path = schedule_cache_path()
     with _LOCK:
-        if persist:
-            _load(path)
         known = key in _MEMORY
+        if not known and persist:           # the cache file is read (once) only when memory lacks the shape
+            path = schedule_cache_path()
+            _load(path)
+            known = key in _MEMORY
         counts = _MEMORY.get(key)
     if not known:
         error = ""
@@ -323,7 +310,7 @@ def layer_cost(shape: LayerShape, chip: DataflowChip = PAPER_CHIP, *, persist: b
         with _LOCK:
             _MEMORY[key] = counts if counts is not None else {"error": error or "no valid schedule"}
             if persist:
-                _save(path)
+                _save(schedule_cache_path())
         counts = _MEMORY[key]
     if counts is None or "error" in counts:
         why = counts.get("error", "") if counts else ""

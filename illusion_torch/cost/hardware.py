@@ -37,6 +37,7 @@ Sources:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 
 from ..errors import IllusionError
@@ -104,8 +105,8 @@ class ChipSpec:
     def with_link_cost(self, k: float) -> ChipSpec:
         """The same chip with links ``k`` × as costly: energy per byte, latency and time per byte all × k (the
         paper's link sensitivity study: ×2, ×4, ×8)."""
-        if not k > 0:
-            raise IllusionError(f"a link-cost multiplier must be positive, got {k!r}")
+        if not (math.isfinite(k) and k > 0):
+            raise IllusionError(f"a link-cost multiplier must be a positive finite number, got {k!r}")
         if k == 1:
             return self
         base = self.link_cost

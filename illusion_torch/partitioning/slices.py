@@ -86,6 +86,9 @@ class EmbeddingJoin(nn.Module):
         self.bounds = bounds
 
     def forward(self, idx: torch.Tensor, *rows: torch.Tensor) -> torch.Tensor:
+        if idx.numel() and (int(idx.min()) < self.bounds[0][0] or int(idx.max()) >= self.bounds[-1][1]):
+            raise IndexError(f"token ids must lie in [0, {self.bounds[-1][1]}) (the table's rows), got "
+                             f"{int(idx.min())} … {int(idx.max())}")
         out = rows[0].new_zeros(*idx.shape, rows[0].shape[-1])
         for (start, stop), part in zip(self.bounds, rows, strict=True):
             out[(idx >= start) & (idx < stop)] = part
