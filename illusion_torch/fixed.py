@@ -24,7 +24,8 @@ import torch
 
 from .errors import IllusionError
 
-__all__ = ["FixedPoint", "quantize", "fixed_point_quantize", "to_codes", "from_codes", "check_format", "ROUNDINGS"]
+__all__ = ["FixedPoint", "grid_fl", "quantize", "fixed_point_quantize", "to_codes", "from_codes", "check_format",
+           "ROUNDINGS"]
 
 ROUNDINGS = ("nearest", "stochastic")
 
@@ -156,3 +157,20 @@ def to_codes(x: torch.Tensor, wl: int, fl: int) -> torch.Tensor:
 def from_codes(codes: torch.Tensor, fl: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Values of integer codes read with ``fl`` fractional bits: ``codes * 2**-fl`` (exact)."""
     return codes.to(dtype) * (2.0**-fl)
+
+
+def grid_fl(x: torch.Tensor, wl: int) -> int:
+    """The fewest fractional bits (0 … wl − 1) that put every value of ``x`` on integer codes of ``wl`` bits:
+    the format a tensor rounded to some FixedPoint(wl, fl) is read back at (``fl`` or fewer, the same values).
+
+    >>> grid_fl(torch.tensor([0.5, -1.25]), 8), grid_fl(torch.tensor([3.0]), 8)
+    (2, 0)
+    """
+    v = x.detach().double().flatten()
+    for fl in range(wl):
+        scaled = v * 2.0 ** fl
+        if torch.equal(torch.round(scaled), scaled):
+            if v.numel() and (scaled.min() < -(1 << (wl - 1)) or scaled.max() > (1 << (wl - 1)) - 1):
+                break
+            return fl
+    raise IllusionError(f"values are not on any FixedPoint({wl}, fl) grid; quantize them first")

@@ -10,7 +10,10 @@ Usage::
     j = job("mypkg.nets:tagger", input_shape=(12,), vocab=1000)          # token ids in [0, 1000)
     capacity_for(j, chips=8)             # the paper's per-chip memory for MNIST on 8 chips: 512
 
-A trained checkpoint runs on its own test split; any other model runs on seeded random inputs — normal
+A trained checkpoint runs on its own test split. A post-training quantized one (``mobilenet_v2``, ``minilm``,
+``gpt``) also carries ``metric``, bound to its float model's outputs on the same inputs; for an ImageNet
+classifier ``y`` is the float model's top-1 class (the images have no labels), so accuracy reads as
+agreement with the float model. Any other model runs on seeded random inputs — normal
 values of ``input_shape`` (default: the model's config, else 3×224×224), or token ids below ``vocab`` — named
 SYNTHETIC, with no accuracy.
 """
@@ -27,6 +30,7 @@ from torch import nn
 
 from . import checkpoint, models
 from .errors import IllusionError
+from .metrics import Metric
 from .paper import default_capacity
 from .units import parse_bytes
 from .workload import config_of
@@ -46,6 +50,8 @@ class Job:
     y: torch.Tensor | None      # None: untrained, random inputs
     dataset: str
     synthetic: bool
+    metric: Metric | None = None      # a post-training quantized checkpoint's quality measure
+    labels: str = "labels"            # what ``y`` holds: "labels" or "float-model top-1"
 
     @property
     def trained(self) -> bool:
@@ -93,7 +99,15 @@ def job(name: str, *, limit: int | None = None, input_shape: tuple[int, ...] | N
         if input_shape is None and vocab is None:
             ck = checkpoint.record(name)
             x, y = ck.test_data(limit=limit)
-            return Job(name, model, x, y, ck.dataset, ck.synthetic)
+            if "quantization" not in ck.meta:
+                return Job(name, model, x, y, ck.dataset, ck.synthetic)
+            from .pretrained.quantize import task_metric
+
+            metric = task_metric(name, x, y)
+            if metric.kind == "agreement":
+                return Job(name, model, x, metric.float_outputs.argmax(1), ck.dataset, ck.synthetic, metric,
+                           "float-model top-1")
+            return Job(name, model, x, None, ck.dataset, ck.synthetic, metric)
     else:
         model = build_model(name, weights)
     shape = input_shape or config_of(model).input_shape

@@ -171,3 +171,11 @@ class QLSTM(nn.Module):
         for t in range(x.shape[1]):
             h, c = self.step(x[:, t], h, c)
         return h
+
+
+def masked_scores(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Attention scores with every position ``allowed`` forbids (False) set to −inf, so softmax gives it
+    exactly 0 (a causal or padding mask). Values move, none is computed: the op keeps its input's format and
+    a fixed-point version puts no rounding point after it (``partitioning.ops``: a view). A module that calls
+    it declares ``torch.fx.wrap("masked_scores")`` at its top level, so tracing keeps it one op."""
+    return scores.masked_fill(~allowed, float("-inf"))

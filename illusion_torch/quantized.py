@@ -22,6 +22,7 @@ A recurrent layer computes its steps inside one op and is not exact when split a
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import fx, nn
@@ -33,7 +34,7 @@ from .partitioning.ops import Role, op_of
 from .partitioning.trace import traced
 from .workload import WorkloadConfig, config_of
 
-__all__ = ["fixed_point_version", "WEIGHTS", "ACTIVATIONS"]
+__all__ = ["fixed_point_version", "rounding_nodes", "insert_points", "WEIGHTS", "ACTIVATIONS"]
 
 
 def _rounds(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
@@ -42,6 +43,35 @@ def _rounds(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
     if node.op in ("output", "get_attr") or dtype is None or not dtype.is_floating_point:
         return False
     return node.op == "placeholder" or op_of(node, modules).role not in (Role.VIEW, Role.ROUND)
+
+
+def rounding_nodes(gm: fx.GraphModule) -> list[fx.Node]:
+    """The nodes of a shape-propagated ``gm`` whose values a fixed-point version rounds: the input and every
+    op that computes a float value (views move values and keep their format)."""
+    modules = dict(gm.named_modules())
+    return [n for n in gm.graph.nodes if _rounds(n, modules)]
+
+
+def _other_than(point: fx.Node) -> Callable[[fx.Node], bool]:
+    return lambda user: user is not point
+
+
+def insert_points(gm: fx.GraphModule, nodes: list[fx.Node], make: Callable[[fx.Node], nn.Module],
+                  prefix: str = "fixed_point") -> dict[str, str]:
+    """Put ``make(node)`` after each of ``nodes`` (its users read the new module's output); returns
+    {node name: the new submodule's name}."""
+    targets: dict[str, str] = {}
+    index = {n: i for i, n in enumerate(gm.graph.nodes)}
+    for node in nodes:
+        target = f"{prefix}_{index[node]}"
+        gm.add_submodule(target, make(node))
+        with gm.graph.inserting_after(node):
+            point = gm.graph.call_module(target, (node,))
+        node.replace_all_uses_with(point, delete_user_cb=_other_than(point))
+        targets[node.name] = target
+    gm.graph.lint()
+    gm.recompile()
+    return targets
 
 
 WEIGHTS = FixedPoint(16, 12)
@@ -57,17 +87,10 @@ def fixed_point_version(model: nn.Module, example_inputs: torch.Tensor, *, weigh
         for t in (*gm.parameters(), *gm.buffers()):
             if t.is_floating_point():
                 t.copy_(quantize(t, weights.wl, weights.fl))
-    modules = dict(gm.named_modules())
-    for i, node in enumerate(list(gm.graph.nodes)):
-        if not _rounds(node, modules):
-            continue
-        target = f"fixed_point_{i}"
-        gm.add_submodule(target, QuantPoint(activations.wl, activations.fl))
-        with gm.graph.inserting_after(node):
-            point = gm.graph.call_module(target, (node,))
-        node.replace_all_uses_with(point, delete_user_cb=lambda user, point=point: user is not point)
-    gm.graph.lint()
-    gm.recompile()
+    def make(_: fx.Node) -> nn.Module:
+        return QuantPoint(activations.wl, activations.fl)
+
+    insert_points(gm, rounding_nodes(gm), make)
     shape = tuple(example_inputs.shape[1:])
     config = WorkloadConfig(name or f"{config_of(model).name}-fixed-point", input_shape=shape, weight_format=weights)
     object.__setattr__(gm, "config", config)       # a plain attribute (what ``config_of`` reads), not a module

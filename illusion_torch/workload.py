@@ -44,6 +44,9 @@ class WorkloadConfig:
     vocab_size: int | None = None  # a model of token ids: inputs are ids below this
     weights_only: bool = False     # map counting conv/fc/recurrent/embedding weights only — no biases, norm
     #                                statistics or constants — as the paper's scale-up simulator counts
+    per_tensor_formats: bool = False  # each stored tensor has its own fractional bits (post-training
+    #                                   quantization, ``ptq``); ``weight_format`` then gives the word length only
+    #                                   and a tensor's codes are read at ``fixed.grid_fl`` of its values
 
     @property
     def fixed_point(self) -> bool:

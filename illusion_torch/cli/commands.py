@@ -36,10 +36,22 @@ def eval_checkpoint(args: argparse.Namespace) -> None:
     started = time.time()
     ck = checkpoint.record(args.name)
     x, y = ck.test_data(limit=args.limit)
+    if "quantization" in ck.meta:           # post-training quantized: its metric against its float model
+        from ..pretrained.quantize import float_outputs, task_metric
+
+        m = task_metric(args.name, x, y).evaluate(float_outputs(checkpoint.load(args.name), x))
+        say(args, f"{args.name}: fixed point {m['name']} {m['value']:.4f} (float model {m['float_value']:.4f}) on "
+                   f"{len(x)} real {ck.dataset} test inputs; checkpoint records {ck.meta['metric']['value']:.4f} on "
+                   f"{ck.meta['metric']['samples']}")
+        write_json(args.json, {"model": args.name, "dataset": ck.dataset, "synthetic": ck.synthetic,
+                                "samples": len(x), "metric": m, "eval_seconds": round(time.time() - started, 2)})
+        return
     acc = accuracy(checkpoint.load(args.name), x, y)
     synthetic = " (SYNTHETIC data)" if ck.synthetic else ""
+    recorded = "" if ck.test_accuracy is None else (f"; checkpoint records {100 * ck.test_accuracy:.2f} % on its "
+                                                    "full test split")
     say(args, f"{args.name}: fixed-point accuracy {100 * acc:.2f} % on {len(y)} {ck.dataset} test samples"
-               f"{synthetic}; checkpoint records {100 * ck.test_accuracy:.2f} % on its full test split")
+               f"{synthetic}{recorded}")
     write_json(args.json, {"model": args.name, "dataset": ck.dataset, "synthetic": ck.synthetic,
                             "samples": len(y), "accuracy": acc, "checkpoint_test_accuracy": ck.test_accuracy,
                             "eval_seconds": round(time.time() - started, 2)})
@@ -64,17 +76,27 @@ def run(args: argparse.Namespace) -> None:
                        solver=args.solver, time_limit_s=args.time_limit, weights_only=args.weights_only)
     report = simulate(system, w.x, w.y, preset=spec, progress=True, model_name=args.model)
     report.meta.update({"dataset": w.dataset, "synthetic": w.synthetic})
+    if w.metric is not None:
+        report.meta["metric"] = {**w.metric.evaluate(report.logits), "samples": len(w.x)}
+    if w.labels != "labels":
+        report.meta["accuracy_is"] = "top-1 agreement with the float model (the images have no labels)"
     say(args, system.summary())
     say(args)
     say(args, report.summary())
     tail = (f"energy ×{report.energy_ratio:.4f}, time ×{report.time_ratio:.4f}, EDP ×{report.edp_ratio:.4f} of "
             f"the ideal chip on {spec.name}")
-    if report.accuracy is not None and report.reference_accuracy is not None:
-        marker = " (SYNTHETIC data)" if w.synthetic else ""
-        say(args, f"\n{args.model} on {report.chips} chips × {format_bytes(capacity)}: accuracy "
-                   f"{100 * report.accuracy:.2f} % on {len(w.x)} {w.dataset} test samples{marker}; unpartitioned "
-                   f"{100 * report.reference_accuracy:.2f} %; {report.mismatches} inputs whose logits differ from "
-                   f"the unpartitioned model's; {tail}")
+    where = f"{args.model} on {report.chips} chips × {format_bytes(capacity)}"
+    marker = " (SYNTHETIC data)" if w.synthetic else ""
+    if w.metric is not None:
+        m = report.meta["metric"]
+        extra = "".join(f", {k} {v:.4f}" for k, v in m.items() if k.endswith("_agreement") and k != m["name"])
+        say(args, f"\n{where}: {m['name']} {m['value']:.4f} (float model {m['float_value']:.4f}){extra} on "
+                   f"{len(w.x)} real {w.dataset} test inputs{marker}; {report.mismatches} inputs whose outputs "
+                   f"differ from the unpartitioned fixed-point model's; {tail}")
+    elif report.accuracy is not None and report.reference_accuracy is not None:
+        say(args, f"\n{where}: accuracy {100 * report.accuracy:.2f} % on {len(w.x)} {w.dataset} test samples"
+                   f"{marker}; unpartitioned {100 * report.reference_accuracy:.2f} %; {report.mismatches} inputs "
+                   f"whose logits differ from the unpartitioned model's; {tail}")
     else:
         say(args, f"\n{args.model} (untrained, no checkpoint) on {report.chips} chips × {format_bytes(capacity)}: "
                    f"{len(w.x)} SYNTHETIC random inputs, no accuracy; {report.mismatches} inputs whose logits "
@@ -166,7 +188,13 @@ def models(args: argparse.Namespace) -> None:
 
     shipped = set(checkpoint.available())
     for name in list_models():
-        print(f"{name:14s} {'trained checkpoint' if name in shipped else 'untrained'}")
+        kind = "untrained"
+        if name in shipped:
+            meta = checkpoint.record(name).meta
+            kind = "trained checkpoint" if "quantization" not in meta else (
+                "pretrained (fetched), post-training quantized" if "pretrained" in meta else
+                "trained here, post-training quantized")
+        print(f"{name:14s} {kind}")
 
 
 def datasets(args: argparse.Namespace) -> None:

@@ -22,8 +22,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ..errors import IllusionError
 from .cache import SourceMissing, cache_dir, set_cache_dir
+from .clipart import load_clipart
 from .fashion_mnist import load_fashion_mnist
 from .mnist import load_mnist
+from .sentences import load_sentences
+from .sotu import load_sotu
 from .speech_commands import load_speech_commands, load_tts_commands
 from .svhn import load_svhn, load_synth_digits
 
@@ -43,6 +46,9 @@ _LOADERS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray, dict]]] = {
     "synth-digits": load_synth_digits,
     "speech-commands": load_speech_commands,
     "tts-commands": load_tts_commands,
+    "openclipart": load_clipart,
+    "sotu": load_sotu,
+    "sentences": load_sentences,
 }
 
 
@@ -66,6 +72,8 @@ def _to_tensors(values: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, t
         x = torch.from_numpy(values).float() / 255.0
         x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2).contiguous()
         return (x - 0.5) / 0.5, y
+    if values.dtype.kind in "iu":                    # token ids
+        return torch.from_numpy(values.astype(np.int64)), y
     return torch.from_numpy(values.astype(np.float32)), y
 
 

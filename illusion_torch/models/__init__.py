@@ -1,4 +1,5 @@
-"""The model registry: the paper's workloads, a ResNet-style CNN and torchvision's large CNNs.
+"""The model registry: the paper's workloads, a ResNet-style CNN, torchvision's large CNNs and today's models
+(MobileNetV2, a MiniLM encoder, a character GPT) whose quantized checkpoints ``illusion_torch.load`` returns.
 
 Usage::
 
@@ -20,7 +21,10 @@ from torch import nn
 from ..errors import IllusionError
 from ..workload import WorkloadConfig, config_of
 from .d2nn import D2NN
+from .gpt import GPT
+from .imagenet import ImageNetClassifier, mobilenet_v2
 from .kws import KwsLSTM
+from .minilm import MiniLM
 from .mnist import MnistCNN
 from .paper_alexnet import PaperAlexNet
 from .paper_lstm_lm import PaperLstmLM
@@ -30,7 +34,7 @@ from .svhn import SvhnCNN
 
 __all__ = ["get_model", "list_models", "register_model", "weight_bytes", "config_of", "WorkloadConfig",
            "MnistCNN", "SvhnCNN", "KwsLSTM", "D2NN", "ResNetCNN", "PaperAlexNet", "PaperVGG16",
-           "PaperResNet50", "PaperLstmLM"]
+           "PaperResNet50", "PaperLstmLM", "GPT", "ImageNetClassifier", "MiniLM"]
 
 Builder = Callable[..., nn.Module]
 _REGISTRY: dict[str, Builder] = {}
@@ -70,9 +74,11 @@ def _torchvision(name: str) -> Builder:
     return build
 
 
-for _name, _builder in {"mnist": MnistCNN, "svhn": SvhnCNN, "kws": KwsLSTM, "d2nn": D2NN, "resnet": ResNetCNN,
+_BUILDERS: dict[str, Builder] = {"mnist": MnistCNN, "svhn": SvhnCNN, "kws": KwsLSTM, "d2nn": D2NN, "resnet": ResNetCNN,
                         "paper-alexnet": PaperAlexNet, "paper-vgg16": PaperVGG16,
-                        "paper-resnet50": PaperResNet50, "paper-lstm-lm": PaperLstmLM}.items():
+                        "paper-resnet50": PaperResNet50, "paper-lstm-lm": PaperLstmLM, "gpt": GPT,
+                        "mobilenet_v2": mobilenet_v2, "minilm": MiniLM}
+for _name, _builder in _BUILDERS.items():
     register_model(_name, _builder)
 for _name in ("resnet18", "resnet50", "vgg16", "alexnet"):
     register_model(_name, _torchvision(_name))

@@ -27,7 +27,7 @@ from torch import fx, nn
 from torchvision.ops import stochastic_depth
 
 from ..errors import IllusionError
-from ..layers import QLSTM, QuantPoint
+from ..layers import QLSTM, QuantPoint, masked_scores
 from .recurrent import Recurrent
 
 __all__ = ["Role", "OpInfo", "LayerKind", "Split", "Use", "op_of", "layer_kind", "WEIGHTED", "OTHER", "StoredValue",
@@ -132,6 +132,7 @@ _FUNCTIONS: dict[Callable[..., Any], OpInfo] = {
     torch.tanh: _ACT, operator.mul: _MUL, torch.mul: _MUL,
     operator.matmul: _MATMUL, torch.matmul: _MATMUL, torch.bmm: _MATMUL,
     stochastic_depth: _CHANNEL_VIEW,        # traced in eval mode: the identity
+    masked_scores: _VIEW,                   # an attention mask: moves −inf in, computes nothing
 }
 _METHODS: dict[str, OpInfo] = {
     "relu": _RELU, "flatten": _CHANNEL_VIEW,

@@ -57,9 +57,11 @@ class Runtime:
         self.programs = system.chips
         self.weight_format = system.graph.config.weight_format
         self.profile: Profile = profile(system.graph, self.programs, system.mapping.n_chips)
-        self.images: list[MemoryImage] = build_images(self.profile, self.programs.expanded, self.weight_format)
+        self.per_tensor = system.graph.config.per_tensor_formats
+        self.images: list[MemoryImage] = build_images(self.profile, self.programs.expanded, self.weight_format,
+                                                      per_tensor=self.per_tensor)
         load_weights(self.images, self.programs.expanded)
-        self.dtype, self.dtype_reason = exact_dtype(self.programs, self.weight_format)
+        self.dtype, self.dtype_reason = exact_dtype(self.programs, self.weight_format, per_tensor=self.per_tensor)
 
     def reload_weights(self) -> None:
         """Copy the (possibly changed) memory images into the programs again."""

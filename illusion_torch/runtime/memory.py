@@ -30,7 +30,7 @@ from torch import nn
 
 from ..cost.profile import Profile, StoreKind
 from ..errors import IllusionError
-from ..fixed import FixedPoint
+from ..fixed import FixedPoint, grid_fl
 
 __all__ = ["Region", "RegionKind", "Space", "MemoryImage", "build_images", "load_weights", "ImageError"]
 
@@ -114,16 +114,19 @@ class MemoryImage:
         return self._counts(space, runs, "writes_per_value")
 
 
-def build_images(prof: Profile, root: nn.Module, fmt: FixedPoint | None) -> list[MemoryImage]:
-    """Lay out every chip's weights (as codes) and activation buffers; ``root`` holds the programs' modules."""
+def build_images(prof: Profile, root: nn.Module, fmt: FixedPoint | None, *,
+                 per_tensor: bool = False) -> list[MemoryImage]:
+    """Lay out every chip's weights (as codes) and activation buffers; ``root`` holds the programs' modules.
+    ``per_tensor``: each tensor has its own fractional bits (``fmt`` gives the word length; ``fixed.grid_fl``)."""
     images = [MemoryImage(c) for c in range(prof.n_chips)]
     nvm_next = [0] * prof.n_chips
     act_next = [0] * prof.n_chips
     for w in prof.weights:
         p = getattr(root.get_submodule(w.module), w.param).detach()
-        codes = _codes(p, fmt, w.label)
+        own = FixedPoint(fmt.wl, grid_fl(p, fmt.wl)) if fmt is not None and per_tensor else fmt
+        codes = _codes(p, own, w.label)
         r = Region(w.label, Space.NVM, nvm_next[w.chip], p.numel(), prof.weight_bytes, w.reads_per_value, 0.0, w.branch,
-                   RegionKind.WEIGHT, codes, fmt, tuple(p.shape), w.module, w.param)
+                   RegionKind.WEIGHT, codes, own, tuple(p.shape), w.module, w.param)
         nvm_next[w.chip] += r.nbytes
         images[w.chip].regions.append(r)
     for s in prof.stores:
@@ -141,7 +144,7 @@ def _codes(p: torch.Tensor, fmt: FixedPoint | None, label: str) -> torch.Tensor 
     scaled = p.double().flatten() * 2.0 ** fmt.fl
     codes = torch.round(scaled)
     lo, hi = -(2 ** (fmt.wl - 1)), 2 ** (fmt.wl - 1) - 1
-    if not torch.equal(codes, scaled) or codes.min() < lo or codes.max() > hi:
+    if not torch.equal(codes, scaled) or (codes.numel() and (codes.min() < lo or codes.max() > hi)):
         raise ImageError(f"weight {label} is not a FixedPoint({fmt.wl},{fmt.fl}) value; round the model's "
                          f"weights first (illusion_torch.layers.quantize_weights) or train it with its recipe")
     return codes.long()

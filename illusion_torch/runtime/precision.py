@@ -25,7 +25,7 @@ from collections import defaultdict
 import torch
 from torch import fx, nn
 
-from ..fixed import FixedPoint
+from ..fixed import FixedPoint, grid_fl
 from ..layers import QLSTM, QuantPoint
 from ..partitioning.ops import op_of
 from ..partitioning.slices import BiasAdd, GroupSlice, LstmSlice
@@ -65,8 +65,10 @@ def format_of(node: fx.Node | None, modules: dict[str, nn.Module],
     return fmt
 
 
-def exact_dtype(programs: ChipPrograms, weight_format: FixedPoint | None) -> tuple[torch.dtype, str]:
-    """(dtype, reason): float32 when the bound above proves every sum exact in it, else float64."""
+def exact_dtype(programs: ChipPrograms, weight_format: FixedPoint | None, *,
+                per_tensor: bool = False) -> tuple[torch.dtype, str]:
+    """(dtype, reason): float32 when the bound above proves every sum exact in it, else float64.
+    ``per_tensor``: each weight has its own fractional bits (``fixed.grid_fl``), the format gives the word."""
     wfmt = weight_format
     if wfmt is None:
         return torch.float64, "a float model (no weight format)"
@@ -87,7 +89,10 @@ def exact_dtype(programs: ChipPrograms, weight_format: FixedPoint | None) -> tup
         if str(node.target) not in seen:         # an LSTM slice is called every step: count it once
             bound[key].append(float((w * 2.0 ** (x_fmt.wl - 1 - x_fmt.fl) + b).max()))
             seen.add(str(node.target))
-        lsb[key] = min(lsb.get(key, 1.0), 2.0 ** -(wfmt.fl + x_fmt.fl))
+        step = 2.0 ** -((grid_fl(weight, wfmt.wl) if per_tensor else wfmt.fl) + x_fmt.fl)
+        if per_tensor and bias is not None:         # a bias on a finer grid than the products sets the step
+            step = min(step, 2.0 ** -grid_fl(bias, wfmt.wl))
+        lsb[key] = min(lsb.get(key, 1.0), step)
         return None
 
     for n in gm.graph.nodes:

@@ -28,7 +28,7 @@ from torch import fx, nn
 
 from ..cost.profile import StoreKind
 from ..errors import IllusionError
-from ..fixed import FixedPoint
+from ..fixed import FixedPoint, grid_fl
 from ..partitioning.ops import StoredValue
 from ..partitioning.slices import GroupSlice, LstmSlice
 from ..partitioning.wakes import ChipPrograms, cut
@@ -122,7 +122,13 @@ class FaultyChips:
             m = modules.get(str(node.target)) if node.op == "call_module" else None
             if isinstance(m, (nn.Conv2d, nn.Linear, GroupSlice)):
                 f = format_of(node.args[0], modules, {})
-                return None if f is None else self.fmt.fl + f.fl
+                if f is None:
+                    return None
+                if not self.runtime.per_tensor:
+                    return self.fmt.fl + f.fl
+                bias = getattr(m, "bias", None)     # a bias on a finer grid than the products sets the step
+                return max(grid_fl(m.weight, self.fmt.wl) + f.fl,
+                           grid_fl(bias, self.fmt.wl) if isinstance(bias, torch.Tensor) else 0)
             ins = node.all_input_nodes
             if not ins:
                 return None
@@ -241,7 +247,7 @@ class FaultyChips:
             mod.and_mask.copy_(torch.from_numpy(va))
             mod.or_mask.copy_(torch.from_numpy(vo))
             mod.active = bool((va != (1 << mod.wl) - 1).any() or vo.any())
-        self.dtype, _ = exact_dtype(self.programs, self.fmt)
+        self.dtype, _ = exact_dtype(self.programs, self.fmt, per_tensor=self.runtime.per_tensor)
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:

