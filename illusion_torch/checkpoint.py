@@ -31,7 +31,7 @@ from .files import write_atomic
 from .fixed import quantize
 from .workload import config_of
 
-__all__ = ["Checkpoint", "load", "record", "save_checkpoint", "metadata", "checkpoint_dir", "available",
+__all__ = ["Checkpoint", "load", "record", "save_checkpoint", "state_of", "metadata", "checkpoint_dir", "available",
            "CheckpointError"]
 
 FORMAT_VERSION = 1
@@ -72,12 +72,22 @@ def available(directory: str | os.PathLike | None = None) -> list[str]:
 
 
 def save_checkpoint(model: nn.Module, meta: dict, out_dir: str | os.PathLike) -> None:
-    """Write ``<out_dir>/<name>.pt`` and ``.json`` atomically (``meta["name"]`` names them)."""
+    """Write ``<out_dir>/<name>.pt`` and ``.json`` atomically (``meta["name"]`` names them). Parameters on the
+    model's fixed-point grid of 8 bits or fewer are stored as int8 codes (a quarter of float32's bytes)."""
     out_dir = Path(out_dir)
     name = meta["name"]
     kwargs = meta.get("recipe", {}).get("model_kwargs", {})
-    blob = {"format_version": FORMAT_VERSION, "model": meta["model"], "model_kwargs": kwargs,
-            "state_dict": model.state_dict()}
+    state = model.state_dict()
+    fmt = config_of(model).weight_format
+    codes = {}
+    if fmt is not None and fmt.wl <= 8:
+        for pname, p in model.named_parameters():
+            t = p.detach()
+            if torch.equal(quantize(t, fmt.wl, fmt.fl), t):
+                codes[pname] = torch.round(t * 2.0 ** fmt.fl).to(torch.int8)
+                del state[pname]
+    blob = {"format_version": FORMAT_VERSION, "model": meta["model"], "model_kwargs": kwargs, "state_dict": state,
+            **({"codes": codes, "code_fl": fmt.fl} if codes and fmt is not None else {})}
     write_atomic(out_dir / f"{name}.pt", lambda path: torch.save(blob, path))
     write_atomic(out_dir / f"{name}.json", lambda path: path.write_text(json.dumps(meta, indent=2) + "\n"))
 
@@ -116,6 +126,14 @@ def record(name: str, directory: str | os.PathLike | None = None) -> Checkpoint:
                       meta["weight_bytes"], d / f"{name}.pt", meta)
 
 
+def state_of(blob: dict) -> dict[str, torch.Tensor]:
+    """A saved checkpoint's full state dict: int8 weight codes (if any) read back as values."""
+    state = dict(blob["state_dict"])
+    for pname, c in blob.get("codes", {}).items():
+        state[pname] = c.float() * 2.0 ** -blob["code_fl"]
+    return state
+
+
 def load(name: str, directory: str | os.PathLike | None = None) -> nn.Module:
     """The trained model ``name`` in eval mode, weights verified to be fixed point. A post-training quantized
     checkpoint (its JSON has ``quantization``) is rebuilt from its float weights — fetched pretrained ones or
@@ -134,7 +152,7 @@ def load(name: str, directory: str | os.PathLike | None = None) -> nn.Module:
         if blob["model"] != ck.model:
             raise CheckpointError(f"holds a {blob['model']!r} model but its JSON names {ck.model!r}")
         model = models.get_model(blob["model"], **blob.get("model_kwargs", {}))
-        model.load_state_dict(blob["state_dict"])
+        model.load_state_dict(state_of(blob))
     except Exception as e:  # unpickling, key or shape errors all mean the same to the user
         raise CheckpointError(f"{path} is corrupt or from another model ({type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else ''}); {fix}") from None

@@ -107,6 +107,8 @@ def job(name: str, *, limit: int | None = None, input_shape: tuple[int, ...] | N
             if metric.kind == "agreement":
                 return Job(name, model, x, metric.float_outputs.argmax(1), ck.dataset, ck.synthetic, metric,
                            "float-model top-1")
+            if metric.kind == "accuracy":
+                return Job(name, model, x, y, ck.dataset, ck.synthetic, metric)
             return Job(name, model, x, None, ck.dataset, ck.synthetic, metric)
     else:
         model = build_model(name, weights)

@@ -28,7 +28,7 @@ from .errors import IllusionError
 __all__ = ["Metric", "metric_for", "KINDS", "top_k_agreement", "mean_cosine", "retrieval_agreement",
            "perplexity_of"]
 
-KINDS = ("agreement", "embedding", "perplexity")
+KINDS = ("accuracy", "agreement", "embedding", "perplexity")
 
 
 def top_k_agreement(outputs: torch.Tensor, float_outputs: torch.Tensor, k: int = 1) -> float:
@@ -75,6 +75,13 @@ class Metric:
             raise IllusionError(f"outputs of shape {tuple(outputs.shape)} cannot be compared with the float model's "
                                 f"{tuple(self.float_outputs.shape)}")
         f = self.float_outputs
+        if self.kind == "accuracy":
+            assert self.targets is not None
+            return {"name": "accuracy", "value": float((outputs.argmax(1) == self.targets).double().mean()),
+                    "float_value": float((f.argmax(1) == self.targets).double().mean()),
+                    "agreement": top_k_agreement(outputs, f, 1),
+                    "description": "fraction of test inputs classified as labelled; float_value: the model as "
+                                   "trained, before folding and 16-bit formats"}
         if self.kind == "agreement":
             return {"name": "top1_agreement", "value": top_k_agreement(outputs, f, 1), "float_value": 1.0,
                     "top5_agreement": top_k_agreement(outputs, f, 5),
@@ -93,6 +100,6 @@ class Metric:
 def metric_for(kind: str, float_outputs: torch.Tensor, targets: torch.Tensor | None = None) -> Metric:
     if kind not in KINDS:
         raise IllusionError(f"unknown metric kind {kind!r}; use one of {', '.join(KINDS)}")
-    if kind == "perplexity" and targets is None:
-        raise IllusionError("perplexity needs the next-token targets")
+    if kind in ("perplexity", "accuracy") and targets is None:
+        raise IllusionError(f"{kind} needs the targets (next tokens or labels)")
     return Metric(kind, float_outputs, targets)

@@ -15,10 +15,13 @@ TARGETS = {"mnist": 0.97, "d2nn": 0.94, "svhn": 0.90, "kws": 0.85, "resnet": 0.9
 SUBSET = {"mnist": None, "d2nn": None, "svhn": 1000, "kws": None, "resnet": 2000}
 PAPER_BYTES = {"mnist": 3648, "svhn": 31160, "kws": 30011, "d2nn": 240 + 7106 + 19686 + 3818}
 SHIPPED = sorted(p.stem for p in checkpoint_dir().glob("*.json"))
+LABELLED = [n for n in SHIPPED if n in TARGETS]
+QUANTIZED = {"mobilenet_v2", "minilm", "gpt", "resnet18-fashion"}   # post-training quantized (test_today_models)
 
 
 def test_every_workload_has_a_shipped_checkpoint():
-    assert set(SHIPPED) == set(TARGETS)
+    assert set(TARGETS) <= set(SHIPPED) <= set(TARGETS) | QUANTIZED
+    assert all("quantization" in il.checkpoint.record(n).meta for n in set(SHIPPED) - set(TARGETS))
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -36,7 +39,7 @@ def test_d2nn_gate_sends_few_images_to_the_big_branch(shipped):
     assert float((parts["n2"].argmax(1) == y).double().mean()) >= 0.97
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", LABELLED)
 def test_shipped_checkpoint_accuracy_on_a_test_subset(shipped, name):
     model, x, y = shipped(name, SUBSET[name])
     acc = il.evaluate.accuracy(model, x, y)

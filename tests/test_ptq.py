@@ -139,3 +139,16 @@ def test_ptq_transformers_are_bit_identical_on_any_split(chips, seed):
         system = il.IllusionSystem(fixed, g, partitioning.solve(g, cap, solver="first-fit"))
         ref = system.reference(ids)
         assert torch.isfinite(ref).all() and torch.equal(Runtime(system).run(ids).logits, ref)
+
+
+def test_a_checkpoint_stores_8_bit_weights_as_codes_and_reads_them_back(tmp_path):
+    model = il.models.get_model("mnist")
+    il.layers.quantize_weights(model)
+    meta = {"name": "mnist", "model": "mnist", "dataset": "mnist", "synthetic": False, "source": "test",
+            "test_accuracy": 0.1, "weight_bytes": 3648, "recipe": {"dataset": "mnist"}}
+    il.checkpoint.save_checkpoint(model, meta, tmp_path)
+    blob = torch.load(tmp_path / "mnist.pt", weights_only=True)
+    assert blob["codes"] and all(c.dtype == torch.int8 for c in blob["codes"].values())
+    loaded = il.checkpoint.load("mnist", tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(),
+                                                 strict=True))

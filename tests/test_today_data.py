@@ -40,7 +40,7 @@ def test_perplexity_is_exp_of_the_mean_cross_entropy():
     assert perplexity_of(logits, torch.ones(2, 3, dtype=torch.long)) == pytest.approx(1.0)
     m = metric_for("perplexity", torch.zeros(1, 2, 4), torch.zeros(1, 2, dtype=torch.long)).evaluate(logits[:1, :2])
     assert m["float_value"] == pytest.approx(4.0) and m["value"] > 1e10
-    with pytest.raises(il.IllusionError, match="targets"):
+    with pytest.raises(il.IllusionError, match="needs the targets"):
         metric_for("perplexity", logits)
 
 

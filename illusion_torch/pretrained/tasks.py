@@ -47,6 +47,9 @@ TASKS: dict[str, Task] = {
     "mobilenet_v2": Task("mobilenet_v2", "mobilenet_v2", "openclipart", "agreement", calibration=256),
     "minilm": Task("minilm", "minilm", "sentences", "embedding", calibration=256),
     "gpt": Task("gpt", "gpt", "sotu", "perplexity", calibration=256),
+    # trained here with QPyTorch (8-bit weights), deployed with its batch norms folded (16-bit per-tensor)
+    "resnet18-fashion": Task("resnet18-fashion", "resnet18-fashion", "fashion-mnist", "accuracy", calibration=256,
+                             evaluation=10000),
 }
 
 
@@ -67,7 +70,7 @@ def float_model(name: str, directory: str | os.PathLike | None = None) -> nn.Mod
         from ..models.minilm import load_minilm
 
         return load_minilm().eval()
-    from ..checkpoint import CheckpointError, checkpoint_dir
+    from ..checkpoint import CheckpointError, checkpoint_dir, state_of
 
     path = Path(directory or checkpoint_dir()) / f"{name}.pt"
     fix = f"restore it with `git checkout -- {path}` or retrain it (training/train_{name}.py)"
@@ -76,7 +79,7 @@ def float_model(name: str, directory: str | os.PathLike | None = None) -> nn.Mod
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         model = models.get_model(blob["model"], **blob.get("model_kwargs", {}))
-        model.load_state_dict(blob["state_dict"])
+        model.load_state_dict(state_of(blob))
     except Exception as e:
         raise CheckpointError(f"{path} is corrupt or from another model ({type(e).__name__}); {fix}") from None
     return model.eval()

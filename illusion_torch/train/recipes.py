@@ -36,6 +36,12 @@ RECIPES: dict[str, Recipe] = {
         name="resnet", model="resnet", dataset="fashion-mnist", epochs=8, optimizer="adam", lr=2e-3, lr_step=3,
         lr_gamma=0.3, batch_size=128, shift=1,
         notes="FixedPoint(8,6) weights, (16,8) activations; Adam + float master copy, ±1 px shifts"),
+    "resnet18-fashion": Recipe(
+        name="resnet18-fashion", model="resnet18-fashion", dataset="fashion-mnist", epochs=3, optimizer="adam",
+        lr=1e-3, lr_step=2, lr_gamma=0.3, batch_size=128, shift=1,
+        notes="torchvision ResNet-18 (1-channel stem), FixedPoint(8,7) weights, (16,8) activations after every "
+              "ReLU; Adam + float master copy, ±1 px shifts, 3 epochs (2 CPU cores); deployed with batch norms "
+              "folded and 16-bit per-tensor formats (training/train_resnet18_fashion.py)"),
     "d2nn": Recipe(
         name="d2nn", model="d2nn", dataset="mnist", epochs=12, optimizer="adam", lr=1e-2, lr_step=4,
         lr_gamma=0.2, batch_size=64, shift=2,

@@ -112,7 +112,9 @@ class FaultyChips:
         if f is not None:
             return FixedPoint(8 * bpv, f.fl)
         lsb = self._raw_fl(node, modules)
-        return None if lsb is None else FixedPoint(8 * bpv, lsb)
+        if lsb is None or lsb >= 8 * bpv:       # no known grid, or one finer than the word: not masked (listed
+            return None                         # in ``unmasked``)
+        return FixedPoint(8 * bpv, lsb)
 
     def _raw_fl(self, node: fx.Node, modules: dict) -> int | None:
         """Fractional bits of a raw (unrounded) sum: the layer's weight fl + its input's fl."""

@@ -1,0 +1,60 @@
+"""Ten years of RRAM wear at scale: the quantized MobileNetV2 on 256+ chips under Distributed ENDURER and the
+best policy (``distributed-endurer-plus``), accuracy (top-1 agreement with the float model) at ZERO … TENYEAR.
+
+    python benchmarks/lifetime_scale.py [--chips 256] [--limit 100] [--rate 411] [--seed 0]
+
+``mobilenet_v2`` (post-training quantized checkpoint), its first ``--limit`` real clip-art test images, the
+float model's top-1 class as the label (no ImageNet labels offline), first-fit onto ``--chips`` chips of
+1.25 × an even share of the weights (BILP is not needed for wear: the mapping only sets which buffers wear).
+Inference rate: PAPER.md gives none for an ImageNet classifier; the paper's image classifier (SVHN, 411
+inferences per 4 hours) is used. Target (issue 12): each run ≤ 120 s. Writes
+benchmarks/results/lifetime_scale.json and lifetime_scale.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import illusion_torch as il
+from illusion_torch.jobs import job
+from illusion_torch.plots import plot_lifetime
+from illusion_torch.wear.lifetime import simulate
+
+RESULTS = Path(__file__).parent / "results"
+POLICIES = ("none", "distributed-endurer", "distributed-endurer-plus")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--chips", type=int, default=256)
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--rate", type=float, default=411.0)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    t = time.perf_counter()
+    w = job("mobilenet_v2", limit=args.limit)
+    capacity = -(-il.models.weight_bytes(w.model) * 5 // (4 * args.chips))
+    system = il.partition(w.model, w.x[:1], capacity=capacity, solver="first-fit")
+    system.graph.model_name = "mobilenet_v2"
+    setup_s = time.perf_counter() - t
+    print(f"mobilenet_v2 on {system.mapping.n_chips} chips × {capacity:,} B (set-up {setup_s:.0f} s)", flush=True)
+    results = []
+    for policy in POLICIES:
+        r = simulate(system, w.x, w.y, resilience=policy, years=10, seed=args.seed, rate=args.rate)
+        print(r.summary(), flush=True)
+        results.append(r)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "lifetime_scale.json").write_text(json.dumps({
+        "model": "mobilenet_v2", "chips": system.mapping.n_chips, "capacity_bytes": capacity,
+        "samples": len(w.x), "accuracy_is": "top-1 agreement with the float model (real clip-art images, no labels)",
+        "rate_per_4h": args.rate, "rate_source": "PAPER.md's SVHN rate (the paper's image classifier)",
+        "setup_s": round(setup_s, 1), "runs": [r.as_dict() for r in results]}, indent=1) + "\n")
+    plot_lifetime(results, RESULTS / "lifetime_scale.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
