@@ -70,7 +70,17 @@ def plot(path: Path = OUT) -> None:
 
     rows = json.loads(path.read_text())["rows"]
     names = list(dict.fromkeys(r["model"] for r in rows))
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(names), figsize=(4.2 * len(names), 6.6), squeeze=False)
+    for ax, name in zip(axes[1], names, strict=True):
+        mine = [r for r in rows if r["model"] == name]
+        chips = [r["chips"] for r in mine]
+        ax.plot(chips, [r["energy_ratio"] for r in mine], "o-", label="energy")
+        ax.plot(chips, [r["time_ratio"] for r in mine], "s-", label="time")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("chips")
+        ax.set_ylabel("× the ideal chip (accelerator-28nm)")
+        ax.legend(fontsize=7)
     for ax, name in zip(axes[0], names, strict=True):
         mine = [r for r in rows if r["model"] == name]
         chips = [r["chips"] for r in mine]
