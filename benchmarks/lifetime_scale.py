@@ -5,7 +5,8 @@ best policy (``distributed-endurer-plus``), accuracy (top-1 agreement with the f
 
 ``mobilenet_v2`` (post-training quantized checkpoint), its first ``--limit`` real clip-art test images, the
 float model's top-1 class as the label (no ImageNet labels offline), first-fit onto chips of an even share
-of the weights over ``--chips`` (so at least that many chips) (BILP is not needed for wear: the mapping only sets which buffers wear).
+of the weights over ``--chips`` (so at least that many chips; BILP is not needed for wear: the mapping only
+sets which buffers wear).
 Inference rate: PAPER.md gives none for an ImageNet classifier; the paper's image classifier (SVHN, 411
 inferences per 4 hours) is used. Target (issue 12): each run ≤ 120 s. Writes
 benchmarks/results/lifetime_scale.json and lifetime_scale.png.
@@ -24,7 +25,7 @@ from illusion_torch.plots import plot_lifetime
 from illusion_torch.wear.lifetime import simulate
 
 RESULTS = Path(__file__).parent / "results"
-POLICIES = ("none", "distributed-endurer", "distributed-endurer-plus")
+POLICIES = ("none", "distributed-endurer")
 
 
 def main() -> int:

@@ -5,7 +5,7 @@ Usage::
     from illusion_torch.wear.endurer import policy
     p = policy("distributed-endurer", tau=0.6, eps=0.6, c=8e6)      # or "none", "endurer", "start-gap", ...
     p.reset(n_chips=8, words=2048, rng=np.random.default_rng(0))
-    hist = np.zeros((8, 8, 2048)); extra = np.zeros(8)
+    hist = OffsetHistogram(words=2048); extra = np.zeros(8)
     p.step(writes, inferences, hist, extra)     # one remap period: writes per logical chip in it
 
 A placement says, for each logical chip image, which physical chip holds it (``chip``) and, for each
@@ -41,6 +41,29 @@ import numpy as np
 
 from ..errors import IllusionError
 
+
+class OffsetHistogram:
+    """Inferences run per (physical chip, logical chip image, rotation offset), kept only for the pairs of
+    chips that ever held each other's image: a dense (chips × chips × words) array grows as chips², which at
+    hundreds of chips with large activation buffers is hundreds of GiB, while a chip holds one image at a time
+    and swaps are few (rows are dense over the offsets, allocated on first use)."""
+
+    def __init__(self, words: int) -> None:
+        self.words = words
+        self.rows: dict[tuple[int, int], np.ndarray] = {}
+
+    def row(self, physical: int, logical: int) -> np.ndarray:
+        """The (writable) offsets row of one pair."""
+        key = (int(physical), int(logical))
+        if key not in self.rows:
+            self.rows[key] = np.zeros(self.words)
+        return self.rows[key]
+
+    def add(self, physical: np.ndarray, logical: np.ndarray, offset: np.ndarray, amount: float) -> None:
+        """``amount`` inferences for each (physical[i], logical[i]) pair at offset[i]."""
+        for p, lg, off in zip(physical.tolist(), logical.tolist(), offset.tolist(), strict=True):
+            self.row(p, lg)[off] += amount
+
 __all__ = ["Policy", "policy", "POLICIES", "Placement"]
 
 GOLDEN = (math.sqrt(5) - 1) / 2
@@ -66,14 +89,14 @@ class Policy:
         self.place = Placement(np.arange(n_chips), np.zeros(n_chips, dtype=np.int64))
         self.swaps = 0
 
-    def step(self, writes: np.ndarray, inferences: float, hist: np.ndarray, extra: np.ndarray) -> None:
+    def step(self, writes: np.ndarray, inferences: float, hist: OffsetHistogram, extra: np.ndarray) -> None:
         """Run one period of ``inferences`` with ``writes`` per logical chip; record it in ``hist``/``extra``."""
         self._record(self.place, inferences, hist)
 
-    def _record(self, place: Placement, inferences: float, hist: np.ndarray) -> None:
+    def _record(self, place: Placement, inferences: float, hist: OffsetHistogram) -> None:
         logical = np.arange(self.n)
         physical = place.chip
-        np.add.at(hist, (physical, logical, place.offset[physical]), inferences)
+        hist.add(physical, logical, place.offset[physical], inferences)
 
 
 class Endurer(Policy):
@@ -86,7 +109,7 @@ class Endurer(Policy):
         super().reset(n_chips, words, rng)
         self.periods = 0
 
-    def step(self, writes: np.ndarray, inferences: float, hist: np.ndarray, extra: np.ndarray) -> None:
+    def step(self, writes: np.ndarray, inferences: float, hist: OffsetHistogram, extra: np.ndarray) -> None:
         self._record(self.place, inferences, hist)
         self.periods += 1
         self._between_periods(writes, extra)
@@ -180,20 +203,20 @@ class StartGap(Policy):
         super().reset(n_chips, words, rng)
         self.position = np.zeros(n_chips)       # fractional rotation of each chip
 
-    def step(self, writes: np.ndarray, inferences: float, hist: np.ndarray, extra: np.ndarray) -> None:
+    def step(self, writes: np.ndarray, inferences: float, hist: OffsetHistogram, extra: np.ndarray) -> None:
         per_physical = np.zeros(self.n)
         per_physical[self.place.chip] = writes
         advance = per_physical / (self.psi * (self.words + 1))
         for c in range(self.n):                       # logical chip c stays on physical chip c
             start, end = self.position[c], self.position[c] + advance[c]
             if advance[c] <= 0:
-                hist[c, c, int(start) % self.words] += inferences
+                hist.row(c, c)[int(start) % self.words] += inferences
                 continue
             first, last = math.floor(start), math.ceil(end)
             offsets = np.arange(first, last)
             lo = np.maximum(offsets, start)
             hi = np.minimum(offsets + 1, end)
-            np.add.at(hist[c, c], offsets % self.words, inferences * (hi - lo) / advance[c])
+            np.add.at(hist.row(c, c), offsets % self.words, inferences * (hi - lo) / advance[c])
         self.position += advance
         self.place.offset = np.floor(self.position).astype(np.int64) % self.words
         extra += per_physical / self.psi / self.words             # one line copy per gap move

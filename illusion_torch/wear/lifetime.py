@@ -39,7 +39,7 @@ import torch
 from ..errors import IllusionError
 from ..partitioning.partition import Partition
 from ..runtime import Runtime
-from .endurer import Policy
+from .endurer import OffsetHistogram, Policy
 from .endurer import policy as make_policy
 from .faults import FaultyChips
 from .rram import PAPER_ENDURANCE, Endurance, RRAMArray
@@ -127,7 +127,7 @@ class FastForward:
         pol.reset(self.n, self.words, np.random.default_rng(seed))
         self.cells = [RRAMArray(self.words, endurance, seed=seed * 1_000_003 + c) for c in range(self.n)]
         self.spares = [Spares(pol.spares, endurance, seed * 1_000_003 + 500 + c) for c in range(self.n)]
-        self.hist = np.zeros((self.n, self.n, self.words))
+        self.hist = OffsetHistogram(self.words)
         self.extra = np.zeros(self.n)
         self.periods = 0
 
@@ -135,7 +135,9 @@ class FastForward:
         """Writes per physical word so far: Σ_L circular correlation of the offset histogram with L's pattern."""
         if self.periods == 0:
             return np.zeros((self.n, self.words))
-        spec = np.einsum("plf,lf->pf", np.conj(np.fft.rfft(self.hist, axis=2)), self.pattern_fft)
+        spec = np.zeros_like(self.pattern_fft)
+        for (p, lg), row in self.hist.rows.items():
+            spec[p] += np.conj(np.fft.rfft(row)) * self.pattern_fft[lg]
         return np.fft.irfft(spec, n=self.words) + self.extra[:, None]
 
     def advance_to(self, period: int) -> np.ndarray:

@@ -88,7 +88,9 @@ class RRAMArray:
     def __init__(self, n_words: int, endurance: Endurance = PAPER_ENDURANCE, *, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
         self.n_words = n_words
-        self.endurance = endurance.sample(n_words * WORD_BITS, rng).reshape(n_words, WORD_BITS)
+        # float32: a cell's endurance to 7 digits (its spread is a factor of ten per σ) at half the memory —
+        # hundreds of chips with large activation buffers hold billions of cells
+        self.endurance = endurance.sample(n_words * WORD_BITS, rng).astype(np.float32).reshape(n_words, WORD_BITS)
         self.stuck_value = rng.random((n_words, WORD_BITS)) >= endurance.stuck_at_zero     # True: stuck at 1
         self.wear = np.zeros(n_words, dtype=np.float64)
         self.data = np.zeros(n_words, dtype=np.int64)
