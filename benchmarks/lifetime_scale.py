@@ -15,6 +15,7 @@ benchmarks/results/lifetime_scale.json and lifetime_scale.png.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--rate", type=float, default=411.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--policies", default=",".join(POLICIES))
     args = p.parse_args()
     t = time.perf_counter()
     w = job("mobilenet_v2", limit=args.limit)
@@ -43,10 +45,11 @@ def main() -> int:
     setup_s = time.perf_counter() - t
     print(f"mobilenet_v2 on {system.mapping.n_chips} chips × {capacity:,} B (set-up {setup_s:.0f} s)", flush=True)
     results = []
-    for policy in POLICIES:
+    for policy in args.policies.split(","):
         r = simulate(system, w.x, w.y, resilience=policy, years=10, seed=args.seed, rate=args.rate)
         print(r.summary(), flush=True)
         results.append(r)
+        gc.collect()                    # a run's fx graphs hold cycles; free its cells before the next
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "lifetime_scale.json").write_text(json.dumps({
         "model": "mobilenet_v2", "chips": system.mapping.n_chips, "capacity_bytes": capacity,
