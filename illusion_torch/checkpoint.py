@@ -31,8 +31,8 @@ from .files import write_atomic
 from .fixed import quantize
 from .workload import config_of
 
-__all__ = ["Checkpoint", "load", "record", "save_checkpoint", "state_of", "metadata", "checkpoint_dir", "available",
-           "CheckpointError"]
+__all__ = ["Checkpoint", "load", "record", "save_checkpoint", "read_weights", "state_of", "metadata",
+           "checkpoint_dir", "available", "CheckpointError"]
 
 FORMAT_VERSION = 1
 
@@ -134,6 +134,24 @@ def state_of(blob: dict) -> dict[str, torch.Tensor]:
     return state
 
 
+def read_weights(path: Path, model_name: str, retrain: str) -> nn.Module:
+    """The registry model ``model_name`` with the weights of the file ``path`` (``save_checkpoint``'s format);
+    a missing, corrupt or foreign file is one CheckpointError that ends with ``retrain`` (what remakes it)."""
+    fix = f"restore it with `git checkout -- {path}` or {retrain}"
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing (its JSON exists); {fix}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob["model"] != model_name:
+            raise CheckpointError(f"holds a {blob['model']!r} model but its JSON names {model_name!r}")
+        model = models.get_model(blob["model"], **blob.get("model_kwargs", {}))
+        model.load_state_dict(state_of(blob))
+    except Exception as e:  # unpickling, key or shape errors all mean the same to the user
+        raise CheckpointError(f"{path} is corrupt or from another model ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}); {fix}") from None
+    return model
+
+
 def load(name: str, directory: str | os.PathLike | None = None) -> nn.Module:
     """The trained model ``name`` in eval mode, weights verified to be fixed point. A post-training quantized
     checkpoint (its JSON has ``quantization``) is rebuilt from its float weights — fetched pretrained ones or
@@ -144,18 +162,7 @@ def load(name: str, directory: str | os.PathLike | None = None) -> nn.Module:
 
         return load_quantized(name, ck.meta, directory).eval()
     path = ck.path
-    fix = f"restore it with `git checkout -- {path}` or retrain with `illusion train {name}`"
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing (its JSON exists); {fix}")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob["model"] != ck.model:
-            raise CheckpointError(f"holds a {blob['model']!r} model but its JSON names {ck.model!r}")
-        model = models.get_model(blob["model"], **blob.get("model_kwargs", {}))
-        model.load_state_dict(state_of(blob))
-    except Exception as e:  # unpickling, key or shape errors all mean the same to the user
-        raise CheckpointError(f"{path} is corrupt or from another model ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''}); {fix}") from None
+    model = read_weights(path, ck.model, f"retrain with `illusion train {name}`")
     fmt = config_of(model).weight_format
     if fmt is not None:
         for pname, p in model.named_parameters():

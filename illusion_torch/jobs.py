@@ -11,9 +11,9 @@ Usage::
     capacity_for(j, chips=8)             # the paper's per-chip memory for MNIST on 8 chips: 512
 
 A trained checkpoint runs on its own test split. A post-training quantized one (``mobilenet_v2``, ``minilm``,
-``gpt``) also carries ``metric``, bound to its float model's outputs on the same inputs; for an ImageNet
-classifier ``y`` is the float model's top-1 class (the images have no labels), so accuracy reads as
-agreement with the float model. Any other model runs on seeded random inputs — normal
+``gpt``, ``resnet18-fashion``) also carries ``metric``, bound to its float model's outputs on the same
+inputs; for an ImageNet classifier ``y`` is the float model's top-1 class (the images have no labels), so
+accuracy reads as agreement with the float model. Any other model runs on seeded random inputs — normal
 values of ``input_shape`` (default: the model's config, else 3×224×224), or token ids below ``vocab`` — named
 SYNTHETIC, with no accuracy.
 """

@@ -176,6 +176,6 @@ class QLSTM(nn.Module):
 def masked_scores(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     """Attention scores with every position ``allowed`` forbids (False) set to −inf, so softmax gives it
     exactly 0 (a causal or padding mask). Values move, none is computed: the op keeps its input's format and
-    a fixed-point version puts no rounding point after it (``partitioning.ops``: a view). A module that calls
-    it declares ``torch.fx.wrap("masked_scores")`` at its top level, so tracing keeps it one op."""
+    a fixed-point version puts no rounding point after it (``partitioning.ops``: a view); the partition pass's
+    tracer keeps it one op wherever a model calls it (``partitioning.trace.AUTOWRAP``)."""
     return scores.masked_fill(~allowed, float("-inf"))

@@ -5,8 +5,9 @@ Usage::
 
     from illusion_torch.ptq import post_training_quantize
     fixed = post_training_quantize(float_model, calibration_images, weight_bits=16, activation_bits=16)
-    fixed.formats.activations["relu_3"]          # FixedPoint(16, 12): chosen from that value's largest |x|
-    fixed.formats.weights["features_0_0.weight"]  # FixedPoint(16, 14): from the tensor's largest |w|
+    # for the shipped MobileNetV2 (checkpoints/mobilenet_v2.json):
+    fixed.formats.activations["backbone_features_0_0"]        # FixedPoint(16, 12): from the largest |x| seen
+    fixed.formats.weights["backbone.features.1.conv.0.0.weight"]  # FixedPoint(16, 11): from the largest |w|
     again = post_training_quantize(float_model, x[:1], formats=fixed.formats)   # the same model, no statistics
 
 The model is traced as the partition pass traces it, batch norms that follow a convolution are folded into

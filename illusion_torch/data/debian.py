@@ -31,8 +31,11 @@ def _data_member(path: Path) -> tuple[str, bytes]:
         while header := f.read(60):
             if len(header) < 60:
                 break
-            name = header[:16].decode().strip().rstrip("/")
-            size = int(header[48:58].decode().strip())
+            try:
+                name = header[:16].decode().strip().rstrip("/")
+                size = int(header[48:58].decode().strip())
+            except (UnicodeDecodeError, ValueError):
+                break                               # a damaged header: reported below
             body = f.read(size)
             f.read(size % 2)                        # members are 2-byte aligned
             if name.startswith("data.tar"):
@@ -47,9 +50,12 @@ def deb_files(path: Path, suffix: str = "") -> Iterator[tuple[str, bytes]]:
     if name.endswith(".zst"):
         raise IllusionError(f"{path} packs its files as zstd ({name}), which Python cannot read; unpack it with "
                             f"`dpkg-deb -x {path} DIR`")
-    with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as tar:
-        for member in tar:
-            if member.isfile() and member.name.endswith(suffix):
-                blob = tar.extractfile(member)
-                if blob is not None:
-                    yield member.name.lstrip("."), blob.read()
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as tar:
+            for member in tar:
+                if member.isfile() and member.name.endswith(suffix):
+                    blob = tar.extractfile(member)
+                    if blob is not None:
+                        yield member.name.lstrip("."), blob.read()
+    except (tarfile.TarError, EOFError, OSError) as e:      # xz/tar stream cut short or corrupt
+        raise IllusionError(f"{path} is damaged ({type(e).__name__}: {e}); delete it and run `make data`") from None

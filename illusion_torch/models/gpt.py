@@ -24,8 +24,6 @@ from ..errors import IllusionError
 from ..layers import masked_scores
 from ..workload import WorkloadConfig
 
-torch.fx.wrap("masked_scores")      # traced as one op (a view: it moves −inf in), not as masked_fill
-
 __all__ = ["GPT", "Block", "CausalSelfAttention"]
 
 

@@ -25,8 +25,6 @@ from torch import nn
 from ..layers import masked_scores
 from ..workload import WorkloadConfig
 
-torch.fx.wrap("masked_scores")      # traced as one op (a view: it moves −inf in), not as masked_fill
-
 __all__ = ["MiniLM", "EncoderBlock", "load_minilm", "SEQ_LEN"]
 
 SEQ_LEN = 32

@@ -32,7 +32,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import IllusionError
-from ..layers import QLSTM, QuantPoint
+from ..layers import QLSTM, QuantPoint, masked_scores
 from ..workload import WorkloadConfig, config_of
 from .decompose import decompose
 from .ops import LayerKind, Split, Use, layer_kind, op_of, state_of, stateful
@@ -156,9 +156,13 @@ class _Tracer(fx.Tracer):
         return isinstance(m, (QuantPoint, QLSTM, Recurrent)) or super().is_leaf_module(m, qualname)
 
 
+# functions the tracer keeps as one op wherever a model calls them (the op table has a rule for each)
+AUTOWRAP = (masked_scores,)
+
+
 def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
     try:
-        graph = _Tracer().trace(model)
+        graph = _Tracer(autowrap_functions=AUTOWRAP).trace(model)
     except Exception as e:  # fx raises many types; the user needs its reason and what to do
         raise TraceError(
             f"torch.fx cannot trace {type(model).__name__}: {type(e).__name__}: {e}. Hint: make the module "

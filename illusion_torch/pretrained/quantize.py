@@ -30,12 +30,7 @@ from ..ptq import Formats, formats_of, post_training_quantize
 from ..workload import config_of
 from .tasks import TASKS, float_model
 
-__all__ = ["quantize_and_record", "load_quantized", "float_outputs", "fixed_outputs", "task_metric"]
-
-
-def float_outputs(model: nn.Module, x: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
-    """A model's outputs on ``x`` as it is (float32), batched."""
-    return batched_outputs(model, x, batch_size=batch_size)
+__all__ = ["quantize_and_record", "load_quantized", "fixed_outputs", "task_metric"]
 
 
 def fixed_outputs(model: nn.Module, x: torch.Tensor, batch_size: int = 50) -> torch.Tensor:
@@ -49,7 +44,8 @@ def task_metric(name: str, x: torch.Tensor, y: torch.Tensor | None, float_model_
     """The task's ``Metric`` on inputs ``x`` (targets ``y`` for perplexity), bound to the float model's outputs."""
     task = TASKS[name]
     fm = float_model_ if float_model_ is not None else float_model(name)
-    return metric_for(task.metric, float_outputs(fm, x), y if task.metric in ("perplexity", "accuracy") else None)
+    targets = y if task.metric in ("perplexity", "accuracy") else None
+    return metric_for(task.metric, batched_outputs(fm, x, batch_size=50), targets)
 
 
 def quantize_and_record(name: str, out_dir: str | os.PathLike, *, evaluation: int | None = None) -> dict:

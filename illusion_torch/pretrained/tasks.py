@@ -73,16 +73,7 @@ def float_model(name: str, directory: str | os.PathLike | None = None) -> nn.Mod
         from ..models.minilm import load_minilm
 
         return load_minilm().eval()
-    from ..checkpoint import CheckpointError, checkpoint_dir, state_of
+    from ..checkpoint import checkpoint_dir, read_weights
 
     path = Path(directory or checkpoint_dir()) / f"{name}.pt"
-    fix = f"restore it with `git checkout -- {path}` or retrain it (training/train_{name}.py)"
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing; {fix}")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = models.get_model(blob["model"], **blob.get("model_kwargs", {}))
-        model.load_state_dict(state_of(blob))
-    except Exception as e:
-        raise CheckpointError(f"{path} is corrupt or from another model ({type(e).__name__}); {fix}") from None
-    return model.eval()
+    return read_weights(path, task.model, f"retrain it with training/train_{name.replace('-', '_')}.py").eval()

@@ -41,32 +41,45 @@ import numpy as np
 
 from ..errors import IllusionError
 
+__all__ = ["Policy", "policy", "POLICIES", "Placement", "OffsetHistogram"]
+
+GOLDEN = (math.sqrt(5) - 1) / 2
+
 
 class OffsetHistogram:
     """Inferences run per (physical chip, logical chip image, rotation offset), kept only for the pairs of
     chips that ever held each other's image: a dense (chips × chips × words) array grows as chips², which at
     hundreds of chips with large activation buffers is hundreds of GiB, while a chip holds one image at a time
-    and swaps are few (rows are dense over the offsets, allocated on first use)."""
+    and swaps are few. ``data`` holds one dense row of offsets per pair (``pairs`` says which)."""
 
     def __init__(self, words: int) -> None:
         self.words = words
-        self.rows: dict[tuple[int, int], np.ndarray] = {}
+        self.data = np.zeros((0, words))
+        self.pairs: list[tuple[int, int]] = []
+        self._index: dict[tuple[int, int], int] = {}
+        self._last: tuple[bytes, np.ndarray] | None = None       # the previous placement's rows (it rarely changes)
+
+    def _row_index(self, physical: int, logical: int) -> int:
+        key = (int(physical), int(logical))
+        if key not in self._index:
+            self._index[key] = len(self.pairs)
+            self.pairs.append(key)
+            self.data = np.concatenate([self.data, np.zeros((1, self.words))])
+        return self._index[key]
 
     def row(self, physical: int, logical: int) -> np.ndarray:
-        """The (writable) offsets row of one pair."""
-        key = (int(physical), int(logical))
-        if key not in self.rows:
-            self.rows[key] = np.zeros(self.words)
-        return self.rows[key]
+        """The (writable) offsets row of one pair; valid until a new pair is added."""
+        i = self._row_index(physical, logical)         # may grow ``data``: index first
+        return self.data[i]
 
     def add(self, physical: np.ndarray, logical: np.ndarray, offset: np.ndarray, amount: float) -> None:
         """``amount`` inferences for each (physical[i], logical[i]) pair at offset[i]."""
-        for p, lg, off in zip(physical.tolist(), logical.tolist(), offset.tolist(), strict=True):
-            self.row(p, lg)[off] += amount
-
-__all__ = ["Policy", "policy", "POLICIES", "Placement"]
-
-GOLDEN = (math.sqrt(5) - 1) / 2
+        key = physical.tobytes() + logical.tobytes()
+        if self._last is None or self._last[0] != key:
+            rows = np.array([self._row_index(p, lg) for p, lg in zip(physical.tolist(), logical.tolist(),
+                                                                      strict=True)], dtype=np.int64)
+            self._last = (key, rows)
+        np.add.at(self.data, (self._last[1], offset), amount)
 
 
 @dataclass

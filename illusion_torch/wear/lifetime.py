@@ -135,9 +135,12 @@ class FastForward:
         """Writes per physical word so far: Σ_L circular correlation of the offset histogram with L's pattern."""
         if self.periods == 0:
             return np.zeros((self.n, self.words))
+        physical, logical = np.array(self.hist.pairs, dtype=np.int64).reshape(-1, 2).T
+        order = np.argsort(physical, kind="stable")          # rows of one physical chip together: summed at once
+        terms = np.conj(np.fft.rfft(self.hist.data[order], axis=1)) * self.pattern_fft[logical[order]]
+        chips, starts = np.unique(physical[order], return_index=True)
         spec = np.zeros_like(self.pattern_fft)
-        for (p, lg), row in self.hist.rows.items():
-            spec[p] += np.conj(np.fft.rfft(row)) * self.pattern_fft[lg]
+        spec[chips] = np.add.reduceat(terms, starts, axis=0)
         return np.fft.irfft(spec, n=self.words) + self.extra[:, None]
 
     def advance_to(self, period: int) -> np.ndarray:
