@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 import illusion_torch as il
+from illusion_torch.cli.arguments import positive_int
+from illusion_torch.files import write_atomic
 from illusion_torch.jobs import job
 from illusion_torch.plots import plot_lifetime
 from illusion_torch.wear.lifetime import simulate
@@ -31,8 +33,8 @@ POLICIES = ("none", "distributed-endurer")
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--chips", type=int, default=256)
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--chips", type=positive_int, default=256)
+    p.add_argument("--limit", type=positive_int, default=100)
     p.add_argument("--rate", type=float, default=411.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--policies", default=",".join(POLICIES))
@@ -51,11 +53,12 @@ def main() -> int:
         results.append(r)
         gc.collect()                    # a run's fx graphs hold cycles; free its cells before the next
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "lifetime_scale.json").write_text(json.dumps({
+    summary = json.dumps({
         "model": "mobilenet_v2", "chips": system.mapping.n_chips, "capacity_bytes": capacity,
         "samples": len(w.x), "accuracy_is": "top-1 agreement with the float model (real clip-art images, no labels)",
         "rate_per_4h": args.rate, "rate_source": "PAPER.md's SVHN rate (the paper's image classifier)",
-        "setup_s": round(setup_s, 1), "runs": [r.as_dict() for r in results]}, indent=1) + "\n")
+        "setup_s": round(setup_s, 1), "runs": [r.as_dict() for r in results]}, indent=1) + "\n"
+    write_atomic(RESULTS / "lifetime_scale.json", lambda path: path.write_text(summary))
     plot_lifetime(results, RESULTS / "lifetime_scale.png")
     return 0
 

@@ -31,6 +31,7 @@ import torch
 
 import illusion_torch as il
 from illusion_torch import checkpoint
+from illusion_torch.cli.arguments import positive_int
 from illusion_torch.files import dumps_json
 from illusion_torch.jobs import job
 from illusion_torch.report import simulate
@@ -105,8 +106,9 @@ def plot(path: Path = OUT) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="mobilenet_v2,minilm,gpt")
-    ap.add_argument("--targets", default="8,64,256,1280")
-    ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--targets", type=lambda s: [positive_int(t) for t in s.split(",")], default="8,64,256,1280",
+                    help="target chip counts, comma-separated")
+    ap.add_argument("--limit", type=positive_int, default=1000)
     ap.add_argument("--time-limit", type=float, default=30.0)
     ap.add_argument("--preset", default="accelerator-28nm")
     ap.add_argument("--plot-only", action="store_true")
@@ -133,7 +135,7 @@ def main() -> int:
         weight_bytes = il.models.weight_bytes(w.model)
         print(f"{name}: {len(w.x)} inputs, {weight_bytes:,} weight bytes, loaded + float outputs in {load_s:.0f} s",
               flush=True)
-        for target in (int(c) for c in args.targets.split(",")):
+        for target in args.targets:
             capacity = -(-weight_bytes * 5 // (4 * target))
             t = time.perf_counter()
             system = il.partition(w.model, w.x[:1], capacity=capacity, max_chips=2 * target,

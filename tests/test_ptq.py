@@ -152,3 +152,15 @@ def test_a_checkpoint_stores_8_bit_weights_as_codes_and_reads_them_back(tmp_path
     loaded = il.checkpoint.load("mnist", tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(),
                                                  strict=True))
+
+
+def test_a_gpt_recipe_refuses_no_steps_and_a_missing_gpu():
+    from illusion_torch.train.gpt import GptRecipe, train_gpt
+
+    with pytest.raises(il.IllusionError, match="at least 1"):
+        GptRecipe(steps=0)
+    with pytest.raises(il.IllusionError, match="0 < min_lr"):
+        GptRecipe(lr=float("nan"))
+    if not torch.cuda.is_available():
+        with pytest.raises(il.IllusionError, match="no CUDA GPU"):
+            train_gpt(GptRecipe(steps=1), device="cuda")

@@ -17,12 +17,13 @@ from pathlib import Path
 import torch
 
 from illusion_torch.checkpoint import save_checkpoint
+from illusion_torch.cli.arguments import positive_int
 from illusion_torch.train.gpt import GptRecipe, train_gpt
 
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=GptRecipe.steps)
+    ap.add_argument("--steps", type=positive_int, default=GptRecipe.steps)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu (the reproducible default) or cuda")
     ap.add_argument("--out", default="runs/checkpoints")
@@ -56,4 +57,10 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from illusion_torch.errors import IllusionError
+
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except IllusionError as e:
+        print(f"train_gpt: {e}", file=sys.stderr)
+        sys.exit(2)

