@@ -28,7 +28,7 @@ from illusion_torch.plots import plot_lifetime
 from illusion_torch.wear.lifetime import simulate
 
 RESULTS = Path(__file__).parent / "results"
-POLICIES = ("none", "distributed-endurer")
+POLICIES = ("distributed-endurer", "distributed-endurer-plus")
 
 
 def main() -> int:

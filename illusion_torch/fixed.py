@@ -114,17 +114,24 @@ def quantize(x: torch.Tensor, wl: int, fl: int, rounding: str = "nearest", *, cl
     if x.dtype in (torch.float16, torch.bfloat16):
         return quantize(x.float(), wl, fl, rounding, clamp=clamp, symmetric=symmetric,
                         generator=generator).to(x.dtype)
+    fmt_max = 2.0 ** (wl - fl - 1) - 2.0 ** -fl
+    low = -fmt_max if symmetric else -(2.0 ** (wl - fl - 1))
     scaled = x * (2.0**fl)  # a power of two: exact, in x's own precision
+    if not scaled.requires_grad:
+        # the same arithmetic in place on the one new tensor: large activations are not copied five times
+        if rounding == "nearest":
+            scaled.add_(0.5).sub_(0.5).round_()  # qtorch's float arithmetic, then half-to-even
+        else:
+            scaled.add_(torch.rand(x.shape, dtype=x.dtype, device=x.device, generator=generator)).floor_()
+        scaled.mul_(2.0**-fl)
+        return scaled.clamp_(low, fmt_max) if clamp else scaled
     if rounding == "nearest":
-        scaled = torch.round((scaled + 0.5) - 0.5)  # qtorch's float arithmetic, then half-to-even
+        scaled = torch.round((scaled + 0.5) - 0.5)
     else:
         noise = torch.rand(x.shape, dtype=x.dtype, device=x.device, generator=generator)
         scaled = torch.floor(scaled + noise)
     y = scaled * (2.0**-fl)
-    if clamp:
-        fmt_max = 2.0 ** (wl - fl - 1) - 2.0 ** -fl
-        y = torch.clamp(y, -fmt_max if symmetric else -(2.0 ** (wl - fl - 1)), fmt_max)
-    return y
+    return torch.clamp(y, low, fmt_max) if clamp else y
 
 
 def fixed_point_quantize(x: torch.Tensor, wl: int, fl: int, clamp: bool = True, symmetric: bool = False,

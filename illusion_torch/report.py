@@ -138,11 +138,12 @@ class Report:
 
 
 def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor | None = None, *,
-             preset: str | ChipSpec = "paper-testchip", batch_size: int = 1000, progress: bool = False,
+             preset: str | ChipSpec = "paper-testchip", batch_size: int | None = None, progress: bool = False,
              model_name: str | None = None) -> Report:
     """Run ``x`` chip by chip, check it against the unpartitioned model, and price it on ``preset``."""
     spec = get_preset(preset)
     runtime = Runtime(system)
+    batch_size = runtime.batch_size if batch_size is None else batch_size
     result = runtime.run(x, batch_size=batch_size, progress=progress, desc=f"{system.mapping.n_chips} chips")
     mismatches, ref_correct, max_diff = 0, 0, 0.0
     fixed = system.graph.config.fixed_point

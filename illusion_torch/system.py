@@ -46,7 +46,7 @@ class IllusionSystem(Partition):
         return self(x)
 
     def run(self, x: torch.Tensor, y: torch.Tensor | None = None, *, preset: str | ChipSpec = "paper-testchip",
-            batch_size: int = 1000, progress: bool = False) -> Report:
+            batch_size: int | None = None, progress: bool = False) -> Report:
         """Run ``x`` chip by chip on ``preset`` chips: accuracy, mismatches, energy and time vs the ideal chip."""
         return simulate(self, x, y, preset=preset, batch_size=batch_size, progress=progress)
 

@@ -12,42 +12,12 @@ from illusion_torch.runtime import Runtime
 from illusion_torch.wear import LABELS, nvm_layout, simulate, write_pattern
 from illusion_torch.wear.endurer import policy
 from illusion_torch.wear.faults import FaultyChips
-from illusion_torch.wear.rram import PAPER_ENDURANCE, PAPER_POINTS, RRAMArray, fit_endurance, write_back
 
 pytestmark = pytest.mark.slow        # shipped checkpoints, datasets or calibration
 
 def _system(shipped, name, limit=200):
     model, x, y = shipped(name, limit)
     return il.partition(model, x[:1], chips=8, capacity="4KiB"), x, y
-
-
-def test_endurance_fit_goes_through_the_paper_points():
-    fit = fit_endurance(PAPER_POINTS)
-    assert fit.mu == pytest.approx(PAPER_ENDURANCE.mu, abs=1e-4)
-    assert fit.sigma == pytest.approx(PAPER_ENDURANCE.sigma, abs=1e-5)
-    for writes, stuck, bits in PAPER_POINTS:
-        assert bits * PAPER_ENDURANCE.failed_fraction(writes) == pytest.approx(stuck, rel=1e-4)
-
-
-def test_cells_fail_stuck_mostly_at_one_and_write_verify_reports_them():
-    mem = RRAMArray(4096, PAPER_ENDURANCE, seed=3)
-    and_m, or_m, stuck = mem.masks(np.full(4096, 1e9))
-    assert stuck > 1000                                          # ~27 % of cells at 1e9 writes
-    ones = sum(bin(int(v)).count("1") for v in or_m)
-    assert ones / stuck > 0.95                                   # stuck-at-1 dominates (2 % stuck-at-0)
-    assert np.array_equal(RRAMArray(4096, PAPER_ENDURANCE, seed=3).masks(np.full(4096, 1e9))[1], or_m)
-    fresh = RRAMArray(1, PAPER_ENDURANCE, seed=0)
-    fresh.endurance[:] = 1e12
-    fresh.endurance[0, 5] = 2                                    # bit 5 fails at its second write, stuck at 1
-    fresh.stuck_value[0, 5] = True
-    assert fresh.write(0, 0) == 0 and fresh.write(0, 0) == 1 and fresh.read(0) == 1 << 5
-
-
-def test_write_back_buffer_absorbs_repeated_writes():
-    assert write_back(np.array([0, 0, 0, 1, 1, 0, 2, 3, 4, 0]), 5).tolist() == [1] * 5   # 0 stays (recently used)
-    counts = write_back(np.array([0, 1, 2, 3, 4, 0]), 5, entries=4)
-    assert counts.tolist() == [2, 1, 1, 1, 1]       # word 0 evicted by word 4 (least recent), flushed at the end
-    assert write_back(np.array([7] * 100), 8).tolist() == [0] * 7 + [1]
 
 
 def test_faulty_chips_apply_stuck_bits_where_they_land(shipped):

@@ -209,3 +209,18 @@ def test_linear_layers_on_tensors_of_any_rank_split_exactly(solver, capacity):
     rt = Runtime(system)
     assert torch.equal(rt.run(x).logits, system.reference(x))
     assert rt.profile.inter_chip_bytes() == system.inter_chip_bytes
+
+
+def test_runtime_batches_by_its_largest_value(tiny, monkeypatch):
+    from illusion_torch import batching
+    from illusion_torch.runtime.engine import largest_value
+
+    model, x = tiny["tiny-cnn"]
+    system = il.partition(model, x[:1], chips=3, capacity=400)
+    assert Runtime(system).batch_size == 1000                                  # small values: the most
+    assert largest_value(system.chips.expanded.graph) == 6 * 6 * 6           # conv1's output, per input
+    assert batching.fitting_batch(8 * 216, budget=8 * 216 * 5) == 5
+    monkeypatch.setattr(batching, "BATCH_BYTES", 8 * 216 * 3)                 # three inputs a batch
+    rt = Runtime(system)
+    assert rt.batch_size == 3
+    assert torch.equal(rt.run(x).logits, system.reference(x))

@@ -6,6 +6,7 @@ Usage::
                  [--solver bilp] [--limit N] [--out DIR] [--json PATH|-]          # the main job
                  [--weights-only] [--link-cost K]
     illusion lifetime --model svhn|d2nn|kws [--chips 8] [--resilience distributed-endurer] [--years 10]
+                      [--solver bilp] [--rate R]                 # any checkpoint with --rate (mobilenet_v2 …)
                       [--seed S] [--limit 500] [--json PATH|-] [--plot PATH.png]   # RRAM wear over the years
     illusion eval NAME [--limit N] [--json PATH|-]            # fixed-point accuracy of a shipped checkpoint
     illusion train NAME [--epochs N] [--seed S] [--out DIR] [--overwrite]   # retrain with its recipe
@@ -87,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     lt.add_argument("--model", default="svhn", help="svhn, d2nn or kws (any checkpoint with --rate)")
     lt.add_argument("--chips", type=positive_int, default=8)
     lt.add_argument("--capacity", type=size, default=None, help=capacity_help)
+    lt.add_argument("--solver", default="bilp", choices=SOLVERS,
+                    help="the mapping (wear follows it; first-fit maps hundreds of chips in seconds)")
+    lt.add_argument("--time-limit", type=number(positive=True), default=60.0, help="seconds for the BILP")
     lt.add_argument("--resilience", default="distributed-endurer", choices=list(POLICIES))
     lt.add_argument("--years", type=number(positive=True), default=10.0, help="at most 100")
     lt.add_argument("--seed", type=seed, default=0)

@@ -124,7 +124,8 @@ def lifetime(args: argparse.Namespace) -> None:
     w = job(args.model, limit=args.limit)
     assert w.y is not None                            # a shipped checkpoint: its test labels
     capacity = capacity_for(w, args.chips, args.capacity)
-    system = partition_model(w.model, w.x[:1], chips=args.chips, capacity=capacity)
+    system = partition_model(w.model, w.x[:1], chips=args.chips, capacity=capacity, solver=args.solver,
+                             time_limit_s=args.time_limit)
     result = simulate(system, w.x, w.y, resilience=resilience, years=args.years, seed=args.seed, rate=args.rate)
     say(args, result.summary())
     synthetic = " (SYNTHETIC data)" if w.synthetic else ""

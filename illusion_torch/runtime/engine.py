@@ -4,7 +4,7 @@ Usage::
 
     from illusion_torch.runtime import Runtime
     rt = Runtime(system)                       # system = il.partition(...)
-    result = rt.run(x, batch_size=1000)        # logits, routes, inferences per route, per-chip Counters
+    result = rt.run(x)                         # logits, routes, inferences per route, per-chip Counters
     result.logits, result.counters[0].macs, result.runs
     rt.images[0].write_counts("act", result.runs)
     rt.timeline(result.runs, "paper-testchip")   # [(chip, start_s, end_s, state, power_w), ...] one inference
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from ..batching import batches
+from ..batching import batches, fitting_batch
 from ..cost.counters import Counters
 from ..cost.evaluate import Event, evaluate
 from ..cost.hardware import ChipSpec
@@ -49,6 +49,19 @@ class RunResult:
     counters: list[Counters]             # per chip, totals over the run
 
 
+def largest_value(graph: torch.fx.Graph) -> int:
+    """Elements of the largest value one input produces anywhere in ``graph`` (from its traced shapes)."""
+    most = 1
+    for node in graph.nodes:
+        metas = node.meta.get("tensor_meta")
+        # a TensorMetadata is itself a NamedTuple: only a plain tuple or list holds several (an LSTM's (h, c))
+        for meta in (metas,) if hasattr(metas, "shape") or not isinstance(metas, (tuple, list)) else metas:
+            shape = getattr(meta, "shape", None)
+            if shape is not None and len(shape) > 0 and shape[0] > 0:
+                most = max(most, shape.numel() // shape[0])
+    return most
+
+
 class Runtime:
     """Memory images + programs of an IllusionSystem, and the batched chip-by-chip loop over them."""
 
@@ -62,6 +75,8 @@ class Runtime:
                                                       per_tensor=self.per_tensor)
         load_weights(self.images, self.programs.expanded)
         self.dtype, self.dtype_reason = exact_dtype(self.programs, self.weight_format, per_tensor=self.per_tensor)
+        # inputs per batch: the largest value of one input, in float64, within batching.BATCH_BYTES
+        self.batch_size = fitting_batch(8 * largest_value(self.programs.expanded.graph))
 
     def reload_weights(self) -> None:
         """Copy the (possibly changed) memory images into the programs again."""
@@ -85,9 +100,11 @@ class Runtime:
         return evaluate(self.profile, runs, get_preset(preset), timeline_route=route).timeline
 
     @torch.no_grad()
-    def run(self, x: torch.Tensor, *, batch_size: int = 1000, progress: bool = False,
+    def run(self, x: torch.Tensor, *, batch_size: int | None = None, progress: bool = False,
             desc: str = "chips") -> RunResult:
-        """Logits of every input of ``x``, computed chip by chip, with the work it cost."""
+        """Logits of every input of ``x``, computed chip by chip, with the work it cost (``batch_size`` inputs at
+        a time; default ``self.batch_size``)."""
+        batch_size = self.batch_size if batch_size is None else batch_size
         if len(x) == 0:
             raise IllusionError("no inputs to run")
         if x.is_floating_point() and not bool(torch.isfinite(x).all()):

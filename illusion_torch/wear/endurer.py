@@ -5,7 +5,7 @@ Usage::
     from illusion_torch.wear.endurer import policy
     p = policy("distributed-endurer", tau=0.6, eps=0.6, c=8e6)      # or "none", "endurer", "start-gap", ...
     p.reset(n_chips=8, words=2048, rng=np.random.default_rng(0))
-    hist = OffsetHistogram(words=2048); extra = np.zeros(8)
+    hist = OffsetHistogram(words=2048, chips=8); extra = np.zeros(8)
     p.step(writes, inferences, hist, extra)     # one remap period: writes per logical chip in it
 
 A placement says, for each logical chip image, which physical chip holds it (``chip``) and, for each
@@ -47,39 +47,87 @@ GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 class OffsetHistogram:
-    """Inferences run per (physical chip, logical chip image, rotation offset), kept only for the pairs of
-    chips that ever held each other's image: a dense (chips × chips × words) array grows as chips², which at
-    hundreds of chips with large activation buffers is hundreds of GiB, while a chip holds one image at a time
-    and swaps are few. ``data`` holds one dense row of offsets per pair (``pairs`` says which)."""
+    """Inferences run per (physical chip, logical chip image, rotation offset) since each chip's wear was last
+    read (``take``).
 
-    def __init__(self, words: int) -> None:
-        self.words = words
-        self.data = np.zeros((0, words))
-        self.pairs: list[tuple[int, int]] = []
-        self._index: dict[tuple[int, int], int] = {}
-        self._last: tuple[bytes, np.ndarray] | None = None       # the previous placement's rows (it rarely changes)
+    A dense (chips × chips × words) array grows as chips², which at hundreds of chips with large activation
+    buffers is hundreds of GiB, and policies that swap often put many images on a chip over the years. So
+    ``add`` keeps a log — per call, which image each physical chip held at which offset, and for how many
+    inferences — and ``take`` gathers a chip's entries since it was last read. A policy that spreads a
+    period over several offsets (Start-Gap) writes rows of offsets instead (``row``)."""
 
-    def _row_index(self, physical: int, logical: int) -> int:
-        key = (int(physical), int(logical))
-        if key not in self._index:
-            self._index[key] = len(self.pairs)
-            self.pairs.append(key)
-            self.data = np.concatenate([self.data, np.zeros((1, self.words))])
-        return self._index[key]
-
-    def row(self, physical: int, logical: int) -> np.ndarray:
-        """The (writable) offsets row of one pair; valid until a new pair is added."""
-        i = self._row_index(physical, logical)         # may grow ``data``: index first
-        return self.data[i]
+    def __init__(self, words: int, chips: int) -> None:
+        self.words, self.chips = words, chips
+        self.logical = np.zeros((0, chips), dtype=np.int64)     # per call: image on each physical chip (−1 none)
+        self.offset = np.zeros((0, chips), dtype=np.int64)
+        self.amount = np.zeros(0)
+        self.logged = 0
+        self.since = np.zeros(chips, dtype=np.int64)              # each chip's first entry not yet taken
+        self.rows: dict[tuple[int, int], np.ndarray] = {}
+        # each chip's stays: the entry at which it began to hold an image, and the image (swaps are few)
+        self.stay_start: list[list[int]] = [[] for _ in range(chips)]
+        self.stay_image: list[list[int]] = [[] for _ in range(chips)]
 
     def add(self, physical: np.ndarray, logical: np.ndarray, offset: np.ndarray, amount: float) -> None:
         """``amount`` inferences for each (physical[i], logical[i]) pair at offset[i]."""
-        key = physical.tobytes() + logical.tobytes()
-        if self._last is None or self._last[0] != key:
-            rows = np.array([self._row_index(p, lg) for p, lg in zip(physical.tolist(), logical.tolist(),
-                                                                      strict=True)], dtype=np.int64)
-            self._last = (key, rows)
-        np.add.at(self.data, (self._last[1], offset), amount)
+        if self.logged == len(self.amount):                      # grow by half again
+            grow = max(64, self.logged // 2)
+            self.logical = np.concatenate([self.logical, np.full((grow, self.chips), -1, dtype=np.int64)])
+            self.offset = np.concatenate([self.offset, np.zeros((grow, self.chips), dtype=np.int64)])
+            self.amount = np.concatenate([self.amount, np.zeros(grow)])
+        k = self.logged
+        self.logical[k, physical] = logical
+        self.offset[k, physical] = offset
+        self.amount[k] = amount
+        changed = np.flatnonzero(self.logical[k] != self.logical[k - 1]) if k else np.arange(self.chips)
+        for p in changed.tolist():
+            self.stay_start[p].append(k)
+            self.stay_image[p].append(int(self.logical[k, p]))
+        self.logged += 1
+
+    def row(self, physical: int, logical: int) -> np.ndarray:
+        """A writable dense row of offsets for one pair (for policies that spread a period over offsets)."""
+        key = (int(physical), int(logical))
+        if key not in self.rows:
+            self.rows[key] = np.zeros(self.words)
+        return self.rows[key]
+
+    def held(self, physical: int, first: int, last: int) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per logical image ``physical`` held in log entries [first, last): (image, entry indices in order,
+        offsets, inferences)."""
+        starts = np.asarray(self.stay_start[physical], dtype=np.int64)
+        images = np.asarray(self.stay_image[physical], dtype=np.int64)
+        ends = np.append(starts[1:], self.logged)
+        i0 = max(0, int(np.searchsorted(starts, first, side="right")) - 1)
+        i1 = int(np.searchsorted(starts, last, side="left"))
+        lo, hi, img = np.maximum(starts[i0:i1], first), np.minimum(ends[i0:i1], last), images[i0:i1]
+        keep = (lo < hi) & (img >= 0)
+        lo, hi, img = lo[keep], hi[keep], img[keep]
+        order = np.argsort(img, kind="stable")                    # stays of one image together, in time order
+        lo, hi, img = lo[order], hi[order], img[order]
+        length = hi - lo
+        idx = np.arange(int(length.sum())) + np.repeat(lo - (np.cumsum(length) - length), length)
+        out = []
+        groups, first_stay = np.unique(img, return_index=True)
+        bounds = np.append(np.cumsum(length)[first_stay] - length[first_stay], len(idx))
+        for k, lg in enumerate(groups.tolist()):
+            part = idx[bounds[k]:bounds[k + 1]]
+            out.append((lg, part, self.offset[part, physical], self.amount[part]))
+        return out
+
+    def take(self, physical: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Per logical image held since ``physical`` was last read: its distinct offsets and the inferences at
+        each; the chip's entries restart empty."""
+        out = []
+        for lg, _, offset, amount in self.held(physical, int(self.since[physical]), self.logged):
+            uniq, inverse = np.unique(offset, return_inverse=True)
+            out.append((lg, uniq, np.bincount(inverse, weights=amount)))
+        for key in [k for k in self.rows if k[0] == physical]:
+            dense = self.rows.pop(key)
+            nz = np.flatnonzero(dense)
+            out.append((key[1], nz, dense[nz]))
+        self.since[physical] = self.logged
+        return out
 
 
 @dataclass

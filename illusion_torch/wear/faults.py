@@ -47,6 +47,7 @@ class StuckBits(StoredValue):
         self.wl, self.fl = wl, fl
         self.register_buffer("and_mask", torch.full((numel,), (1 << wl) - 1, dtype=torch.int64))
         self.register_buffer("or_mask", torch.zeros(numel, dtype=torch.int64))
+        self.hit = torch.zeros(0, dtype=torch.int64)      # the values whose masks force a bit
         self.active = False
 
     @property
@@ -58,11 +59,13 @@ class StuckBits(StoredValue):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.active:
             return x
-        flat = x.flatten(1)
-        codes = torch.round(flat * 2.0 ** self.fl).to(torch.int64) & ((1 << self.wl) - 1)
-        codes = (codes & self.and_mask) | self.or_mask
+        out = x.flatten(1).clone()                  # only the values with a stuck bit change
+        hit = self.hit
+        codes = torch.round(out[:, hit] * 2.0 ** self.fl).to(torch.int64) & ((1 << self.wl) - 1)
+        codes = (codes & self.and_mask[hit]) | self.or_mask[hit]
         codes = torch.where(codes >= 1 << (self.wl - 1), codes - (1 << self.wl), codes)
-        return (codes.to(x.dtype) * 2.0 ** -self.fl).reshape(x.shape)
+        out[:, hit] = codes.to(x.dtype) * 2.0 ** -self.fl
+        return out.reshape(x.shape)
 
 
 def _values(bytes_and, bytes_or, bpv: int) -> tuple[np.ndarray, np.ndarray]:
@@ -248,11 +251,14 @@ class FaultyChips:
             va, vo = _values(ba, bo, bpv)
             mod.and_mask.copy_(torch.from_numpy(va))
             mod.or_mask.copy_(torch.from_numpy(vo))
-            mod.active = bool((va != (1 << mod.wl) - 1).any() or vo.any())
+            hit = np.flatnonzero((va != (1 << mod.wl) - 1) | (vo != 0))
+            mod.hit = torch.from_numpy(hit)
+            mod.active = len(hit) > 0
         self.dtype, _ = exact_dtype(self.programs, self.fmt, per_tensor=self.runtime.per_tensor)
 
     @torch.no_grad()
-    def run(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    def run(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        batch_size = self.runtime.batch_size if batch_size is None else batch_size
         outs = []
         for i in batches(len(x), batch_size):
             outs.append(self.programs.forward(x[i:i + batch_size], dtype=self.dtype)[0].double())

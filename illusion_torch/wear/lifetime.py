@@ -20,11 +20,11 @@ How (PAPER.md, "RRAM endurance and Distributed ENDURER"):
    period, which physical chip held which logical image at which rotation; wear is linear in those counts,
    so the writes every physical word has received after any number of periods is a circular correlation of
    the per-inference pattern with the histogram of offsets (FFT), plus the remap writes — exact, with no
-   per-inference simulation.
+   per-inference simulation (``fastforward.py``: read chip by chip, spare reports only where a cell failed).
 3. At ZERO, DAY, WEEK, MONTH, YEAR, TENYEAR (0, 6, 42, 180, 2,190, 21,900 periods) every cell whose
-   endurance (``rram.RRAMArray``, seeded) is below its word's wear is stuck; the stuck bits are mapped back
-   through the current placement onto each logical chip and forced into its weights and every activation
-   write (``wear.faults``), and the test subset runs chip by chip.
+   endurance (``rram.RRAMArray``, seeded; only cells that can fail are drawn) is below its word's wear is
+   stuck; the stuck bits are mapped back through the current placement onto each logical chip and forced
+   into its weights and every activation write (``wear.faults``), and the test subset runs chip by chip.
 """
 
 from __future__ import annotations
@@ -33,17 +33,16 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import torch
 
 from ..errors import IllusionError
 from ..partitioning.partition import Partition
 from ..runtime import Runtime
-from .endurer import OffsetHistogram, Policy
+from .endurer import Policy
 from .endurer import policy as make_policy
+from .fastforward import FastForward
 from .faults import FaultyChips
-from .rram import PAPER_ENDURANCE, Endurance, RRAMArray
-from .spares import Spares
+from .rram import PAPER_ENDURANCE, Endurance
 from .writes import nvm_layout, write_pattern
 
 __all__ = ["simulate", "LifetimeResult", "LifetimePoint", "LABELS", "RATES", "write_pattern", "nvm_layout",
@@ -53,7 +52,6 @@ PERIOD_HOURS = 4
 PERIODS_PER_YEAR = 365 * 24 // PERIOD_HOURS                  # 2,190
 LABELS = {"ZERO": 0, "DAY": 6, "WEEK": 42, "MONTH": 180, "YEAR": 2_190, "TENYEAR": 21_900}
 RATES = {"svhn": 411, "d2nn": 3000, "kws": 541}               # inferences per 4 h (PAPER.md)
-REPORT_PERIODS = 42             # spare-word repair: write-verify reports are acted on weekly
 MAX_YEARS = 100.0               # RRAM retention is specified for ~10 years; a century is far past any use
 
 
@@ -106,67 +104,6 @@ class LifetimeResult:
         return "\n".join(lines)
 
 
-class FastForward:
-    """The wear of every physical word after any number of 4-hour periods, in closed form.
-
-    The policy records, per period, which physical chip held which logical image at which rotation
-    (``hist``) and the writes its remaps cost (``extra``); the writes each physical word has received are a
-    circular correlation of that histogram with the per-inference write pattern (FFT)."""
-
-    def __init__(self, patterns: list[np.ndarray], rate: float, pol: Policy, endurance: Endurance,
-                 seed: int) -> None:
-        self.n = len(patterns)
-        self.words = max(len(p) for p in patterns)
-        padded = np.zeros((self.n, self.words))
-        for c, p in enumerate(patterns):
-            padded[c, :len(p)] = p
-        self.writes_per_chip = padded.sum(1) * rate
-        self.pattern_fft = np.fft.rfft(padded, axis=1)
-        self.rate = rate
-        self.policy = pol
-        pol.reset(self.n, self.words, np.random.default_rng(seed))
-        self.cells = [RRAMArray(self.words, endurance, seed=seed * 1_000_003 + c) for c in range(self.n)]
-        self.spares = [Spares(pol.spares, endurance, seed * 1_000_003 + 500 + c) for c in range(self.n)]
-        self.hist = OffsetHistogram(self.words)
-        self.extra = np.zeros(self.n)
-        self.periods = 0
-
-    def wear(self) -> np.ndarray:
-        """Writes per physical word so far: Σ_L circular correlation of the offset histogram with L's pattern."""
-        if self.periods == 0:
-            return np.zeros((self.n, self.words))
-        physical, logical = np.array(self.hist.pairs, dtype=np.int64).reshape(-1, 2).T
-        order = np.argsort(physical, kind="stable")          # rows of one physical chip together: summed at once
-        terms = np.conj(np.fft.rfft(self.hist.data[order], axis=1)) * self.pattern_fft[logical[order]]
-        chips, starts = np.unique(physical[order], return_index=True)
-        spec = np.zeros_like(self.pattern_fft)
-        spec[chips] = np.add.reduceat(terms, starts, axis=0)
-        return np.fft.irfft(spec, n=self.words) + self.extra[:, None]
-
-    def advance_to(self, period: int) -> np.ndarray:
-        """Run the policy up to ``period``; the wear then."""
-        while self.periods < period:
-            self.policy.step(self.writes_per_chip, self.rate, self.hist, self.extra)
-            self.periods += 1
-            if self.policy.spares and self.periods % REPORT_PERIODS == 0:   # act on write-verify's reports
-                now = self.wear()
-                for c in range(self.n):
-                    self.spares[c].report(self.cells[c], now[c])
-        return self.wear()
-
-    def logical_masks(self, wear: np.ndarray) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], int, int]:
-        """Per logical chip, the AND/OR masks of the physical words that hold it now; stuck bits in effect and
-        every failed cell."""
-        masks = [self.spares[c].masks(self.cells[c], wear[c]) for c in range(self.n)]
-        out = {}
-        for logical in range(self.n):
-            phys = int(self.policy.place.chip[logical])
-            index = (np.arange(self.words) - int(self.policy.place.offset[phys])) % self.words
-            and_p, or_p = masks[phys][:2]
-            out[logical] = (and_p[index], or_p[index])
-        return out, sum(m[2] for m in masks), sum(m[3] for m in masks)
-
-
 def _inference_rate(name: str, rate: float | None) -> float:
     if rate is None:
         if name not in RATES:
@@ -202,15 +139,16 @@ def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience:
     pol = make_policy(resilience) if isinstance(resilience, str) else resilience
     runtime = Runtime(system)
     layout = nvm_layout(runtime)
-    ff = FastForward(write_pattern(runtime, runtime.run(x).runs, layout), rate, pol, endurance, seed)
+    base = runtime.run(x)                                     # no stuck bits: the accuracy of every such point
+    ff = FastForward(write_pattern(runtime, base.runs, layout), rate, pol, endurance, seed)
     faulty = FaultyChips(runtime, layout=dict(enumerate(layout)))
     points: list[LifetimePoint] = []
-    wear = np.zeros((ff.n, ff.words))
+    wear = ff.wear()
     for label, period in marks:
         wear = ff.advance_to(period)
         masks, stuck, failed = ff.logical_masks(wear)
-        if stuck == 0 and points:
-            acc = points[0].accuracy
+        if stuck == 0:
+            acc = float((base.logits.argmax(1) == y).double().mean())
         else:
             faulty.set_all_masks(masks)
             acc = float((faulty.run(x).argmax(1) == y).double().mean())

@@ -83,41 +83,147 @@ PAPER_ENDURANCE = Endurance(mu=22.14397, sigma=2.327164)
 
 
 class RRAMArray:
-    """One chip's RRAM: ``n_words`` words of 16 cells, each with a seeded endurance and stuck value."""
+    """One chip's RRAM: ``n_words`` words of 16 cells, each with a seeded endurance and stuck value.
+
+    Only the cells that can fail are drawn: a chip of hundreds of thousands of words holds millions of cells,
+    almost all of which outlive any horizon (at 1e7 writes per word 0.5 % have failed). Cells are drawn in
+    tiers of endurance (0, 1], (1, 2], (2, 4], … cycles, each the moment some word's wear first reaches it:
+    tier k holds each not yet drawn cell with the probability that its endurance lies in the tier given that
+    it exceeds the last (a binomial count at uniformly chosen positions), with endurances from the log-normal
+    restricted to the tier. Every cell thus has the same log-normal endurance as a dense draw, and tier k
+    comes from its own seeded generator, so what a seed gives never depends on the order of queries.
+    """
 
     def __init__(self, n_words: int, endurance: Endurance = PAPER_ENDURANCE, *, seed: int = 0) -> None:
-        rng = np.random.default_rng(seed)
         self.n_words = n_words
-        # float32: a cell's endurance to 7 digits (its spread is a factor of ten per σ) at half the memory —
-        # hundreds of chips with large activation buffers hold billions of cells
-        self.endurance = endurance.sample(n_words * WORD_BITS, rng).astype(np.float32).reshape(n_words, WORD_BITS)
-        self.stuck_value = rng.random((n_words, WORD_BITS)) >= endurance.stuck_at_zero     # True: stuck at 1
-        self.wear = np.zeros(n_words, dtype=np.float64)
+        self.model = endurance
+        self.seed = seed
+        self.cell = np.zeros(0, dtype=np.int64)          # word · 16 + bit of every drawn cell
+        self.cycles = np.zeros(0)                        # its endurance (writes to failure)
+        self.stuck_one = np.zeros(0, dtype=bool)         # failed at 1 (else at 0)
+        self.tiers = 0                                   # tiers 0 … tiers − 1 are drawn
+        self.wear = np.zeros(n_words)                    # writes per word made through ``write``
         self.data = np.zeros(n_words, dtype=np.int64)
+
+    @classmethod
+    def with_cells(cls, n_words: int, cells: dict[tuple[int, int], tuple[float, bool]]) -> RRAMArray:
+        """An array whose only mortal cells are ``cells`` ({(word, bit): (endurance, stuck at 1)}); all others
+        never fail — to check a known failure."""
+        mem = cls(n_words)
+        mem.tiers = TIERS
+        keys = sorted(cells)
+        mem.cell = np.array([w * WORD_BITS + b for w, b in keys], dtype=np.int64)
+        mem.cycles = np.array([float(cells[k][0]) for k in keys])
+        mem.stuck_one = np.array([bool(cells[k][1]) for k in keys], dtype=bool)
+        return mem
+
+    def cover(self, writes: float) -> None:
+        """Draw every cell whose endurance is at most ``writes``."""
+        while self.tiers < TIERS and (self.tiers == 0 or tier_top(self.tiers - 1) < writes):
+            self._draw(self.tiers)
+            self.tiers += 1
+
+    def _draw(self, k: int) -> None:
+        rng = np.random.default_rng([self.seed, k])
+        lo, hi = (0.0 if k == 0 else tier_top(k - 1)), tier_top(k)
+        p_lo = 0.0 if lo == 0 else self.model.failed_fraction(lo)
+        p_hi = 1.0 if k == TIERS - 1 else self.model.failed_fraction(hi)
+        total, drawn = self.n_words * WORD_BITS, len(self.cell)
+        if p_hi <= p_lo or drawn == total:
+            return
+        count = int(rng.binomial(total - drawn, min(1.0, (p_hi - p_lo) / (1.0 - p_lo))))
+        where = _new_positions(rng, total, self.cell, count)
+        z = _norm_ppf_array(rng.uniform(p_lo, p_hi, count))
+        cycles = np.clip(np.exp(self.model.mu + self.model.sigma * z), lo, None if k == TIERS - 1 else hi)
+        self.cell = np.concatenate([self.cell, where])
+        self.cycles = np.concatenate([self.cycles, cycles])
+        self.stuck_one = np.concatenate([self.stuck_one, rng.random(count) >= self.model.stuck_at_zero])
+
+    def failed(self, wear: np.ndarray) -> np.ndarray:
+        """Which drawn cells have failed under ``wear`` writes per word (a mask over ``cell``)."""
+        wear = np.asarray(wear, dtype=np.float64)
+        if len(wear):
+            self.cover(float(wear.max()))
+        return self.cycles <= wear[self.cell // WORD_BITS]
+
+    def failed_words(self, wear: np.ndarray) -> np.ndarray:
+        """The words (sorted) with at least one failed cell."""
+        hit = self.failed(wear)                          # may draw cells: before reading ``cell``
+        return np.unique(self.cell[hit] // WORD_BITS)
+
+    def weakest(self, words: np.ndarray | None = None) -> float:
+        """The lowest endurance among drawn cells not yet failed at the drawn tiers' top (for bounds): a word's
+        wear below it fails nothing new. ``words``: only cells of those words."""
+        keep = np.ones(len(self.cell), dtype=bool) if words is None else np.isin(self.cell // WORD_BITS, words)
+        top = tier_top(self.tiers - 1) if self.tiers else 0.0
+        return float(self.cycles[keep].min()) if keep.any() else top
 
     def masks(self, wear: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """(AND mask, OR mask, stuck bits) per word after ``wear`` writes per word (default: its own wear)."""
         wear = self.wear if wear is None else wear
-        return _masks(self.endurance <= wear[:, None], self.stuck_value)
+        hit = self.failed(wear)
+        words, bits = np.divmod(self.cell[hit], WORD_BITS)
+        bit = np.left_shift(1, bits).astype(np.int64)
+        and_m = np.full(self.n_words, ALL_ONES, dtype=np.int64)
+        or_m = np.zeros(self.n_words, dtype=np.int64)
+        one = self.stuck_one[hit]
+        np.bitwise_or.at(or_m, words[one], bit[one])
+        np.bitwise_and.at(and_m, words[~one], ALL_ONES & ~bit[~one])
+        return and_m, or_m, int(hit.sum())
 
     def write(self, word: int, value: int) -> int:
         """Program ``value`` into ``word`` (wearing all its cells); write-verify: the bits that read back wrong."""
         self.wear[word] += 1
-        and_mask, or_mask, _ = _masks(self.endurance[word:word + 1] <= self.wear[word],
-                                      self.stuck_value[word:word + 1])
-        self.data[word] = (value & ALL_ONES & int(and_mask[0])) | int(or_mask[0])
+        one = np.zeros(self.n_words)
+        one[word] = self.wear[word]
+        and_mask, or_mask, _ = self.masks(one)
+        self.data[word] = (value & ALL_ONES & int(and_mask[word])) | int(or_mask[word])
         return bin((value & ALL_ONES) ^ int(self.data[word])).count("1")
 
     def read(self, word: int) -> int:
         return int(self.data[word])
 
 
-def _masks(failed: np.ndarray, stuck_value: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per word (rows of ``failed``, 16 cells each): AND mask, OR mask and the number of failed cells."""
-    weights = 1 << np.arange(WORD_BITS, dtype=np.int64)
-    stuck1 = (failed & stuck_value) @ weights
-    stuck0 = (failed & ~stuck_value) @ weights
-    return (ALL_ONES & ~stuck0).astype(np.int64), stuck1.astype(np.int64), int(failed.sum())
+TIERS = 64                      # tier k ≤ 62 holds endurances in (2^(k−1), 2^k]; the last, everything above
+
+
+def tier_top(k: int) -> float:
+    return 1.0 if k == 0 else 2.0 ** k
+
+
+def _norm_ppf_array(p: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtri
+
+    return ndtri(p)
+
+
+def _new_positions(rng: np.random.Generator, total: int, taken: np.ndarray, count: int) -> np.ndarray:
+    """``count`` distinct positions in [0, total) outside ``taken``, uniformly: draws with replacement, keeping
+    the new distinct ones, until there are enough (symmetric in the free positions, so every subset of
+    ``count`` of them is equally likely); once few are free, a choice among them."""
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    free = total - len(taken)
+    if count > free // 4:
+        rest = np.setdiff1d(np.arange(total, dtype=np.int64), taken, assume_unique=True)
+        return rng.choice(rest, size=count, replace=False)
+    seen = np.sort(taken)
+    out: list[np.ndarray] = []
+    need = count
+    while need:
+        cand = np.unique(rng.integers(0, total, need))
+        cand = cand[~_member(cand, seen)]
+        out.append(cand)
+        seen = np.union1d(seen, cand)
+        need -= len(cand)
+    return np.concatenate(out)
+
+
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    if len(sorted_set) == 0:
+        return np.zeros(len(values), dtype=bool)
+    i = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[i] == values
 
 
 def write_back(trace: np.ndarray, n_words: int, entries: int = 4) -> np.ndarray:

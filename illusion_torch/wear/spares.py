@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rram import Endurance, RRAMArray
+from .rram import WORD_BITS, Endurance, RRAMArray
 
 __all__ = ["Spares"]
 
@@ -28,14 +28,20 @@ class Spares:
         self.used = 0
 
     def report(self, cells: RRAMArray, wear: np.ndarray) -> None:
-        for w in np.nonzero((cells.endurance <= wear[:, None]).any(1))[0].tolist():
+        for w in cells.failed_words(wear).tolist():
             if w in self.of:
                 i, at = self.of[w]
-                if not (self.cells.endurance[i] <= wear[w] - at).any():
+                if not self.spare_failed(i, wear[w] - at):
                     continue
             if self.used < self.count:
                 self.of[w] = (self.used, float(wear[w]))
                 self.used += 1
+
+    def spare_failed(self, spare: int, writes: float) -> bool:
+        """Whether a cell of ``spare`` has failed after ``writes`` writes to it."""
+        one = np.zeros(self.cells.n_words)
+        one[spare] = writes
+        return spare in self.cells.failed_words(one)
 
     def masks(self, cells: RRAMArray, wear: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
         """The chip's AND/OR masks with redirected words read from their spares, the stuck bits in effect,
@@ -47,8 +53,10 @@ class Spares:
         for w, (i, at) in self.of.items():
             spare_wear[i] = wear[w] - at
         s_and, s_or, spare_failed = self.cells.masks(spare_wear)
+        hit = cells.failed(wear)
+        failed_per_word = np.bincount(cells.cell[hit] // WORD_BITS, minlength=cells.n_words)
         stuck = failed + spare_failed
         for w, (i, _) in self.of.items():
-            stuck -= int((cells.endurance[w] <= wear[w]).sum())
+            stuck -= int(failed_per_word[w])
             and_m[w], or_m[w] = s_and[i], s_or[i]
         return and_m, or_m, stuck, failed + spare_failed
