@@ -59,13 +59,23 @@ class StuckBits(StoredValue):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.active:
             return x
-        out = x.flatten(1).clone()                  # only the values with a stuck bit change
-        hit = self.hit
-        codes = torch.round(out[:, hit] * 2.0 ** self.fl).to(torch.int64) & ((1 << self.wl) - 1)
-        codes = (codes & self.and_mask[hit]) | self.or_mask[hit]
-        codes = torch.where(codes >= 1 << (self.wl - 1), codes - (1 << self.wl), codes)
-        out[:, hit] = codes.to(x.dtype) * 2.0 ** -self.fl
+        # every write is encoded in its wl-bit word: a value the word cannot hold wraps (two's complement), and
+        # the stuck bits are forced; values in range without a stuck bit come back unchanged, so only the
+        # values with a stuck bit and those out of range are re-encoded
+        out = x.flatten(1).clone()
+        step = 2.0 ** -self.fl
+        wide = (out < -(2.0 ** (self.wl - 1)) * step) | (out > (2.0 ** (self.wl - 1) - 1) * step)
+        if bool(wide.any()):
+            rows, cols = wide.nonzero(as_tuple=True)
+            out[rows, cols] = self._encode(out[rows, cols], cols)
+        out[:, self.hit] = self._encode(out[:, self.hit], self.hit)
         return out.reshape(x.shape)
+
+    def _encode(self, values: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        codes = torch.round(values * 2.0 ** self.fl).to(torch.int64) & ((1 << self.wl) - 1)
+        codes = (codes & self.and_mask[cols]) | self.or_mask[cols]
+        codes = torch.where(codes >= 1 << (self.wl - 1), codes - (1 << self.wl), codes)
+        return codes.to(values.dtype) * 2.0 ** -self.fl
 
 
 def _values(bytes_and, bytes_or, bpv: int) -> tuple[np.ndarray, np.ndarray]:
