@@ -8,6 +8,8 @@ def test_import_is_fast_and_compiles_nothing():
             "print(time.time() - t, 'qtorch' in sys.modules, 'torch.utils.cpp_extension' in sys.modules)")
     started = time.time()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert float(out[0]) < 5.0 and time.time() - started < 10
+    # the bound only catches a compile (qtorch's extension takes about a minute); torch alone takes 2–3 s
+    # here and more on a busy machine, so a tight bound would fail for reasons that are not ours
+    assert float(out[0]) < 20.0 and time.time() - started < 30
     assert out[1] == "False", "import illusion_torch must not import qtorch"
     assert out[2] == "False", "import illusion_torch must not load the C++ extension builder"

@@ -112,10 +112,12 @@ class FastForward:
 
     def wear(self) -> np.ndarray:
         """Writes per physical word so far (chips × words; valid until the next call)."""
+        if not self.periods:
+            return self._wear                                    # nothing written yet: still zeros
         for c in range(self.n):
             self._bring(c)
         np.add(self.read, self.extra[:, None], out=self._wear)   # one buffer: no fresh GiB per point
-        if self.reports is not None and self.periods:
+        if self.reports is not None:
             self.reports.refresh(self._wear)
         return self._wear
 
