@@ -58,15 +58,15 @@ def test_spare_reports_match_reading_every_chip_every_week(monkeypatch, rate, sp
         if not lazy:                                     # read every chip at every weekly report
             monkeypatch.setattr(SpareReports, "act", lambda self: self.ff.report_by_reading())
         ff = FastForward(patterns, rate, policy("distributed-endurer-plus", spares=spares), PAPER_ENDURANCE, seed=5)
-        reads = 0
-        original = ff._read
+        reads = 0                                        # whole-memory reads of a chip
+        original = ff._bring
 
         def counting(chip, original=original):
             nonlocal reads
             reads += 1
             return original(chip)
 
-        ff._read = counting
+        ff._bring = counting
         for mark in (6, 180, 2_190, 2_190 * years):           # full reads between reports, as at the marks
             wear = ff.advance_to(mark)
         masks, stuck, failed = ff.logical_masks(wear)

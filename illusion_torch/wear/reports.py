@@ -3,7 +3,7 @@
 Usage (inside ``FastForward``; a policy with spares)::
 
     reports = SpareReports(ff)          # ff: the FastForward whose policy has spare words
-    reports.act(period)                 # every REPORT_PERIODS: redirect the words whose cells newly failed
+    reports.act()                       # every REPORT_PERIODS: redirect the words whose cells newly failed
     reports.refresh(wear)               # after a full read of every chip's wear
 
 A report acts only on words with a newly failed cell (a word already on a healthy spare is left alone; a
@@ -29,7 +29,7 @@ import scipy.fft
 from .rram import WORD_BITS, tier_top
 
 if TYPE_CHECKING:
-    from .fastforward import FastForward
+    from .fastforward import FastForward, _Pattern
 
 __all__ = ["SpareReports", "REMAP_WRITES_PER_PERIOD"]
 
@@ -153,7 +153,7 @@ class SpareReports:
         """The block of each word (or the blocks an offset moves by, give or take two)."""
         return words * self.blocks // self.ff.words
 
-    def _block_spectrum(self, pattern) -> np.ndarray:
+    def _block_spectrum(self, pattern: _Pattern) -> np.ndarray:
         """Spectrum of E[j]: the image's most writes per word over blocks j, j + 1, j + 2 (mod B), the most a
         word of block b can take in a period at offset o (j = b + ⌊oB/M⌋ mod B)."""
         words = self.ff.words

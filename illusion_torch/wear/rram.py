@@ -60,9 +60,6 @@ class Endurance:
             return 0.0
         return 0.5 * math.erfc(-(math.log(writes) - self.mu) / (self.sigma * math.sqrt(2)))
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return np.exp(rng.normal(self.mu, self.sigma, n))
-
     @property
     def median_cycles(self) -> float:
         return math.exp(self.mu)
@@ -133,7 +130,9 @@ class RRAMArray:
             return
         count = int(rng.binomial(total - drawn, min(1.0, (p_hi - p_lo) / (1.0 - p_lo))))
         where = _new_positions(rng, total, self.cell, count)
-        z = _norm_ppf_array(rng.uniform(p_lo, p_hi, count))
+        from scipy.special import ndtri  # the normal quantile
+
+        z = ndtri(rng.uniform(p_lo, p_hi, count))
         cycles = np.clip(np.exp(self.model.mu + self.model.sigma * z), lo, None if k == TIERS - 1 else hi)
         self.cell = np.concatenate([self.cell, where])
         self.cycles = np.concatenate([self.cycles, cycles])
@@ -150,13 +149,6 @@ class RRAMArray:
         """The words (sorted) with at least one failed cell."""
         hit = self.failed(wear)                          # may draw cells: before reading ``cell``
         return np.unique(self.cell[hit] // WORD_BITS)
-
-    def weakest(self, words: np.ndarray | None = None) -> float:
-        """The lowest endurance among drawn cells not yet failed at the drawn tiers' top (for bounds): a word's
-        wear below it fails nothing new. ``words``: only cells of those words."""
-        keep = np.ones(len(self.cell), dtype=bool) if words is None else np.isin(self.cell // WORD_BITS, words)
-        top = tier_top(self.tiers - 1) if self.tiers else 0.0
-        return float(self.cycles[keep].min()) if keep.any() else top
 
     def masks(self, wear: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """(AND mask, OR mask, stuck bits) per word after ``wear`` writes per word (default: its own wear)."""
@@ -191,12 +183,6 @@ def tier_top(k: int) -> float:
     return 1.0 if k == 0 else 2.0 ** k
 
 
-def _norm_ppf_array(p: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtri
-
-    return ndtri(p)
-
-
 def _new_positions(rng: np.random.Generator, total: int, taken: np.ndarray, count: int) -> np.ndarray:
     """``count`` distinct positions in [0, total) outside ``taken``, uniformly: draws with replacement, keeping
     the new distinct ones, until there are enough (symmetric in the free positions, so every subset of
@@ -212,18 +198,11 @@ def _new_positions(rng: np.random.Generator, total: int, taken: np.ndarray, coun
     need = count
     while need:
         cand = np.unique(rng.integers(0, total, need))
-        cand = cand[~_member(cand, seen)]
+        cand = cand[~np.isin(cand, seen, assume_unique=True)]
         out.append(cand)
         seen = np.union1d(seen, cand)
         need -= len(cand)
     return np.concatenate(out)
-
-
-def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    if len(sorted_set) == 0:
-        return np.zeros(len(values), dtype=bool)
-    i = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[i] == values
 
 
 def write_back(trace: np.ndarray, n_words: int, entries: int = 4) -> np.ndarray:
