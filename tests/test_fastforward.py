@@ -121,3 +121,24 @@ def test_block_bounds_never_fall_below_the_wear(words, monkeypatch):
         assert np.all(wear <= bound)
         crude = ff.periods * ff.peak.max()               # the busiest word's writes every period
         assert bound.mean() < 0.5 * crude                # and well below the crude bound
+
+
+def test_a_sleeping_watch_entry_is_never_due(monkeypatch):
+    """The reports check only the entries whose wake-up period has come; every other entry's bound must still
+    be below its key at every report, or a failed cell would be reported late."""
+    rng = np.random.default_rng(6)
+    patterns = _patterns(rng, (400, 400, 200, 100))
+    ff = FastForward(patterns, 3e4, policy("distributed-endurer-plus", spares=64), PAPER_ENDURANCE, seed=3)
+    act, asleep = SpareReports.act, []
+
+    def checked(self):
+        act(self)
+        n, now = self.size, self.ff.periods
+        sleeping = np.flatnonzero((self.wake[:n] > now) & (self.key[:n] != np.inf))
+        reach = self.bound.ravel()[self.flat[sleeping]] + self.ff.extra_at[now][self.chip[sleeping]]
+        assert np.all(reach < self.key[sleeping])
+        asleep.append(len(sleeping))
+
+    monkeypatch.setattr(SpareReports, "act", checked)
+    ff.advance_to(2_190)
+    assert max(asleep) > 0                               # the calendar did put entries to sleep

@@ -58,8 +58,10 @@ class OffsetHistogram:
 
     def __init__(self, words: int, chips: int) -> None:
         self.words, self.chips = words, chips
-        self.logical = np.zeros((0, chips), dtype=np.int64)     # per call: image on each physical chip (−1 none)
-        self.offset = np.zeros((0, chips), dtype=np.int64)
+        # per call (a column): the image on each physical chip (−1 none) and its offset; a chip's calls are a
+        # row, read in one piece
+        self.logical = np.zeros((chips, 0), dtype=np.int64)
+        self.offset = np.zeros((chips, 0), dtype=np.int64)
         self.amount = np.zeros(0)
         self.logged = 0
         self.since = np.zeros(chips, dtype=np.int64)              # each chip's first entry not yet taken
@@ -72,17 +74,17 @@ class OffsetHistogram:
         """``amount`` inferences for each (physical[i], logical[i]) pair at offset[i]."""
         if self.logged == len(self.amount):                      # grow by half again
             grow = max(64, self.logged // 2)
-            self.logical = np.concatenate([self.logical, np.full((grow, self.chips), -1, dtype=np.int64)])
-            self.offset = np.concatenate([self.offset, np.zeros((grow, self.chips), dtype=np.int64)])
+            self.logical = np.concatenate([self.logical, np.full((self.chips, grow), -1, dtype=np.int64)], axis=1)
+            self.offset = np.concatenate([self.offset, np.zeros((self.chips, grow), dtype=np.int64)], axis=1)
             self.amount = np.concatenate([self.amount, np.zeros(grow)])
         k = self.logged
-        self.logical[k, physical] = logical
-        self.offset[k, physical] = offset
+        self.logical[physical, k] = logical
+        self.offset[physical, k] = offset
         self.amount[k] = amount
-        changed = np.flatnonzero(self.logical[k] != self.logical[k - 1]) if k else np.arange(self.chips)
+        changed = np.flatnonzero(self.logical[:, k] != self.logical[:, k - 1]) if k else np.arange(self.chips)
         for p in changed.tolist():
             self.stay_start[p].append(k)
-            self.stay_image[p].append(int(self.logical[k, p]))
+            self.stay_image[p].append(int(self.logical[p, k]))
         self.logged += 1
 
     def row(self, physical: int, logical: int) -> np.ndarray:
@@ -112,7 +114,7 @@ class OffsetHistogram:
         bounds = np.append(np.cumsum(length)[first_stay] - length[first_stay], len(idx))
         for k, lg in enumerate(groups.tolist()):
             part = idx[bounds[k]:bounds[k + 1]]
-            out.append((lg, part, self.offset[part, physical], self.amount[part]))
+            out.append((lg, part, self.offset[physical, part], self.amount[part]))
         return out
 
     def take(self, physical: int) -> list[tuple[int, np.ndarray, np.ndarray]]:

@@ -59,11 +59,15 @@ class _Pattern:
             np.add.at(row, offsets, inferences)
             wear += self.correlate(row)
             return
+        scaled = np.empty(self.size)                              # one scratch row: no allocation per copy
         for o, a in zip(offsets.tolist(), inferences.tolist(), strict=True):
             first = (self.start - o) % self.words                # where the support's first word lands
             head = min(self.size, self.words - first)
-            wear[first:first + head] += a * self.support[:head]
-            wear[:self.size - head] += a * self.support[head:]
+            np.multiply(self.support, a, out=scaled)
+            part = wear[first:first + head]
+            np.add(part, scaled[:head], out=part)
+            part = wear[:self.size - head]
+            np.add(part, scaled[head:], out=part)
 
     def correlate(self, hist: np.ndarray) -> np.ndarray:
         """wear[p] = Σ_o hist[o] · pattern[(p + o) mod M] for p in [0, M)."""
@@ -71,7 +75,8 @@ class _Pattern:
             return np.zeros(self.words)
         # wear[p] = Σ_j g[j] · h[(start + j − p) mod M] = Σ_j g[j] · r[p − j + size − 1],
         # with r[i] = h[(start + size − 1 − i) mod M]
-        reversed_h = hist[(self.start + self.size - 1 - np.arange(self.words + self.size - 1)) % self.words]
+        turned = np.roll(hist[::-1], self.start + self.size)           # turned[i] = h[(start + size − 1 − i) mod M]
+        reversed_h = np.concatenate([turned, turned[:self.size - 1]])
         full = scipy.fft.irfft(self.spectrum * scipy.fft.rfft(reversed_h, self.length), self.length)
         return full[self.size - 1:self.size - 1 + self.words]
 

@@ -62,7 +62,13 @@ class SpareReports:
         self.spectra = np.stack([self._block_spectrum(p) for p in ff.patterns])
         self.bound = np.zeros((ff.n, self.blocks))      # cumulative bound per block, up to ``bound_period``
         self.bound_period = 0
-        self.padded: dict[int, np.ndarray] = {}           # each image's support and a 0 after it
+        # every image's support after one 0 (``values``): image lg's word (w + o) mod M, at offset o, is values[
+        # image_base[lg] + min((w + o − image_start[lg]) mod M, image_size[lg])] — index base + size: the 0 after it
+        sizes = np.array([p.size for p in ff.patterns], dtype=np.int64)
+        self.values = np.concatenate([[0.0]] + [np.append(p.support, 0.0) for p in ff.patterns])
+        self.image_base = np.append(1 + np.cumsum(sizes + 1) - (sizes + 1), 0)   # last: no image (−1) → the 0
+        self.image_size = np.append(sizes, 0)
+        self.image_start = np.append([p.start for p in ff.patterns], 0).astype(np.int64)
         # the watch list: one entry per cell, in arrays with room to grow (``size`` used); ``key`` decides at
         # a glance: the cell can have failed once bound[chip, block] + extra ≥ key (−inf: check it; inf: gone)
         self.size, self.dead = 0, 0
@@ -73,6 +79,7 @@ class SpareReports:
         self.known = np.zeros(0)
         self.known_at = np.zeros(0, dtype=np.int64)
         self.key = np.zeros(0)
+        self.wake = np.zeros(0, dtype=np.int64)           # not due before this period (0: check at the next report)
         self.live = np.array([s.count > 0 for s in ff.spares])   # spares left: a report can change something
         self.top = np.zeros(ff.n)                       # drawn endurance covered by each chip's watch
         self.drawn = np.zeros(ff.n, dtype=np.int64)     # cells of each chip already watched
@@ -83,7 +90,7 @@ class SpareReports:
             self._extend(c, AHEAD_PERIODS * self.step)
 
     # -- the watch list ------------------------------------------------------------------------------
-    _FIELDS = ("chip", "word", "flat", "threshold", "known", "known_at", "key")
+    _FIELDS = ("chip", "word", "flat", "threshold", "known", "known_at", "key", "wake")
 
     def _add(self, chip: int, word: np.ndarray, threshold: np.ndarray, known: float, known_at: int,
              bound_at: float = np.nan) -> None:
@@ -107,6 +114,7 @@ class SpareReports:
     def _set_key(self, idx: np.ndarray, bound_at: np.ndarray) -> None:
         key = self.threshold[idx] - self.known[idx] + bound_at + self.ff.extra_at[self.known_at[idx], self.chip[idx]]
         self.key[idx] = np.where(np.isnan(key), -np.inf, key)
+        self.wake[idx] = 0
 
     def _compact(self) -> None:
         """Drop the entries no longer watched."""
@@ -169,12 +177,12 @@ class SpareReports:
         hist, now, first = self.ff.hist, self.ff.periods, self.bound_period
         if now == first:
             return
-        logical = hist.logical[first:now]                              # periods × chips
+        logical = hist.logical[:, first:now].T                         # periods × chips
         held = logical >= 0
         chips = np.broadcast_to(np.arange(self.ff.n), logical.shape)[held]
         key = chips * len(self.ff.patterns) + logical[held]
         pairs, pair = np.unique(key, return_inverse=True)
-        coarse = self.block_of(hist.offset[first:now][held])
+        coarse = self.block_of(hist.offset[:, first:now].T[held])
         amount = np.broadcast_to(hist.amount[first:now, None], logical.shape)[held]
         counts = np.bincount(pair * self.blocks + coarse, weights=amount, minlength=len(pairs) * self.blocks)
         spec = np.conj(scipy.fft.rfft(counts.reshape(len(pairs), self.blocks), axis=1, workers=-1))
@@ -195,8 +203,7 @@ class SpareReports:
         for c in grow.tolist():                                   # words may reach cells not drawn yet
             self._extend(c, self.peak_known[c] + (now - self.peak_at[c] + AHEAD_PERIODS) * self.step)
         self._bring_bounds()
-        n = self.size
-        due = np.flatnonzero(self.bound.ravel()[self.flat[:n]] + ff.extra_at[now][self.chip[:n]] >= self.key[:n])
+        due = self._due(now)
         if not len(due):
             return
         order = due[np.argsort(self.chip[due], kind="stable")]
@@ -227,6 +234,17 @@ class SpareReports:
         if self.dead > self.size // 2:
             self._compact()
 
+    def _due(self, now: int) -> np.ndarray:
+        """The entries whose bound has reached their key. The others sleep: a bound grows by at most ``step`` a
+        period (the busiest image's busiest word, plus the remap writes), so one with ``slack`` left is not due
+        for slack ÷ step periods (a thousandth less: the bounds' rounding margins)."""
+        cand = np.flatnonzero(self.wake[:self.size] <= now)
+        slack = self.key[cand] - self.bound.ravel()[self.flat[cand]] - self.ff.extra_at[now][self.chip[cand]]
+        due = slack <= 0
+        asleep = np.minimum(slack[~due] / (self.step * 1.001), 1e15)
+        self.wake[cand[~due]] = now + np.floor(asleep).astype(np.int64)
+        return cand[due]
+
     def _redirect(self, chip: int, words: list[int], wear: list[float], now: int) -> None:
         spares = self.ff.spares[chip]
         for w, at in zip(words, wear, strict=True):        # in word order, as write-verify reports them
@@ -249,26 +267,24 @@ class SpareReports:
         hist, ff = self.ff.hist, self.ff
         out = known + ff.extra_at[now, chip] - ff.extra_at[since, chip]
         first = int(since.min())
+        image = hist.logical[chip, first:now]                     # −1 (none) picks the last entries
+        # w + o − start lies in (−M, 2M): 32-bit indices where they fit (half the memory traffic)
+        index: type[np.signedinteger] = np.int32 if max(2 * ff.words, len(self.values)) < 2**31 else np.int64
+        at = (hist.offset[chip, first:now] - self.image_start[image]).astype(index)
+        size, base = self.image_size[image].astype(index), self.image_base[image].astype(index)
+        n = hist.amount[first:now]
         order = np.argsort(since, kind="stable")
         starts, cut = np.unique(since[order], return_index=True)
-        groups = list(zip(starts.tolist(), np.split(order, cut[1:]), strict=True))
-        for lg, when, offset, n in hist.held(chip, first, now):     # the periods it held each image, in order
-            pattern = ff.patterns[lg]
-            if not pattern.size:
+        for start, mine in zip(starts.tolist(), np.split(order, cut[1:]), strict=True):   # same period known
+            k = start - first
+            if k >= len(n):
                 continue
-            at = offset - pattern.start
-            padded = self.padded.get(lg)
-            if padded is None:                                    # index ``size``: outside the support
-                padded = self.padded[lg] = np.concatenate([pattern.support, [0.0]])
-            for start, mine in groups:                            # cells last known at the same period
-                k = int(np.searchsorted(when, start))
-                if k == len(when):
-                    continue
-                rows = max(1, CHUNK // (len(when) - k))
-                for lo in range(0, len(mine), rows):
-                    sel = mine[lo:lo + rows]
-                    q = words[sel, None] + at[None, k:]           # (w + o) − start of the support, mod M
-                    q %= ff.words
-                    np.minimum(q, pattern.size, out=q)
-                    out[sel] += padded[q] @ n[k:]
+            rows = max(1, CHUNK // (len(n) - k))
+            for lo in range(0, len(mine), rows):
+                sel = mine[lo:lo + rows]
+                q = np.add(words[sel, None].astype(index), at[None, k:])   # (w + o) − start, mod M
+                np.remainder(q, ff.words, out=q)
+                np.minimum(q, size[None, k:], out=q)
+                np.add(q, base[None, k:], out=q)
+                out[sel] += self.values[q] @ n[k:]
         return out
