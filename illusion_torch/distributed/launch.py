@@ -1,0 +1,350 @@
+"""Run a partitioned model with its chips in separate processes: rank 0 the host, ranks 1 … N − 1 chip groups.
+
+Usage::
+
+    from illusion_torch.distributed import run_distributed
+    result = run_distributed(system, x, procs=5)                    # spawns 4 chip ranks on this machine
+    result.logits, result.wire_bytes, result.ranks[1].peak_rss
+    run_distributed(system, x, procs=5, schedule="pipelined", depth=8)
+
+The calling process is rank 0: it partitions nothing itself, ships each rank a bundle (its wakes, memory
+images and steps: ``rank.make_bundle``) over the process group, feeds the inputs and collects the outputs.
+Chip ranks are fresh interpreters (``spawn``), so each holds only its share. Across hosts, ``torchrun``
+starts every rank instead (``python -m illusion_torch.distributed``; README).
+
+Schedules: ``one`` — one batch in flight (batch 1: the paper's one input at a time; the host feeds input
+i + 1 after output i is back); ``pipelined`` — the host feeds up to ``depth`` batches before it collects the
+oldest, so chips work on different inputs at once.
+
+Faults: a rank that dies ends every exchange with it; the host stops the other ranks and raises one error
+naming the dead rank (its signal or exit code, and its own message where it left one).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import resource
+import socket
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from ..errors import IllusionError
+from ..partitioning.partition import Partition
+from ..partitioning.trace import HOST
+from .rank import Bundle, Walker, make_bundle, probe_shapes
+from .routes import Routes, plan_routes
+from .wire import Link, PeerLost
+
+__all__ = ["run_distributed", "DistributedResult", "RankStats", "serve", "host_run", "SCHEDULES"]
+
+SCHEDULES = ("one", "pipelined")
+TIMEOUT_S = 60.0
+
+
+@dataclass
+class RankStats:
+    rank: int
+    chips: list
+    chip_bytes: int                 # sent to other chip ranks
+    host_bytes: int                 # sent to the host (rank 0: sent to chips)
+    peak_rss: int                   # bytes
+    wall_s: float
+    events: list = field(default_factory=list)     # (kind, peer, bytes, start, end), perf_counter seconds
+
+
+@dataclass
+class DistributedResult:
+    logits: torch.Tensor
+    routes: torch.Tensor | None
+    procs: int
+    schedule: str
+    batch: int
+    wire_bytes: int                 # counted at the sends between chip ranks
+    host_bytes: int                 # host → chips and chips → host
+    wall_s: float                   # first input fed to last output back
+    ranks: list[RankStats]
+    runs: dict = field(default_factory=dict)          # {route: inferences}
+    expected_wire_bytes: int = 0    # the message plan's bytes between chips on different ranks, for ``runs``
+    chip_ranks: dict = field(default_factory=dict)   # chip -> rank
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes: VmHWM (its own address space; ru_maxrss would count the
+    parent's pages a spawned rank was forked with before its exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _init(rank: int, world: int, init_method: str | None, timeout_s: float) -> None:
+    try:
+        dist.init_process_group("gloo", init_method=init_method, rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=timeout_s))
+    except (RuntimeError, ValueError) as e:
+        where = init_method or f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+        raise IllusionError(f"rank {rank}: could not join the process group at {where} within {timeout_s:g} s "
+                            f"({str(e).strip().splitlines()[0][:160]}); check the master address and port "
+                            f"(MASTER_ADDR/MASTER_PORT or --master-addr/--master-port) and that rank 0 is up") from None
+
+
+def serve(rank: int, world: int, init_method: str | None = None, timeout_s: float = TIMEOUT_S,
+          errdir: str | None = None) -> None:
+    """A chip rank: join, take the bundle from the host, walk every batch it is told, report, leave."""
+    torch.set_num_threads(1)              # ranks share the machine's cores
+    try:
+        _init(rank, world, init_method, timeout_s)
+        box: list = [None]
+        dist.recv_object_list(box, src=0)
+        bundle: Bundle = box[0]
+        started = time.perf_counter()
+        try:
+            if os.environ.get("ILLUSION_FAULT") == f"load:{rank}":     # fault injection for the tests
+                raise IllusionError("injected: the memory images do not load")
+            walker = Walker(bundle, Link(rank, bundle.dtype))
+        except Exception as e:
+            raise IllusionError(f"rank {rank} cannot load its chips {bundle.routes.chips_of(rank)}: {e}") from None
+        print(f"rank {rank} (pid {os.getpid()}): chips {_span(bundle.routes.chips_of(rank))} loaded",
+              file=sys.stderr, flush=True)
+        header: list = [None]
+        dist.recv_object_list(header, src=0)
+        sizes, depth, keep_events = header[0]
+        for i, n in enumerate(sizes):
+            walker.batch(None, n, i)
+            walker.link.settle(before=i - depth)
+        walker.link.settle()
+        stats = RankStats(rank, bundle.routes.chips_of(rank), walker.link.chip_bytes, walker.link.host_bytes,
+                          _peak_rss(), time.perf_counter() - started, walker.link.events if keep_events else [])
+        dist.send_object_list([stats], dst=0)
+        dist.destroy_process_group()
+    except IllusionError as e:
+        _fail(rank, str(e), errdir)
+    except Exception as e:                # a bug: the whole traceback, and still one line for the host
+        import traceback
+
+        traceback.print_exc()
+        _fail(rank, f"rank {rank} failed: {type(e).__name__}: {str(e).strip().splitlines()[0][:200]}", errdir)
+
+
+def _fail(rank: int, message: str, errdir: str | None) -> None:
+    if errdir:
+        Path(errdir, f"rank{rank}.err").write_text(message)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def _span(chips: list) -> str:
+    ints = [c for c in chips if isinstance(c, int)]
+    return f"{ints[0]}–{ints[-1]}" if len(ints) > 1 else (str(ints[0]) if ints else "none")
+
+
+def _spawned(index: int, world: int, init_method: str, timeout_s: float, errdir: str) -> None:
+    serve(index + 1, world, init_method, timeout_s, errdir)
+
+
+def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: str = "one", batch: int = 1,
+             depth: int = 4, timeline: bool = False, images=None, dtype: torch.dtype | None = None,
+             branch_of_wake: dict | None = None, branch_of_value: dict | None = None) -> DistributedResult:
+    """Rank 0 of an initialized process group: ship the bundles, run ``x``, gather the ranks' statistics."""
+    from ..runtime import Runtime
+
+    if schedule not in SCHEDULES:
+        raise IllusionError(f"unknown schedule {schedule!r}: use one of {', '.join(SCHEDULES)}")
+    if batch < 1 or depth < 1:
+        raise IllusionError(f"batch and depth must be at least 1, got {batch} and {depth}")
+    world = dist.get_world_size()
+    profile = None
+    if images is None or dtype is None:
+        rt = Runtime(system)
+        images, dtype, profile = rt.images, rt.dtype, rt.profile
+        branch_of_wake = _branches(rt, system)
+        branch_of_value = _value_branches(rt.profile, routes) if system.chips.gated else {}
+    probe = probe_shapes(system.chips, x)
+
+    def bundle(r: int) -> Bundle:
+        return make_bundle(system, routes, r, images, dtype, probe, branch_of_wake, branch_of_value)
+
+    for r in range(1, world):
+        dist.send_object_list([bundle(r)], dst=r)
+    walker = Walker(bundle(0), Link(0, dtype))
+    sizes = [min(batch, len(x) - i) for i in range(0, len(x), batch)]
+    ahead = depth if schedule == "pipelined" else 0
+    for r in range(1, world):
+        dist.send_object_list([(sizes, max(ahead, 1), timeline)], dst=r)
+    x = x.to(dtype) if x.is_floating_point() else x
+    out_step = walker.b.steps[-1].name
+    outs: list = []
+    started = time.perf_counter()
+    split = walker.host_split()
+    queue: list = []
+    for i, n in enumerate(sizes):
+        xi = x[i * batch:i * batch + n]
+        if schedule == "one":
+            env, _ = walker.batch(xi, n, i)
+            outs.append(env[out_step])
+        else:
+            env, _ = walker.batch(xi, n, i, stop_at=split)
+            queue.append((i, n, env))
+            if len(queue) > depth:
+                j, m, e = queue.pop(0)
+                outs.append(walker.batch(None, m, j, env=e, start=split)[0][out_step])
+        walker.link.settle(before=i - max(ahead, 1))
+    for j, m, e in queue:
+        outs.append(walker.batch(None, m, j, env=e, start=split)[0][out_step])
+    walker.link.settle()
+    wall = time.perf_counter() - started
+    stats = [RankStats(0, routes.chips_of(0), walker.link.chip_bytes, walker.link.host_bytes, _peak_rss(), wall,
+                       walker.link.events if timeline else [])]
+    for r in range(1, world):
+        box: list = [None]
+        dist.recv_object_list(box, src=r)
+        stats.append(box[0])
+    logits = torch.cat([o[0] for o in outs]).double()
+    route = torch.cat([o[1] for o in outs]) if system.chips.gated else None
+    runs = {None: len(x)} if route is None else {int(r): int((route == r).sum()) for r in route.unique()}
+    if profile is None:
+        from ..cost.work import profile as make_profile
+
+        profile = make_profile(system.graph, system.chips, system.mapping.n_chips)
+    return DistributedResult(logits, route, world, schedule, batch, sum(s.chip_bytes for s in stats[1:]),
+                             sum(s.host_bytes for s in stats), wall, stats, runs=runs,
+                             expected_wire_bytes=expected_wire_bytes(profile, routes, runs),
+                             chip_ranks=dict(routes.rank_of_chip))
+
+
+def _value_branches(profile, routes: Routes) -> dict[tuple[str, int], frozenset]:
+    """(value, destination rank) -> the routes for which the plan sends it (a branch's output that a wake
+    outside the branch selects from); values sent for every route are left out."""
+    by_pair: dict[tuple[int, int], set] = {}
+    for t in profile.transfers:
+        if t.src_wake is not None and t.dst_wake is not None:
+            by_pair.setdefault((t.src_wake, t.dst_wake), set()).add(t.branch)
+    out = {}
+    for v in routes.values.values():
+        if v.wake is None:
+            continue
+        for d, wakes in v.dest_wakes.items():
+            branches = set().union(*(by_pair.get((v.wake, w), {None}) for w in wakes if w is not None)) \
+                if all(w is not None for w in wakes) else {None}
+            if None not in branches:
+                out[(v.name, d)] = frozenset(branches)
+    return out
+
+
+def _branches(rt, system: Partition) -> dict[int, frozenset]:
+    """Wakes (ChipPrograms order) that run for some routes only (a gated model's branches)."""
+    if not system.chips.gated:
+        return {}
+    out = {}
+    chips = [c for c, _ in system.chips.wakes]
+    by_index = {w.index: w for w in rt.profile.wakes}
+    for k, c in enumerate(chips):
+        w = by_index.get(k)
+        if w is None or w.chip != c or None in w.work:
+            continue
+        out[k] = frozenset(w.work)
+    return out
+
+
+def expected_wire_bytes(profile, routes: Routes, runs: dict) -> int:
+    """The message plan's bytes between chips on different ranks for ``runs`` ({route: inferences}): a value
+    goes once to each rank that needs it (one chip per rank: the plan's inter-chip bytes), and a gated
+    model's transfers count only for the inferences whose route takes their branch."""
+    total, seen = 0, set()
+    for t in profile.transfers:
+        if t.src == HOST or t.dst == HOST:
+            continue
+        src, dst = routes.rank_of_chip[t.src], routes.rank_of_chip[t.dst]
+        if src == dst or (t.tensor, t.src, dst, t.branch) in seen:
+            continue
+        seen.add((t.tensor, t.src, dst, t.branch))
+        total += t.bytes * sum(n for r, n in runs.items() if t.branch is None or t.branch == r)
+    return total
+
+
+def routes_for(system: Partition, procs: int) -> Routes:
+    g = system.graph
+    return plan_routes(system.chips, procs, n_chips=system.mapping.n_chips, word_bits=g.word_bits,
+                       weight_format=g.config.weight_format, per_tensor=g.config.per_tensor_formats)
+
+
+def run_distributed(system: Partition, x: torch.Tensor, procs: int, *, schedule: str = "one", batch: int = 1,
+                    depth: int = 4, timeline: bool = False, timeout_s: float = TIMEOUT_S) -> DistributedResult:
+    """Run ``x`` on ``procs`` local processes (see the module); raises IllusionError naming a rank that failed."""
+    import torch.multiprocessing as mp
+
+    routes = routes_for(system, procs)             # checks procs against the chips first
+    port = _free_port()
+    init = f"tcp://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="illusion-ranks-") as errdir:
+        ctx = mp.start_processes(_spawned, args=(procs, init, timeout_s, errdir), nprocs=procs - 1, join=False,
+                                 start_method="spawn")
+        failed, first = threading.Event(), []  # type: ignore[var-annotated]
+        watch = threading.Thread(target=_watch, args=(ctx, failed, first), daemon=True)
+        watch.start()
+        try:
+            _init(0, procs, init, timeout_s)
+            result = host_run(system, x, routes, schedule=schedule, batch=batch, depth=depth, timeline=timeline)
+            dist.destroy_process_group()
+        except (PeerLost, RuntimeError, IllusionError) as e:
+            failed.set()
+            dead = _dead_ranks(ctx, errdir, first)
+            _stop(ctx)
+            if dist.is_initialized():
+                dist.destroy_process_group()
+            raise IllusionError(dead or f"rank 0: {e}") from None
+        failed.set()
+        ctx.join()
+    return result
+
+
+def _watch(ctx, failed: threading.Event, first: list) -> None:
+    """Stop every rank as soon as one dies (noting which, in ``first``): the host's waits then end at once."""
+    while not failed.is_set():
+        for i, p in enumerate(ctx.processes):
+            if p.exitcode not in (None, 0):
+                first.append((i, p.exitcode, p.pid))
+                _stop(ctx)
+                return
+        time.sleep(0.2)
+
+
+def _stop(ctx) -> None:
+    for p in ctx.processes:
+        if p.is_alive():
+            p.kill()
+    for p in ctx.processes:
+        p.join(timeout=5)
+
+
+def _dead_ranks(ctx, errdir: str, first: list) -> str:
+    """One line naming the first rank that failed, and how."""
+    import signal
+
+    for p in ctx.processes:
+        p.join(timeout=2)
+    order = first + [(i, p.exitcode, p.pid) for i, p in enumerate(ctx.processes) if p.exitcode not in (None, 0)]
+    for i, code, pid in order:
+        msg = Path(errdir, f"rank{i + 1}.err")
+        if msg.exists():
+            return msg.read_text().strip()
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+        return f"rank {i + 1} (pid {pid}) {how}; the run was stopped (no output written)"
+    return ""

@@ -1,0 +1,322 @@
+"""One rank's part of a distributed run: its chips' programs, loaded from their memory images, walked in
+message order, with the values it lacks received and the values others need sent.
+
+Usage (inside a launched rank; ``launch.py`` and ``__main__.py`` do this)::
+
+    bundle = make_bundle(system, routes, rank)          # on the host: what rank ``rank`` needs, nothing more
+    logits, route = Walker(bundle, link).run(batches)   # every rank walks the same steps
+
+A bundle holds the rank's wakes (GraphModules), the stored tensors the top module hands them, its chips'
+memory images (the weights the wakes compute with are read back from them), and the steps of the top
+graph — names only, so a chip rank never holds another chip's weights. A gated model (D2NN): the rank
+that computes the route sends it to every rank whose wakes run for one branch only; such a wake wakes for a
+batch only when one of its inputs takes the branch (one input at a time: the chips of the branch not taken
+never wake), and a rank that would receive from a wake that slept uses zeros (the gate's select discards them).
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx
+
+from ..errors import IllusionError
+from ..partitioning.partition import Partition
+from ..partitioning.wakes import ChipPrograms
+from ..runtime.memory import MemoryImage, Space
+from .routes import Routes
+from .wire import Link
+
+__all__ = ["Bundle", "make_bundle", "Walker", "Step"]
+
+
+@dataclass
+class Step:
+    """One node of the top graph: ``kind`` input / wake / item / attr / output."""
+
+    kind: str
+    name: str
+    wake: int = -1
+    args: tuple = ()                    # ("v", value name) | ("c", constant name) | ("l", literal) per argument
+    index: int = 0                      # item: which element of the wake's tuple
+    source: str = ""                    # item: the wake node it reads
+
+
+@dataclass
+class Bundle:
+    rank: int
+    routes: Routes
+    steps: list[Step]
+    dtype: torch.dtype
+    wakes: dict[int, fx.GraphModule]
+    constants: dict[str, torch.Tensor]
+    images: list[MemoryImage]
+    weights: list[tuple[int, str, str, str, int]]      # (wake, module in it, param, image region, image index)
+    shapes: dict[str, tuple[tuple[int, ...], torch.dtype]]   # per value: shape of one input, dtype
+    branch_of_wake: dict[int, frozenset] = field(default_factory=dict)  # wakes that run for some routes only
+    branch_of_value: dict[tuple[str, int], frozenset] = field(default_factory=dict)  # (value, dest): its branch
+    route_value: str | None = None
+    gated: bool = False
+
+
+def _steps(top: fx.GraphModule, routes: Routes) -> list[Step]:
+    out = []
+
+    def ref(a: Any) -> tuple:
+        if isinstance(a, fx.Node):
+            return ("c", a.name) if a.op == "get_attr" else ("v", a.name)
+        return ("l", a)
+
+    for n in top.graph.nodes:
+        if n.op == "placeholder":
+            out.append(Step("input", n.name))
+        elif n.op == "get_attr":
+            out.append(Step("attr", n.name))
+        elif n.op == "call_module":
+            if n.kwargs:
+                raise IllusionError(f"wake {n.target} takes keyword arguments; the distributed runtime passes "
+                                    f"positional ones only")
+            out.append(Step("wake", n.name, routes.wake_of_node[str(n.target)], tuple(ref(a) for a in n.args)))
+        elif n.op == "call_function" and n.target is operator.getitem:
+            out.append(Step("item", n.name, index=int(n.args[1]), source=n.args[0].name))
+        elif n.op == "output":
+            res = n.args[0]
+            out.append(Step("output", n.name, args=tuple(ref(a) for a in res) if isinstance(res, (tuple, list))
+                            else (ref(res),)))
+        else:
+            raise IllusionError(f"the top graph holds {n.op} {n.target}; the distributed runtime walks wakes, "
+                                f"their tuple items and stored tensors only")
+    return out
+
+
+def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Every top-graph value's shape for one input and its dtype, from one run of ``x[:1]`` in process."""
+    out: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+
+    class Probe(fx.Interpreter):
+        def run_node(self, n: fx.Node) -> Any:
+            value = super().run_node(n)
+            if isinstance(value, torch.Tensor):
+                out[n.name] = (tuple(value.shape[1:]), value.dtype)
+            elif n.op != "output" and isinstance(value, (tuple, list)) and any(u.op == "call_module" for u in n.users):
+                raise IllusionError(f"wake value {n.name} is a tuple passed whole to another chip (a recurrent "
+                                    f"slice's (h, c)); the distributed runtime sends tensors only — not yet "
+                                    f"supported for this model")
+            return value
+
+    x1 = x[:1].to(programs.dtype) if x.is_floating_point() else x[:1]
+    with torch.no_grad():
+        Probe(programs.top).run(x1)
+    return out
+
+
+def make_bundle(system: Partition, routes: Routes, rank: int, images: list[MemoryImage], dtype: torch.dtype,
+                probe: dict, branch_of_wake: dict[int, frozenset] | None = None,
+                branch_of_value: dict | None = None) -> Bundle:
+    """What rank ``rank`` needs to run its chips (rank 0: the host's wakes); ``probe``: ``probe_shapes``."""
+    programs = system.chips
+    top = programs.top
+    steps = _steps(top, routes)
+    mine = routes.wakes_of(rank)
+    wakes = {w: programs.wakes[w][1] for w in mine}
+    constants = {}
+    for s in steps:
+        if s.kind == "wake" and s.wake in wakes:
+            for kind, name in s.args:
+                if kind == "c":
+                    constants[name] = _attr(top, name)
+        if s.kind == "output" and rank == 0:
+            for kind, name in s.args:
+                if kind == "c":
+                    constants[name] = _attr(top, name)
+    chips = [c for c in routes.chips_of(rank) if isinstance(c, int)]
+    owner: dict[int, tuple[int, str]] = {}              # id(module) -> (wake, path in the wake)
+    for w, gm in wakes.items():
+        for path, m in gm.named_modules():
+            owner.setdefault(id(m), (w, path))
+    my_images = [images[c] for c in chips]
+    weights = []
+    for k, img in enumerate(my_images):
+        for r in img.space(Space.NVM):
+            if r.codes is None:
+                continue
+            m = programs.expanded.get_submodule(r.module)
+            if id(m) not in owner:
+                raise IllusionError(f"chip {chips[k]}'s weight {r.module}.{r.param} is used by none of its wakes")
+            w, path = owner[id(m)]
+            weights.append((w, path, r.param, r.name, k))
+    shapes = {name: shape for name, shape in probe.items() if name in routes.values}
+    route_value = None
+    if programs.gated:
+        out = next(s for s in steps if s.kind == "output")
+        route_value = out.args[1][1]
+    return Bundle(rank, routes, steps, dtype, wakes, constants, my_images, weights, shapes,
+                  dict(branch_of_wake or {}), dict(branch_of_value or {}), route_value, programs.gated)
+
+
+def _attr(top: fx.GraphModule, name: str) -> torch.Tensor:
+    node = next(n for n in top.graph.nodes if n.name == name)
+    obj: Any = top
+    for part in str(node.target).split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class Walker:
+    """Walks a bundle's steps for batch after batch (see the module)."""
+
+    def __init__(self, bundle: Bundle, link: Link) -> None:
+        self.b = bundle
+        self.link = link
+        self.rank = bundle.rank
+        self.values = bundle.routes.values
+        self.item_of = {s.name: (s.source, s.index) for s in bundle.steps if s.kind == "item"}
+        self.route_dests = self._route_dests() if bundle.route_value is not None else set()
+        self._load()
+
+    def _load(self) -> None:
+        """Set every weight of this rank's wakes from its chip's memory image."""
+        b = self.b
+        with torch.no_grad():
+            for w, path, param, region, k in b.weights:
+                r = next(r for r in b.images[k].regions if r.name == region)
+                p = getattr(b.wakes[w].get_submodule(path), param)
+                p.copy_(r.values().to(p.dtype))
+            for gm in b.wakes.values():
+                gm.to(b.dtype)                  # widening (or proven exact): computed once, not per batch
+
+    def _taken(self, branches: frozenset, env: dict, n: int, index: int) -> bool:
+        route = self._route(env, n, index)
+        return bool(torch.isin(route, torch.tensor(sorted(branches), dtype=route.dtype)).any())
+
+    def _awake(self, wake: int, route: torch.Tensor | None) -> bool:
+        branches = self.b.branch_of_wake.get(wake)
+        if branches is None or route is None:
+            return True
+        return bool(torch.isin(route, torch.tensor(sorted(branches), dtype=route.dtype)).any())
+
+    def batch(self, x: torch.Tensor | None, n: int, index: int, stop_at: int | None = None,
+              env: dict | None = None, start: int = 0) -> tuple[dict, int]:
+        """Walk steps [start, stop_at) for one batch of ``n`` inputs (``x`` on the host); the environment and
+        where it stopped."""
+        b = self.b
+        env = {} if env is None else env
+        steps = b.steps
+        end = len(steps) if stop_at is None else stop_at
+        for i in range(start, end):
+            s = steps[i]
+            if s.kind == "input":
+                if self.rank == 0 and x is not None:
+                    env[s.name] = x
+                    self._send(self.values[s.name], x, index, env, n)
+            elif s.kind == "attr":
+                if s.name in b.constants:
+                    env[s.name] = b.constants[s.name]
+            elif s.kind == "wake":
+                v = self.values.get(s.name)
+                if b.routes.rank_of_wake[s.wake] != self.rank:
+                    continue
+                route = self._route(env, n, index) if s.wake in b.branch_of_wake else None
+                if not self._awake(s.wake, route):
+                    env[s.name] = None
+                    continue
+                args = [self._get(env, a, n, index) for a in s.args]
+                with torch.no_grad():
+                    out = fx.Interpreter(b.wakes[s.wake]).run(*args)
+                env[s.name] = out
+                if v is not None:
+                    self._send(v, out, index, env, n)
+            elif s.kind == "item":
+                v = self.values[s.name]
+                if v.rank != self.rank:
+                    continue
+                if s.name not in env:
+                    whole = env.get(s.source)
+                    env[s.name] = None if whole is None else whole[s.index]
+                if env[s.name] is not None:
+                    self._send(v, env[s.name], index, env, n)
+            elif s.kind == "output":
+                if self.rank == 0:
+                    env[s.name] = tuple(self._get(env, a, n, index) for a in s.args)
+        return env, end
+
+    def _route(self, env: dict, n: int, index: int) -> torch.Tensor:
+        assert self.b.route_value is not None
+        return self._get(env, ("v", self.b.route_value), n, index)
+
+    def _send(self, v, out: torch.Tensor, index: int, env: dict, n: int) -> None:
+        """To every rank with a wake that uses ``v`` and is awake for this batch (the route to all that need it)."""
+        cond = self.b.branch_of_wake
+        for d in v.dests:
+            wakes = v.dest_wakes.get(d, [None])
+            if all(w in cond for w in wakes):          # only a branch's wakes use it there: are any awake?
+                route = self._route(env, n, index)
+                if not any(self._awake(w, route) for w in wakes if w is not None):
+                    continue
+            branch = self.b.branch_of_value.get((v.name, d))
+            if branch is not None and not self._taken(branch, env, n, index):
+                continue                                # a branch's output the select will not take
+            self.link.send(out, d, v.tag, v.wire, batch=index, name=v.name)
+        if v.name == self.b.route_value:
+            for d in sorted(self.route_dests - set(v.dests)):
+                self.link.send(out, d, v.tag, v.wire, batch=index, name=v.name, control=True)
+
+    def _route_dests(self) -> set[int]:
+        """Ranks that need the route: those with a branch's wakes, and those sending to or receiving from them."""
+        b = self.b
+        cond = b.branch_of_wake
+        need = {b.routes.rank_of_wake[w] for w in cond}
+        for v in b.routes.values.values():
+            if v.wake in cond:
+                need.update(v.dests)
+            if any(w in cond for ws in v.dest_wakes.values() for w in ws):
+                need.add(v.rank)
+        for name, d in b.branch_of_value:
+            need.update({d, self.values[name].rank})
+        assert b.route_value is not None
+        return need - {self.values[b.route_value].rank}
+
+    def _get(self, env: dict, a: tuple, n: int, index: int):
+        kind, name = a
+        if kind == "l":
+            return name
+        if kind == "c":
+            return env[name] if name in env else self.b.constants[name]
+        v = self.values[name]
+        shape, dtype = self.b.shapes[name]
+        if name not in env and v.rank == self.rank and name in self.item_of:    # an item of a tuple made here
+            source, item = self.item_of[name]
+            env[name] = None if env.get(source) is None else env[source][item]
+        if name in env:
+            if env[name] is None:                     # its wake slept: the select discards it
+                env[name] = torch.zeros((n, *shape), dtype=self.b.dtype if dtype.is_floating_point else dtype)
+            return env[name]
+        branch = self.b.branch_of_value.get((name, self.rank))
+        if branch is not None and not self._taken(branch, env, n, index) or \
+                v.wake in self.b.branch_of_wake and name != self.b.route_value and \
+                not self._awake(v.wake, self._route(env, n, index)):
+            value = torch.zeros((n, *shape), dtype=self.b.dtype if dtype.is_floating_point else dtype)
+        else:
+            wire = v.wire
+            like = self.b.dtype if dtype.is_floating_point and wire.dtype is None else dtype
+            value = self.link.recv(v.rank, v.tag, wire, (n, *shape), like, name=name)
+        env[name] = value
+        return value
+
+    def host_split(self) -> int:
+        """The host's first step that waits on a chip: steps before it only feed (the pipelined schedule runs
+        them for later batches before collecting earlier ones)."""
+        for i, s in enumerate(self.b.steps):
+            refs = list(s.args) if s.kind in ("wake", "output") else []
+            if s.kind == "wake" and self.b.routes.rank_of_wake[s.wake] != 0:
+                continue
+            if s.kind == "item" and self.values[s.name].rank != 0:
+                continue
+            for kind, name in refs:
+                if kind == "v" and self.values[name].rank != 0:
+                    return i
+        return len(self.b.steps)
+

@@ -1,0 +1,108 @@
+"""Chips as processes on torch.distributed (gloo): bit-identical logits, bytes counted at the sends equal the
+message plan's, and faults end in one clear error, never a hang."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import illusion_torch as il
+from illusion_torch.errors import IllusionError
+from illusion_torch.jobs import capacity_for, job
+from illusion_torch.runtime import Runtime
+
+
+def _system(name: str, chips: int, limit: int):
+    w = job(name, limit=limit)
+    return w, il.partition(w.model, w.x[:1], chips=chips, capacity=capacity_for(w, chips, None))
+
+
+def test_one_chip_per_rank_is_bit_identical_and_sends_the_plans_bytes():
+    from illusion_torch.distributed import run_distributed
+
+    w, system = _system("mnist", 4, 12)
+    ref = Runtime(system).run(w.x)
+    r = run_distributed(system, w.x, procs=system.mapping.n_chips + 1)
+    assert torch.equal(r.logits, ref.logits)
+    assert r.wire_bytes == r.expected_wire_bytes == system.inter_chip_bytes * len(w.x)
+    assert r.host_bytes > 0 and all(s.peak_rss > 0 for s in r.ranks)
+
+
+def test_chip_groups_and_the_pipelined_schedule_are_bit_identical():
+    from illusion_torch.distributed import run_distributed
+
+    w, system = _system("svhn", 8, 10)
+    ref = Runtime(system).run(w.x)
+    r = run_distributed(system, w.x, procs=4, schedule="pipelined", batch=3, depth=2)
+    assert torch.equal(r.logits, ref.logits)
+    assert r.wire_bytes == r.expected_wire_bytes < system.inter_chip_bytes * len(w.x)   # some stay on a rank
+    assert [s.chips for s in r.ranks[1:]] == [[0, 1], [2, 3, 4], [5, 6, 7]]
+
+
+def test_the_gated_model_wakes_only_the_branch_taken():
+    from illusion_torch.distributed import run_distributed
+
+    w, system = _system("d2nn", 4, 12)
+    ref = Runtime(system).run(w.x)
+    r = run_distributed(system, w.x, procs=5)
+    assert torch.equal(r.logits, ref.logits) and torch.equal(r.routes, ref.routes)
+    assert r.wire_bytes < system.inter_chip_bytes * len(w.x)       # the big branch's chips slept for some inputs
+
+
+def test_more_processes_than_chips_is_one_clear_error():
+    from illusion_torch.distributed import run_distributed
+
+    w, system = _system("mnist", 4, 2)
+    with pytest.raises(IllusionError, match=r"use at most 5 processes"):
+        run_distributed(system, w.x, procs=9)
+
+
+_LONG_RUN = """
+import illusion_torch as il
+from illusion_torch.jobs import capacity_for, job
+from illusion_torch.distributed import run_distributed
+if __name__ == "__main__":
+    w = job("mnist")
+    system = il.partition(w.model, w.x[:1], chips=4, capacity=capacity_for(w, 4, None))
+    run_distributed(system, w.x, procs=5)
+    print("finished")
+"""
+
+
+def _launch(tmp_path, env=None):
+    script = tmp_path / "long_run.py"
+    script.write_text(_LONG_RUN)
+    return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **(env or {})})
+
+
+def test_a_rank_killed_mid_run_stops_every_rank_with_an_error_naming_it(tmp_path):
+    proc = _launch(tmp_path)
+    pid = None
+    for line in proc.stderr:                            # "rank 2 (pid N): chips 1 loaded"
+        m = re.match(r"rank 2 \(pid (\d+)\)", line)
+        if m:
+            pid = int(m.group(1))
+            break
+    assert pid is not None
+    time.sleep(2)                                       # the run is under way (10,000 inputs one at a time)
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - killed < 30
+    assert proc.returncode != 0 and "finished" not in out
+    assert f"rank 2 (pid {pid}) was killed by SIGKILL" in err
+
+
+def test_a_rank_that_cannot_load_its_chips_is_one_clear_error(tmp_path):
+    proc = _launch(tmp_path, {"ILLUSION_FAULT": "load:3"})
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "finished" not in out
+    assert "rank 3 cannot load its chips [2]" in err
