@@ -32,6 +32,7 @@ from .files import dumps_json, fresh_dir
 from .partitioning.partition import Partition
 from .plots import plot_energy_breakdown, plot_mapping, plot_power_timeline
 from .runtime import Runtime, batches
+from .runtime.engine import RunResult
 
 __all__ = ["Report", "simulate"]
 
@@ -139,12 +140,14 @@ class Report:
 
 def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor | None = None, *,
              preset: str | ChipSpec = "paper-testchip", batch_size: int | None = None, progress: bool = False,
-             model_name: str | None = None) -> Report:
-    """Run ``x`` chip by chip, check it against the unpartitioned model, and price it on ``preset``."""
+             model_name: str | None = None, result: RunResult | None = None) -> Report:
+    """Run ``x`` chip by chip, check it against the unpartitioned model, and price it on ``preset``
+    (``result``: a run made elsewhere, e.g. by the distributed runtime, checked and priced the same way)."""
     spec = get_preset(preset)
     runtime = Runtime(system)
     batch_size = runtime.batch_size if batch_size is None else batch_size
-    result = runtime.run(x, batch_size=batch_size, progress=progress, desc=f"{system.mapping.n_chips} chips")
+    if result is None:
+        result = runtime.run(x, batch_size=batch_size, progress=progress, desc=f"{system.mapping.n_chips} chips")
     mismatches, ref_correct, max_diff = 0, 0, 0.0
     fixed = system.graph.config.fixed_point
     for i in batches(len(x), batch_size):

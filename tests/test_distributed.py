@@ -106,3 +106,57 @@ def test_a_rank_that_cannot_load_its_chips_is_one_clear_error(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "finished" not in out
     assert "rank 3 cannot load its chips [2]" in err
+
+
+def test_illusion_run_procs_json_adds_procs_and_wire_bytes(tmp_path):
+    out = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "illusion_torch.cli", "run", "--model", "mnist", "--chips", "4",
+                           "--procs", "3", "--limit", "6", "--out", str(tmp_path / "rep"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    d = json.loads(out.read_text())
+    assert d["procs"] == 3 and d["mismatches"] == 0
+    assert d["wire_bytes"] == d["plan_wire_bytes"] > 0 and d["inter_chip_bytes"] > 0
+    assert [r["chips"] for r in d["ranks"]] == [[], [0, 1], [2, 3]]
+
+
+def test_two_torchrun_nodes_over_localhost(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "r.json"
+
+    def node(rank: int, extra: list[str]) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node",
+                                 "2", "--node-rank", str(rank), "--master-addr", "127.0.0.1", "--master-port",
+                                 str(port), "-m", "illusion_torch.distributed", "--model", "mnist", "--chips", "3",
+                                 "--limit", "6", "--out", str(tmp_path / "rep"), *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    second = node(1, [])
+    first = node(0, ["--json", str(out)])
+    _, err0 = first.communicate(timeout=240)
+    _, err1 = second.communicate(timeout=60)
+    assert first.returncode == 0 and second.returncode == 0, err0[-2000:] + err1[-2000:]
+    import json
+
+    d = json.loads(out.read_text())
+    assert d["procs"] == 4 and d["mismatches"] == 0 and d["wire_bytes"] == d["plan_wire_bytes"] > 0
+
+
+def test_an_unreachable_master_is_one_clear_error():
+    import socket
+
+    with socket.socket() as s:                          # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    proc = subprocess.run([sys.executable, "-m", "illusion_torch.distributed", "--timeout", "5"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"rank 1: could not join the process group at 127.0.0.1:{port}" in proc.stderr
+    assert "check the master address and port" in proc.stderr

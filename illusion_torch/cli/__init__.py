@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="the first N test samples only (an untrained model runs 4 random inputs by default)")
     run.add_argument("--out", default=None, help="report folder (default runs/MODEL-NchipS-PRESET), replaced whole")
     run.add_argument("--json", default=None, help="write the report's JSON here ('-': stdout)")
+    run.add_argument("--procs", type=positive_int, default=None,
+                     help="run the chips in N processes on torch.distributed: rank 0 the host, N − 1 chip ranks "
+                          "(contiguous chip groups; N = chips + 1: one chip per rank)")
+    run.add_argument("--schedule", default="one", choices=["one", "pipelined"],
+                     help="with --procs: one batch in flight (the paper's), or up to --depth batches in flight")
+    run.add_argument("--batch", type=positive_int, default=1, help="with --procs: inputs per message (default 1)")
+    run.add_argument("--depth", type=positive_int, default=4, help="with --schedule pipelined: batches in flight")
     run.set_defaults(func=commands.run)
 
     lt = sub.add_parser("lifetime", help="years of inference on wearing RRAM chips, with a resilience policy")

@@ -74,7 +74,20 @@ def run(args: argparse.Namespace) -> None:
     capacity = capacity_for(w, args.max_chips or args.chips, args.capacity)
     system = partition_model(w.model, w.x[:1], chips=chips, max_chips=args.max_chips, capacity=capacity,
                        solver=args.solver, time_limit_s=args.time_limit, weights_only=args.weights_only)
-    report = simulate(system, w.x, w.y, preset=spec, progress=True, model_name=args.model)
+    distributed = None
+    if args.procs:
+        from ..distributed import distributed_meta, run_distributed
+        from ..runtime import Runtime
+        from ..runtime.engine import RunResult
+
+        distributed = run_distributed(system, w.x, args.procs, schedule=args.schedule, batch=args.batch,
+                                      depth=args.depth)
+        result = RunResult(distributed.logits, distributed.routes, distributed.runs,
+                           Runtime(system).counters(distributed.runs))
+        report = simulate(system, w.x, w.y, preset=spec, model_name=args.model, result=result)
+        report.meta.update(distributed_meta(distributed))
+    else:
+        report = simulate(system, w.x, w.y, preset=spec, progress=True, model_name=args.model)
     report.meta.update({"dataset": w.dataset, "synthetic": w.synthetic})
     if w.metric is not None:
         report.meta["metric"] = {**w.metric.evaluate(report.logits), "samples": len(w.x)}
@@ -104,6 +117,12 @@ def run(args: argparse.Namespace) -> None:
                    f"{report.meta['max_abs_diff']:.2g}); {tail}")
     out = out or Path("runs") / f"{args.model}-{report.chips}chips-{spec.name}"
     report.save(out)
+    if distributed is not None:
+        say(args, f"{distributed.procs} processes ({distributed.schedule}, {distributed.batch} input(s) per message):"
+                  f" {distributed.wire_bytes:,} B sent between chip ranks (the plan's: "
+                  f"{distributed.expected_wire_bytes:,} B), {distributed.host_bytes:,} B host I/O, "
+                  f"{distributed.wall_s:.2f} s; peak RSS per rank "
+                  f"{', '.join(f'{s.peak_rss / 2**20:.0f}' for s in distributed.ranks)} MiB")
     say(args, f"report written to {out}/ (report.json, power_timeline.png, energy_breakdown.png, mapping.png)")
     write_json(args.json, report.as_dict())
 

@@ -8,6 +8,6 @@ Usage::
     result.wire_bytes                                # bytes sent between chip ranks
 """
 
-from .launch import SCHEDULES, DistributedResult, RankStats, run_distributed
+from .launch import SCHEDULES, DistributedResult, RankStats, distributed_meta, run_distributed
 
-__all__ = ["run_distributed", "DistributedResult", "RankStats", "SCHEDULES"]
+__all__ = ["run_distributed", "DistributedResult", "RankStats", "SCHEDULES", "distributed_meta"]

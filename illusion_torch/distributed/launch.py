@@ -43,7 +43,7 @@ from .rank import Bundle, Walker, make_bundle, probe_shapes
 from .routes import Routes, plan_routes
 from .wire import Link, PeerLost
 
-__all__ = ["run_distributed", "DistributedResult", "RankStats", "serve", "host_run", "SCHEDULES"]
+__all__ = ["run_distributed", "DistributedResult", "RankStats", "serve", "host_run", "SCHEDULES", "distributed_meta"]
 
 SCHEDULES = ("one", "pipelined")
 TIMEOUT_S = 60.0
@@ -58,6 +58,7 @@ class RankStats:
     peak_rss: int                   # bytes
     wall_s: float
     events: list = field(default_factory=list)     # (kind, peer, bytes, start, end), perf_counter seconds
+    route_bytes: int = 0            # a gated model's route sent on (control, not in chip_bytes)
 
 
 @dataclass
@@ -74,6 +75,15 @@ class DistributedResult:
     runs: dict = field(default_factory=dict)          # {route: inferences}
     expected_wire_bytes: int = 0    # the message plan's bytes between chips on different ranks, for ``runs``
     chip_ranks: dict = field(default_factory=dict)   # chip -> rank
+
+
+def distributed_meta(r: DistributedResult) -> dict:
+    """The keys a distributed run adds to ``illusion run --json``."""
+    return {"procs": r.procs, "schedule": r.schedule, "inputs_per_message": r.batch, "wire_bytes": r.wire_bytes,
+            "plan_wire_bytes": r.expected_wire_bytes, "host_bytes": r.host_bytes,
+            "route_bytes": sum(s.route_bytes for s in r.ranks), "distributed_wall_s": round(r.wall_s, 3),
+            "ranks": [{"rank": s.rank, "chips": [c for c in s.chips if isinstance(c, int)], "peak_rss": s.peak_rss,
+                       "chip_bytes": s.chip_bytes, "wall_s": round(s.wall_s, 3)} for s in r.ranks]}
 
 
 def _peak_rss() -> int:
@@ -131,7 +141,8 @@ def serve(rank: int, world: int, init_method: str | None = None, timeout_s: floa
             walker.link.settle(before=i - depth)
         walker.link.settle()
         stats = RankStats(rank, bundle.routes.chips_of(rank), walker.link.chip_bytes, walker.link.host_bytes,
-                          _peak_rss(), time.perf_counter() - started, walker.link.events if keep_events else [])
+                          _peak_rss(), time.perf_counter() - started, walker.link.events if keep_events else [],
+                          walker.link.route_bytes)
         dist.send_object_list([stats], dst=0)
         dist.destroy_process_group()
     except IllusionError as e:
@@ -211,7 +222,7 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
     walker.link.settle()
     wall = time.perf_counter() - started
     stats = [RankStats(0, routes.chips_of(0), walker.link.chip_bytes, walker.link.host_bytes, _peak_rss(), wall,
-                       walker.link.events if timeline else [])]
+                       walker.link.events if timeline else [], walker.link.route_bytes)]
     for r in range(1, world):
         box: list = [None]
         dist.recv_object_list(box, src=r)
@@ -285,12 +296,29 @@ def routes_for(system: Partition, procs: int) -> Routes:
                        weight_format=g.config.weight_format, per_tensor=g.config.per_tensor_formats)
 
 
+def launched_by_torchrun() -> bool:
+    """This process is one of several that torchrun (torch.distributed's elastic launcher) started."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or ("RANK" in os.environ and "WORLD_SIZE" in os.environ
+                                                   and "MASTER_ADDR" in os.environ)
+
+
 def run_distributed(system: Partition, x: torch.Tensor, procs: int, *, schedule: str = "one", batch: int = 1,
-                    depth: int = 4, timeline: bool = False, timeout_s: float = TIMEOUT_S) -> DistributedResult:
-    """Run ``x`` on ``procs`` local processes (see the module); raises IllusionError naming a rank that failed."""
+                    depth: int = 4, timeline: bool = False, timeout_s: float | None = None) -> DistributedResult:
+    """Run ``x`` on ``procs`` local processes (see the module); raises IllusionError naming a rank that failed.
+    ``timeout_s``: the longest wait for any exchange (default ``TIMEOUT_S``)."""
     import torch.multiprocessing as mp
 
+    timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
     routes = routes_for(system, procs)             # checks procs against the chips first
+    if launched_by_torchrun():                     # every rank was started by torchrun: join, do not spawn
+        if int(os.environ["WORLD_SIZE"]) != procs:
+            raise IllusionError(f"torchrun started {os.environ['WORLD_SIZE']} processes but {procs} were asked for")
+        _init(0, procs, None, timeout_s)
+        try:
+            result = host_run(system, x, routes, schedule=schedule, batch=batch, depth=depth, timeline=timeline)
+        finally:
+            dist.destroy_process_group()
+        return result
     port = _free_port()
     init = f"tcp://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="illusion-ranks-") as errdir:
