@@ -53,7 +53,19 @@ def test_the_gated_model_wakes_only_the_branch_taken():
     ref = Runtime(system).run(w.x)
     r = run_distributed(system, w.x, procs=5)
     assert torch.equal(r.logits, ref.logits) and torch.equal(r.routes, ref.routes)
-    assert r.wire_bytes < system.inter_chip_bytes * len(w.x)       # the big branch's chips slept for some inputs
+    assert r.wire_bytes == r.expected_wire_bytes < system.inter_chip_bytes * len(w.x)   # a branch slept
+    assert 0 < r.runs[0] < len(w.x)                     # both branches were taken
+    assert sum(s.route_bytes for s in r.ranks) > 0      # the route was sent on
+
+
+def test_the_recurrent_model_exchanges_h_every_step():
+    from illusion_torch.distributed import run_distributed
+
+    w, system = _system("kws", 4, 3)
+    ref = Runtime(system).run(w.x)
+    r = run_distributed(system, w.x, procs=5)
+    assert torch.equal(r.logits, ref.logits)
+    assert r.wire_bytes == r.expected_wire_bytes == system.inter_chip_bytes * len(w.x)
 
 
 def test_more_processes_than_chips_is_one_clear_error():

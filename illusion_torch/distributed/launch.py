@@ -243,17 +243,19 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
 def _value_branches(profile, routes: Routes) -> dict[tuple[str, int], frozenset]:
     """(value, destination rank) -> the routes for which the plan sends it (a branch's output that a wake
     outside the branch selects from); values sent for every route are left out."""
-    by_pair: dict[tuple[int, int], set] = {}
+    by_transfer: dict[tuple[str, int, int], set] = {}
     for t in profile.transfers:
         if t.src_wake is not None and t.dst_wake is not None:
-            by_pair.setdefault((t.src_wake, t.dst_wake), set()).add(t.branch)
+            by_transfer.setdefault((t.tensor, t.src_wake, t.dst_wake), set()).add(t.branch)
     out = {}
     for v in routes.values.values():
-        if v.wake is None:
+        tensor = routes.expanded_name.get(v.name)
+        if v.wake is None or tensor is None:
             continue
         for d, wakes in v.dest_wakes.items():
-            branches = set().union(*(by_pair.get((v.wake, w), {None}) for w in wakes if w is not None)) \
-                if all(w is not None for w in wakes) else {None}
+            if not all(w is not None for w in wakes):
+                continue
+            branches = set().union(*(by_transfer.get((tensor, v.wake, w), {None}) for w in wakes if w is not None))
             if None not in branches:
                 out[(v.name, d)] = frozenset(branches)
     return out

@@ -101,10 +101,10 @@ def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, tuple[tup
             value = super().run_node(n)
             if isinstance(value, torch.Tensor):
                 out[n.name] = (tuple(value.shape[1:]), value.dtype)
-            elif n.op != "output" and isinstance(value, (tuple, list)) and any(u.op == "call_module" for u in n.users):
-                raise IllusionError(f"wake value {n.name} is a tuple passed whole to another chip (a recurrent "
-                                    f"slice's (h, c)); the distributed runtime sends tensors only — not yet "
-                                    f"supported for this model")
+            elif n.op != "output" and isinstance(value, (tuple, list)):
+                for k, item in enumerate(value):                 # a tuple another wake reads items of
+                    if isinstance(item, torch.Tensor):
+                        out[f"{n.name}[{k}]"] = (tuple(item.shape[1:]), item.dtype)
             return value
 
     x1 = x[:1].to(programs.dtype) if x.is_floating_point() else x[:1]
@@ -148,7 +148,7 @@ def make_bundle(system: Partition, routes: Routes, rank: int, images: list[Memor
                 raise IllusionError(f"chip {chips[k]}'s weight {r.module}.{r.param} is used by none of its wakes")
             w, path = owner[id(m)]
             weights.append((w, path, r.param, r.name, k))
-    shapes = {name: shape for name, shape in probe.items() if name in routes.values}
+    shapes = {name: shape for name, shape in probe.items() if name.split("[")[0] in routes.values}
     route_value = None
     if programs.gated:
         out = next(s for s in steps if s.kind == "output")
@@ -259,10 +259,14 @@ class Walker:
             branch = self.b.branch_of_value.get((v.name, d))
             if branch is not None and not self._taken(branch, env, n, index):
                 continue                                # a branch's output the select will not take
-            self.link.send(out, d, v.tag, v.wire, batch=index, name=v.name)
+            if v.parts is None:
+                self.link.send(out, d, v.part_tag(0), v.wire, batch=index, name=v.name)
+            else:
+                for j, (k, wire) in enumerate(zip(v.parts, v.part_wires, strict=True)):
+                    self.link.send(out[k], d, v.part_tag(j), wire, batch=index, name=f"{v.name}[{k}]")
         if v.name == self.b.route_value:
             for d in sorted(self.route_dests - set(v.dests)):
-                self.link.send(out, d, v.tag, v.wire, batch=index, name=v.name, control=True)
+                self.link.send(out, d, v.part_tag(0), v.wire, batch=index, name=v.name, control=True)
 
     def _route_dests(self) -> set[int]:
         """Ranks that need the route: those with a branch's wakes, and those sending to or receiving from them."""
@@ -286,7 +290,15 @@ class Walker:
         if kind == "c":
             return env[name] if name in env else self.b.constants[name]
         v = self.values[name]
-        shape, dtype = self.b.shapes[name]
+        if v.parts is not None and name not in env:
+            items: list = [None] * (max(v.parts) + 1)
+            for j, (k, wire) in enumerate(zip(v.parts, v.part_wires, strict=True)):
+                shape, dtype = self.b.shapes[f"{name}[{k}]"]
+                like = self.b.dtype if dtype.is_floating_point and wire.dtype is None else dtype
+                items[k] = self.link.recv(v.rank, v.part_tag(j), wire, (n, *shape), like, name=f"{name}[{k}]")
+            env[name] = tuple(items)
+            return env[name]
+        shape, dtype = self.b.shapes.get(name, ((), torch.float32))
         if name not in env and v.rank == self.rank and name in self.item_of:    # an item of a tuple made here
             source, item = self.item_of[name]
             env[name] = None if env.get(source) is None else env[source][item]
@@ -302,7 +314,7 @@ class Walker:
         else:
             wire = v.wire
             like = self.b.dtype if dtype.is_floating_point and wire.dtype is None else dtype
-            value = self.link.recv(v.rank, v.tag, wire, (n, *shape), like, name=name)
+            value = self.link.recv(v.rank, v.part_tag(0), wire, (n, *shape), like, name=name)
         env[name] = value
         return value
 

@@ -31,7 +31,9 @@ from ..partitioning.trace import HOST, Chip
 from ..partitioning.wakes import ChipPrograms
 from ..runtime.precision import format_of
 
-__all__ = ["Wire", "Value", "Routes", "plan_routes", "chip_groups"]
+__all__ = ["Wire", "Value", "Routes", "plan_routes", "chip_groups", "PARTS"]
+
+PARTS = 16                  # tags per value: a tuple's items travel as messages of their own
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ class Value:
     wake: int | None
     tag: int
     dest_wakes: dict[int, list[int | None]] = field(default_factory=dict)   # per dest: wakes using it (None: out)
+    parts: list[int] | None = None      # a tuple (an LSTM slice's (h, c)): the items its users read, sent apart
+    part_wires: list[Wire] = field(default_factory=list)
+
+    def part_tag(self, j: int) -> int:
+        return self.tag * PARTS + j
 
 
 @dataclass
@@ -131,7 +138,30 @@ def plan_routes(programs: ChipPrograms, procs: int, *, n_chips: int, word_bits: 
     top_nodes = {n.name: n for n in top.graph.nodes}
     for v in routes.values.values():
         v.dest_wakes = _dest_wakes(top_nodes[v.name], routes, v.rank)
+        v.parts = _tuple_items(top, top_nodes[v.name])
+        if v.parts is not None:
+            v.part_wires = [rules.item(routes.expanded_name.get(v.name), k) for k in v.parts]
     return routes
+
+
+def _tuple_items(top: fx.GraphModule, node: fx.Node) -> list[int] | None:
+    """The items a tuple value's consumer wakes read (every use a constant ``getitem``), else None."""
+    items: set[int] = set()
+    for user in node.users:
+        if user.op != "call_module":
+            return None
+        sub = top.get_submodule(str(user.target))
+        assert isinstance(sub, fx.GraphModule)
+        places = [p for p in sub.graph.nodes if p.op == "placeholder"]
+        for a, place in zip(user.args, places, strict=True):
+            if a is not node:
+                continue
+            uses = list(place.users)
+            if not uses or not all(u.op == "call_function" and u.target is operator.getitem
+                                   and isinstance(u.args[1], int) for u in uses):
+                return None
+            items.update(int(u.args[1]) for u in uses)
+    return sorted(items) if items else None
 
 
 def expanded_names(programs: ChipPrograms) -> dict[str, str]:
@@ -198,13 +228,24 @@ class _WireRules:
         if node is None or self.wfmt is None:
             return Wire(None, self.word_bits)
         meta = node.meta.get("tensor_meta")
-        if getattr(meta, "dtype", torch.float32) in (torch.bool, torch.int64, torch.int32, torch.uint8):
+        if getattr(meta, "dtype", None) == torch.bool:  # a flag: one 16-bit word, as the plan counts it (a
+            return Wire(0, 16)                           # weightless op keeps its input's size: the int16 logits)
+        if getattr(meta, "dtype", torch.float32) in (torch.int64, torch.int32, torch.uint8):
             return Wire(None, 8)                       # a route or an index: sent as it is
         fmt = format_of(node, self.modules, self.memo)
         if fmt is not None:
             return Wire(fmt.fl, _bits(fmt.wl))
         fl = self._sum_fl(node)
         return Wire(fl, 32) if fl is not None else Wire(None, self.word_bits)
+
+    def item(self, name: str | None, index: int) -> Wire:
+        """The wire format of item ``index`` of tuple node ``name``: that of the expanded graph's getitem of it."""
+        node = self.nodes.get(name or "")
+        if node is not None:
+            for u in node.users:
+                if u.op == "call_function" and u.target is operator.getitem and u.args[1] == index:
+                    return self(u.name)
+        return Wire(None, self.word_bits)
 
     def _sum_fl(self, node: fx.Node) -> int | None:
         """Fractional bits of a weighted slice's (partial) sums: the weights' plus the input's."""
