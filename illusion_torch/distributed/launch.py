@@ -59,6 +59,7 @@ class RankStats:
     wall_s: float
     events: list = field(default_factory=list)     # (kind, peer, bytes, start, end), perf_counter seconds
     route_bytes: int = 0            # a gated model's route sent on (control, not in chip_bytes)
+    start_rss: int = 0              # resident bytes once joined, before its chips are loaded (torch's own)
 
 
 @dataclass
@@ -84,6 +85,17 @@ def distributed_meta(r: DistributedResult) -> dict:
             "route_bytes": sum(s.route_bytes for s in r.ranks), "distributed_wall_s": round(r.wall_s, 3),
             "ranks": [{"rank": s.rank, "chips": [c for c in s.chips if isinstance(c, int)], "peak_rss": s.peak_rss,
                        "chip_bytes": s.chip_bytes, "wall_s": round(s.wall_s, 3)} for s in r.ranks]}
+
+
+def _rss_now() -> int:
+    """This process's resident memory now, in bytes (VmRSS)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _peak_rss() -> int:
@@ -121,6 +133,7 @@ def serve(rank: int, world: int, init_method: str | None = None, timeout_s: floa
     torch.set_num_threads(1)              # ranks share the machine's cores
     try:
         _init(rank, world, init_method, timeout_s)
+        start_rss = _rss_now()
         box: list = [None]
         dist.recv_object_list(box, src=0)
         bundle: Bundle = box[0]
@@ -142,7 +155,7 @@ def serve(rank: int, world: int, init_method: str | None = None, timeout_s: floa
         walker.link.settle()
         stats = RankStats(rank, bundle.routes.chips_of(rank), walker.link.chip_bytes, walker.link.host_bytes,
                           _peak_rss(), time.perf_counter() - started, walker.link.events if keep_events else [],
-                          walker.link.route_bytes)
+                          walker.link.route_bytes, start_rss)
         dist.send_object_list([stats], dst=0)
         dist.destroy_process_group()
     except IllusionError as e:

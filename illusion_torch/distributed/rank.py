@@ -30,7 +30,7 @@ from ..runtime.memory import MemoryImage, Space
 from .routes import Routes
 from .wire import Link
 
-__all__ = ["Bundle", "make_bundle", "Walker", "Step"]
+__all__ = ["Bundle", "make_bundle", "Walker", "Step", "probe_shapes", "shape_for"]
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Bundle:
     constants: dict[str, torch.Tensor]
     images: list[MemoryImage]
     weights: list[tuple[int, str, str, str, int]]      # (wake, module in it, param, image region, image index)
-    shapes: dict[str, tuple[tuple[int, ...], torch.dtype]]   # per value: shape of one input, dtype
+    shapes: dict[str, Shape]             # per value: ``probe_shapes``
     branch_of_wake: dict[int, frozenset] = field(default_factory=dict)  # wakes that run for some routes only
     branch_of_value: dict[tuple[str, int], frozenset] = field(default_factory=dict)  # (value, dest): its branch
     route_value: str | None = None
@@ -92,25 +92,42 @@ def _steps(top: fx.GraphModule, routes: Routes) -> list[Step]:
     return out
 
 
-def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    """Every top-graph value's shape for one input and its dtype, from one run of ``x[:1]`` in process."""
-    out: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+Shape = tuple[tuple[int, ...], tuple[int, ...], torch.dtype]     # shape for 1 input, dims that scale, dtype
+
+
+def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, Shape]:
+    """Every top-graph value's shape and dtype, from in-process runs of 1 and 2 inputs: its shape for one
+    input and the dimensions that grow with the inputs (the batch, or heads × batch after a reshape)."""
+    runs: list[dict[str, tuple[tuple[int, ...], torch.dtype]]] = []
 
     class Probe(fx.Interpreter):
         def run_node(self, n: fx.Node) -> Any:
             value = super().run_node(n)
+            out = runs[-1]
             if isinstance(value, torch.Tensor):
-                out[n.name] = (tuple(value.shape[1:]), value.dtype)
+                out[n.name] = (tuple(value.shape), value.dtype)
             elif n.op != "output" and isinstance(value, (tuple, list)):
                 for k, item in enumerate(value):                 # a tuple another wake reads items of
                     if isinstance(item, torch.Tensor):
-                        out[f"{n.name}[{k}]"] = (tuple(item.shape[1:]), item.dtype)
+                        out[f"{n.name}[{k}]"] = (tuple(item.shape), item.dtype)
             return value
 
-    x1 = x[:1].to(programs.dtype) if x.is_floating_point() else x[:1]
-    with torch.no_grad():
-        Probe(programs.top).run(x1)
-    return out
+    x2 = x[:2] if len(x) >= 2 else torch.cat([x[:1], x[:1]])
+    for xs in (x2[:1], x2):
+        runs.append({})
+        with torch.no_grad():
+            Probe(programs.top).run(xs.to(programs.dtype) if xs.is_floating_point() else xs)
+    shapes = {}
+    for name, (one, dtype) in runs[0].items():
+        two = runs[1][name][0]
+        shapes[name] = (one, tuple(d for d, (a, b) in enumerate(zip(one, two, strict=True)) if a != b), dtype)
+    return shapes
+
+
+def shape_for(shape: Shape, n: int) -> tuple[int, ...]:
+    """The value's shape for ``n`` inputs."""
+    one, grows, _ = shape
+    return tuple(size * n if d in grows else size for d, size in enumerate(one))
 
 
 def make_bundle(system: Partition, routes: Routes, rank: int, images: list[MemoryImage], dtype: torch.dtype,
@@ -127,27 +144,31 @@ def make_bundle(system: Partition, routes: Routes, rank: int, images: list[Memor
         if s.kind == "wake" and s.wake in wakes:
             for kind, name in s.args:
                 if kind == "c":
-                    constants[name] = _attr(top, name)
+                    constants[name] = _attr(top, name).detach().clone()
         if s.kind == "output" and rank == 0:
             for kind, name in s.args:
                 if kind == "c":
-                    constants[name] = _attr(top, name)
+                    constants[name] = _attr(top, name).detach().clone()
     chips = [c for c in routes.chips_of(rank) if isinstance(c, int)]
     owner: dict[int, tuple[int, str]] = {}              # id(module) -> (wake, path in the wake)
     for w, gm in wakes.items():
         for path, m in gm.named_modules():
             owner.setdefault(id(m), (w, path))
     my_images = [images[c] for c in chips]
+    attrs = {str(n.target): n.name for n in top.graph.nodes if n.op == "get_attr" and n.name in constants}
     weights = []
     for k, img in enumerate(my_images):
         for r in img.space(Space.NVM):
             if r.codes is None:
                 continue
             m = programs.expanded.get_submodule(r.module)
-            if id(m) not in owner:
+            if id(m) in owner:
+                w, path = owner[id(m)]
+                weights.append((w, path, r.param, r.name, k))
+            elif f"{r.module}.{r.param}" in attrs:          # a stored tensor the top module hands to a wake
+                weights.append((-1, attrs[f"{r.module}.{r.param}"], "", r.name, k))
+            else:
                 raise IllusionError(f"chip {chips[k]}'s weight {r.module}.{r.param} is used by none of its wakes")
-            w, path = owner[id(m)]
-            weights.append((w, path, r.param, r.name, k))
     shapes = {name: shape for name, shape in probe.items() if name.split("[")[0] in routes.values}
     route_value = None
     if programs.gated:
@@ -183,8 +204,11 @@ class Walker:
         with torch.no_grad():
             for w, path, param, region, k in b.weights:
                 r = next(r for r in b.images[k].regions if r.name == region)
-                p = getattr(b.wakes[w].get_submodule(path), param)
+                p = b.constants[path] if w < 0 else getattr(b.wakes[w].get_submodule(path), param)
                 p.copy_(r.values().to(p.dtype))
+            for name, t in b.constants.items():
+                if t.is_floating_point():
+                    b.constants[name] = t.to(b.dtype)
             for gm in b.wakes.values():
                 gm.to(b.dtype)                  # widening (or proven exact): computed once, not per batch
 
@@ -225,7 +249,7 @@ class Walker:
                     continue
                 args = [self._get(env, a, n, index) for a in s.args]
                 with torch.no_grad():
-                    out = fx.Interpreter(b.wakes[s.wake]).run(*args)
+                    out = b.wakes[s.wake](*args)        # its generated code: a rank compiles only its own wakes
                 env[s.name] = out
                 if v is not None:
                     self._send(v, out, index, env, n)
@@ -293,28 +317,30 @@ class Walker:
         if v.parts is not None and name not in env:
             items: list = [None] * (max(v.parts) + 1)
             for j, (k, wire) in enumerate(zip(v.parts, v.part_wires, strict=True)):
-                shape, dtype = self.b.shapes[f"{name}[{k}]"]
+                shape = self.b.shapes[f"{name}[{k}]"]
+                dtype = shape[2]
                 like = self.b.dtype if dtype.is_floating_point and wire.dtype is None else dtype
-                items[k] = self.link.recv(v.rank, v.part_tag(j), wire, (n, *shape), like, name=f"{name}[{k}]")
+                items[k] = self.link.recv(v.rank, v.part_tag(j), wire, shape_for(shape, n), like, name=f"{name}[{k}]")
             env[name] = tuple(items)
             return env[name]
-        shape, dtype = self.b.shapes.get(name, ((), torch.float32))
+        shape = self.b.shapes.get(name, ((n,), (0,), torch.float32))
+        dtype = shape[2]
         if name not in env and v.rank == self.rank and name in self.item_of:    # an item of a tuple made here
             source, item = self.item_of[name]
             env[name] = None if env.get(source) is None else env[source][item]
         if name in env:
             if env[name] is None:                     # its wake slept: the select discards it
-                env[name] = torch.zeros((n, *shape), dtype=self.b.dtype if dtype.is_floating_point else dtype)
+                env[name] = torch.zeros(shape_for(shape, n), dtype=self.b.dtype if dtype.is_floating_point else dtype)
             return env[name]
         branch = self.b.branch_of_value.get((name, self.rank))
         if branch is not None and not self._taken(branch, env, n, index) or \
                 v.wake in self.b.branch_of_wake and name != self.b.route_value and \
                 not self._awake(v.wake, self._route(env, n, index)):
-            value = torch.zeros((n, *shape), dtype=self.b.dtype if dtype.is_floating_point else dtype)
+            value = torch.zeros(shape_for(shape, n), dtype=self.b.dtype if dtype.is_floating_point else dtype)
         else:
             wire = v.wire
             like = self.b.dtype if dtype.is_floating_point and wire.dtype is None else dtype
-            value = self.link.recv(v.rank, v.part_tag(0), wire, (n, *shape), like, name=name)
+            value = self.link.recv(v.rank, v.part_tag(0), wire, shape_for(shape, n), like, name=name)
         env[name] = value
         return value
 
