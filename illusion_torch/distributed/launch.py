@@ -199,7 +199,9 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
         rt = Runtime(system)
         images, dtype, profile = rt.images, rt.dtype, rt.profile
         branch_of_wake = _branches(rt, system)
-        branch_of_value = _value_branches(rt.profile, routes) if system.chips.gated else {}
+        out = system.chips.top.graph.output_node().args[0]
+        route_value = getattr(out[1], "name", None) if system.chips.gated and isinstance(out, (tuple, list)) else None
+        branch_of_value = _value_branches(rt.profile, routes, route_value) if system.chips.gated else {}
     probe = probe_shapes(system.chips, x)
 
     def bundle(r: int) -> Bundle:
@@ -253,13 +255,16 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
                              chip_ranks=dict(routes.rank_of_chip))
 
 
-def _value_branches(profile, routes: Routes) -> dict[tuple[str, int], frozenset]:
+def _value_branches(profile, routes: Routes, route_value: str | None) -> dict[tuple[str, int], frozenset]:
     """(value, destination rank) -> the routes for which the plan sends it (a branch's output that a wake
     outside the branch selects from); values sent for every route are left out."""
+    every = {r for r in profile.routes if r is not None}
     by_transfer: dict[tuple[str, int, int], set] = {}
     for t in profile.transfers:
         if t.src_wake is not None and t.dst_wake is not None:
             by_transfer.setdefault((t.tensor, t.src_wake, t.dst_wake), set()).add(t.branch)
+    route = routes.values.get(route_value) if route_value else None
+    known_after = route.wake if route is not None and route.wake is not None else -1
     out = {}
     for v in routes.values.values():
         tensor = routes.expanded_name.get(v.name)
@@ -269,8 +274,8 @@ def _value_branches(profile, routes: Routes) -> dict[tuple[str, int], frozenset]
             if not all(w is not None for w in wakes):
                 continue
             branches = set().union(*(by_transfer.get((tensor, v.wake, w), {None}) for w in wakes if w is not None))
-            if None not in branches:
-                out[(v.name, d)] = frozenset(branches)
+            if None not in branches and not every <= branches and all(w is not None and w > known_after for w in wakes):
+                out[(v.name, d)] = frozenset(branches)  # (a wake up to the gate's needs it before the route)
     return out
 
 
@@ -283,8 +288,9 @@ def _branches(rt, system: Partition) -> dict[int, frozenset]:
     by_index = {w.index: w for w in rt.profile.wakes}
     for k, c in enumerate(chips):
         w = by_index.get(k)
-        if w is None or w.chip != c or None in w.work:
-            continue
+        every = {r for r in rt.profile.routes if r is not None}
+        if w is None or w.chip != c or None in w.work or every <= set(w.work):
+            continue                                    # runs for every route (the gate's own chip, say)
         out[k] = frozenset(w.work)
     return out
 

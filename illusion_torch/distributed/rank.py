@@ -104,7 +104,9 @@ def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, Shape]:
         def run_node(self, n: fx.Node) -> Any:
             value = super().run_node(n)
             out = runs[-1]
-            if isinstance(value, torch.Tensor):
+            if _scalar(value):
+                scalars[-1][n.name] = value
+            elif isinstance(value, torch.Tensor):
                 out[n.name] = (tuple(value.shape), value.dtype)
             elif n.op != "output" and isinstance(value, (tuple, list)):
                 for k, item in enumerate(value):                 # a tuple another wake reads items of
@@ -112,16 +114,47 @@ def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, Shape]:
                         out[f"{n.name}[{k}]"] = (tuple(item.shape), item.dtype)
             return value
 
+    scalars: list[dict[str, Any]] = []
     x2 = x[:2] if len(x) >= 2 else torch.cat([x[:1], x[:1]])
-    for xs in (x2[:1], x2):
+    for xs in (x2[:1], x2, x2[1:2]):
         runs.append({})
+        scalars.append({})
         with torch.no_grad():
             Probe(programs.top).run(xs.to(programs.dtype) if xs.is_floating_point() else xs)
+    moved = [f"{k} (shape {v[0]} for one input, {runs[2][k][0]} for another)" for k, v in runs[0].items()
+             if k in runs[2] and runs[2][k] != v] + \
+        [f"{k} (a number: {v} for one input, {scalars[2][k]} for another)" for k, v in scalars[0].items()
+         if k in scalars[2] and scalars[2][k] != v]
+    if moved:
+        raise IllusionError(f"value {moved[0]} depends on the input's content (e.g. padding trimmed per input); "
+                            f"the distributed runtime sends tensors of fixed shapes only — pad the inputs to one "
+                            f"length, or run this model in process")
     shapes = {}
     for name, (one, dtype) in runs[0].items():
         two = runs[1][name][0]
         shapes[name] = (one, tuple(d for d, (a, b) in enumerate(zip(one, two, strict=True)) if a != b), dtype)
+    for name, one in scalars[0].items():                # sizes and the like: known from the inputs' count
+        shapes[name] = ("scalar", one, scalars[1][name])  # type: ignore[assignment]
     return shapes
+
+
+def _scalar(value: Any) -> bool:
+    """A Python number, or a tuple of them (a size): metadata every rank can know, not a message."""
+    if isinstance(value, (bool, int, float)):
+        return True
+    return isinstance(value, (tuple, list)) and len(value) > 0 and all(isinstance(v, (bool, int, float))
+                                                                       for v in value)
+
+
+def scalar_for(one: Any, two: Any, n: int) -> Any:
+    """The scalar for ``n`` inputs, from its values for 1 and 2 (the same, or growing with the inputs)."""
+    if isinstance(one, (tuple, list)):
+        return type(one)(scalar_for(a, b, n) for a, b in zip(one, two, strict=True))
+    if one == two:
+        return one
+    if two == 2 * one:
+        return one * n
+    raise IllusionError(f"a size that is neither fixed nor proportional to the inputs ({one}, {two})")
 
 
 def shape_for(shape: Shape, n: int) -> tuple[int, ...]:
@@ -196,6 +229,7 @@ class Walker:
         self.values = bundle.routes.values
         self.item_of = {s.name: (s.source, s.index) for s in bundle.steps if s.kind == "item"}
         self.route_dests = self._route_dests() if bundle.route_value is not None else set()
+        self.deferred: list = []                        # sends waiting for the route (see ``_send``)
         self._load()
 
     def _load(self) -> None:
@@ -265,32 +299,60 @@ class Walker:
             elif s.kind == "output":
                 if self.rank == 0:
                     env[s.name] = tuple(self._get(env, a, n, index) for a in s.args)
+        if end == len(steps):
+            deferred, self.deferred = self.deferred, []
+            for v, out, d in deferred:
+                self._send_to(v, out, d, index, env, n)
         return env, end
+
+    def _is_scalar(self, name: str) -> bool:
+        shape = self.b.shapes.get(name)
+        return shape is not None and isinstance(shape[0], str)
 
     def _route(self, env: dict, n: int, index: int) -> torch.Tensor:
         assert self.b.route_value is not None
         return self._get(env, ("v", self.b.route_value), n, index)
 
     def _send(self, v, out: torch.Tensor, index: int, env: dict, n: int) -> None:
-        """To every rank with a wake that uses ``v`` and is awake for this batch (the route to all that need it)."""
-        cond = self.b.branch_of_wake
+        """To every rank with a wake that uses ``v`` and is awake for this batch (the route to all that need it).
+        A send that depends on a route this rank does not hold yet waits until the end of its walk of the batch
+        (the route may itself be computed from values this rank sends on)."""
+        if self._is_scalar(v.name):
+            return                                      # every rank knows it: not a message
         for d in v.dests:
-            wakes = v.dest_wakes.get(d, [None])
-            if all(w in cond for w in wakes):          # only a branch's wakes use it there: are any awake?
-                route = self._route(env, n, index)
-                if not any(self._awake(w, route) for w in wakes if w is not None):
-                    continue
-            branch = self.b.branch_of_value.get((v.name, d))
-            if branch is not None and not self._taken(branch, env, n, index):
-                continue                                # a branch's output the select will not take
-            if v.parts is None:
-                self.link.send(out, d, v.part_tag(0), v.wire, batch=index, name=v.name)
+            if self._depends_on_route(v, d) and not self._route_ready(env):
+                self.deferred.append((v, out, d))
             else:
-                for j, (k, wire) in enumerate(zip(v.parts, v.part_wires, strict=True)):
-                    self.link.send(out[k], d, v.part_tag(j), wire, batch=index, name=f"{v.name}[{k}]")
+                self._send_to(v, out, d, index, env, n)
         if v.name == self.b.route_value:
             for d in sorted(self.route_dests - set(v.dests)):
                 self.link.send(out, d, v.part_tag(0), v.wire, batch=index, name=v.name, control=True)
+
+    def _depends_on_route(self, v, d: int) -> bool:
+        wakes = v.dest_wakes.get(d, [None])
+        return all(w in self.b.branch_of_wake for w in wakes) or (v.name, d) in self.b.branch_of_value
+
+    def _route_ready(self, env: dict) -> bool:
+        name = self.b.route_value
+        if name is None or name in env:
+            return True
+        v = self.values[name]
+        return v.rank == self.rank and name in self.item_of and self.item_of[name][0] in env
+
+    def _send_to(self, v, out: torch.Tensor, d: int, index: int, env: dict, n: int) -> None:
+        wakes = v.dest_wakes.get(d, [None])
+        if all(w in self.b.branch_of_wake for w in wakes):   # only a branch's wakes use it there: any awake?
+            route = self._route(env, n, index)
+            if not any(self._awake(w, route) for w in wakes if w is not None):
+                return
+        branch = self.b.branch_of_value.get((v.name, d))
+        if branch is not None and not self._taken(branch, env, n, index):
+            return                                      # a branch's output the select will not take
+        if v.parts is None:
+            self.link.send(out, d, v.part_tag(0), v.wire, batch=index, name=v.name)
+        else:
+            for j, (k, wire) in enumerate(zip(v.parts, v.part_wires, strict=True)):
+                self.link.send(out[k], d, v.part_tag(j), wire, batch=index, name=f"{v.name}[{k}]")
 
     def _route_dests(self) -> set[int]:
         """Ranks that need the route: those with a branch's wakes, and those sending to or receiving from them."""
@@ -322,6 +384,11 @@ class Walker:
                 like = self.b.dtype if dtype.is_floating_point and wire.dtype is None else dtype
                 items[k] = self.link.recv(v.rank, v.part_tag(j), wire, shape_for(shape, n), like, name=f"{name}[{k}]")
             env[name] = tuple(items)
+            return env[name]
+        if self._is_scalar(name):
+            if name not in env:
+                _, one, two = self.b.shapes[name]
+                env[name] = scalar_for(one, two, n)
             return env[name]
         shape = self.b.shapes.get(name, ((n,), (0,), torch.float32))
         dtype = shape[2]
