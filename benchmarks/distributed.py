@@ -57,9 +57,10 @@ def _mib(b: int) -> float:
     return round(b / 2**20, 1)
 
 
-def identity(limit: int) -> list[dict]:
-    rows = []
-    for name in checkpoint.available():
+def identity(limit: int, models: list[str] | None = None) -> list[dict]:
+    saved = json.loads(OUT.read_text()).get("identity", []) if OUT.is_file() and models else []
+    rows = [r for r in saved if r["model"] not in models] if models else []
+    for name in models or checkpoint.available():
         w = job(name, limit=limit)
         for target in (4, 8, 16):
             t = time.perf_counter()
@@ -236,11 +237,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--parts", default="identity,mnist,rss,pipelined,scale")
     p.add_argument("--limit", type=positive_int, default=8)
+    p.add_argument("--models", default=None, help="identity: only these checkpoints (comma-separated)")
     args = p.parse_args()
     RESULTS.mkdir(exist_ok=True)
     for part in args.parts.split(","):
         if part == "identity":
-            identity(args.limit)
+            identity(args.limit, args.models.split(",") if args.models else None)
         elif part == "mnist":
             mnist()
         elif part == "rss":

@@ -34,7 +34,7 @@ def encode(value: torch.Tensor, wire: Wire, name: str = "a value") -> torch.Tens
     if wire.dtype is None or wire.fl is None:
         return value.to(torch.uint8) if value.dtype == torch.bool else value.contiguous()
     scaled = value.double() * 2.0 ** wire.fl
-    codes = scaled.to(wire.dtype)
+    codes = scaled.to(wire.dtype).contiguous()            # a slice of a wider tensor: one block on the wire
     if not torch.equal(codes.double(), scaled):
         raise IllusionError(f"{name} is not on {wire.bits}-bit codes with {wire.fl} fractional bits: the wire "
                             f"format from the partition does not hold it (a bug: please report it)")
