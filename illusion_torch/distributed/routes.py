@@ -26,6 +26,7 @@ from torch import fx, nn
 
 from ..errors import IllusionError
 from ..fixed import FixedPoint, grid_fl
+from ..partitioning.ops import op_of
 from ..partitioning.slices import BiasAdd, GroupSlice
 from ..partitioning.trace import HOST, Chip
 from ..partitioning.wakes import ChipPrograms
@@ -232,7 +233,7 @@ class _WireRules:
             return Wire(0, 16)                           # weightless op keeps its input's size: the int16 logits)
         if getattr(meta, "dtype", torch.float32) in (torch.int64, torch.int32, torch.uint8):
             return Wire(None, 8)                       # a route or an index: sent as it is
-        fmt = format_of(node, self.modules, self.memo)
+        fmt = self._format(node)
         if fmt is not None:
             return Wire(fmt.fl, _bits(fmt.wl))
         fl = self._sum_fl(node)
@@ -247,12 +248,25 @@ class _WireRules:
                     return self(u.name)
         return Wire(None, self.word_bits)
 
+    def _format(self, node: fx.Node | None) -> FixedPoint | None:
+        """``format_of``, and through a format-keeping op whose other inputs are sizes (a reshape to
+        ``x.size(0), …``): the one format of its tensor inputs."""
+        if node is None:
+            return None
+        fmt = format_of(node, self.modules, self.memo)
+        if fmt is not None or node.op not in ("call_method", "call_function") or \
+                not op_of(node, self.modules).keeps_format:
+            return fmt
+        tensors = [a for a in node.all_input_nodes if hasattr(a.meta.get("tensor_meta"), "shape")]
+        fmts = {self._format(a) for a in tensors}
+        return fmts.pop() if len(fmts) == 1 else None
+
     def _sum_fl(self, node: fx.Node) -> int | None:
         """Fractional bits of a weighted slice's (partial) sums: the weights' plus the input's."""
         m = self.modules.get(str(node.target)) if node.op == "call_module" else None
         if isinstance(m, (nn.Conv2d, nn.Linear, GroupSlice)):
             arg = node.args[0]
-            x = format_of(arg if isinstance(arg, fx.Node) else None, self.modules, self.memo)
+            x = self._format(arg if isinstance(arg, fx.Node) else None)
             if x is None or self.wfmt is None:
                 return None
             w_fl = grid_fl(m.weight, self.wfmt.wl) if self.per_tensor else self.wfmt.fl
