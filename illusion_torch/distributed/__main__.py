@@ -17,6 +17,7 @@ partitions the model while the others wait).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -28,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     timeout = 300.0
     if "--timeout" in argv:
         i = argv.index("--timeout")
-        timeout = float(argv[i + 1])
+        try:
+            timeout = float(argv[i + 1])
+        except (IndexError, ValueError):
+            timeout = math.nan
+        if not math.isfinite(timeout) or timeout <= 0:
+            print("error: --timeout takes a positive number of seconds, e.g. --timeout 300", file=sys.stderr)
+            return 2
         del argv[i:i + 2]
     try:
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])

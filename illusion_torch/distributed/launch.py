@@ -87,27 +87,24 @@ def distributed_meta(r: DistributedResult) -> dict:
                        "chip_bytes": s.chip_bytes, "wall_s": round(s.wall_s, 3)} for s in r.ranks]}
 
 
-def _rss_now() -> int:
-    """This process's resident memory now, in bytes (VmRSS)."""
+def _status_bytes(key: str) -> int | None:
+    """A byte count from /proc/self/status (``VmRSS``: now; ``VmHWM``: the peak of this address space only —
+    ru_maxrss would count the parent's pages a spawned rank was forked with before its exec)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return None
+
+
+def _rss_now() -> int:
+    return _status_bytes("VmRSS") or 0
 
 
 def _peak_rss() -> int:
-    """This process's peak resident memory in bytes: VmHWM (its own address space; ru_maxrss would count the
-    parent's pages a spawned rank was forked with before its exec)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return _status_bytes("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _free_port() -> int:
@@ -184,8 +181,7 @@ def _spawned(index: int, world: int, init_method: str, timeout_s: float, errdir:
 
 
 def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: str = "one", batch: int = 1,
-             depth: int = 4, timeline: bool = False, images=None, dtype: torch.dtype | None = None,
-             branch_of_wake: dict | None = None, branch_of_value: dict | None = None) -> DistributedResult:
+             depth: int = 4, timeline: bool = False) -> DistributedResult:
     """Rank 0 of an initialized process group: ship the bundles, run ``x``, gather the ranks' statistics."""
     from ..runtime import Runtime
 
@@ -194,14 +190,12 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
     if batch < 1 or depth < 1:
         raise IllusionError(f"batch and depth must be at least 1, got {batch} and {depth}")
     world = dist.get_world_size()
-    profile = None
-    if images is None or dtype is None:
-        rt = Runtime(system)
-        images, dtype, profile = rt.images, rt.dtype, rt.profile
-        branch_of_wake = _branches(rt, system)
-        out = system.chips.top.graph.output_node().args[0]
-        route_value = getattr(out[1], "name", None) if system.chips.gated and isinstance(out, (tuple, list)) else None
-        branch_of_value = _value_branches(rt.profile, routes, route_value) if system.chips.gated else {}
+    rt = Runtime(system)
+    images, dtype, profile = rt.images, rt.dtype, rt.profile
+    branch_of_wake = _branches(rt, system)
+    out = system.chips.top.graph.output_node().args[0]
+    route_value = getattr(out[1], "name", None) if system.chips.gated and isinstance(out, (tuple, list)) else None
+    branch_of_value = _value_branches(rt.profile, routes, route_value) if system.chips.gated else {}
     probe = probe_shapes(system.chips, x)
 
     def bundle(r: int) -> Bundle:
@@ -245,10 +239,6 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
     logits = torch.cat([o[0] for o in outs]).double()
     route = torch.cat([o[1] for o in outs]) if system.chips.gated else None
     runs = {None: len(x)} if route is None else {int(r): int((route == r).sum()) for r in route.unique()}
-    if profile is None:
-        from ..cost.work import profile as make_profile
-
-        profile = make_profile(system.graph, system.chips, system.mapping.n_chips)
     return DistributedResult(logits, route, world, schedule, batch, sum(s.chip_bytes for s in stats[1:]),
                              sum(s.host_bytes for s in stats), wall, stats, runs=runs,
                              expected_wire_bytes=expected_wire_bytes(profile, routes, runs),
@@ -286,9 +276,9 @@ def _branches(rt, system: Partition) -> dict[int, frozenset]:
     out = {}
     chips = [c for c, _ in system.chips.wakes]
     by_index = {w.index: w for w in rt.profile.wakes}
+    every = {r for r in rt.profile.routes if r is not None}
     for k, c in enumerate(chips):
         w = by_index.get(k)
-        every = {r for r in rt.profile.routes if r is not None}
         if w is None or w.chip != c or None in w.work or every <= set(w.work):
             continue                                    # runs for every route (the gate's own chip, say)
         out[k] = frozenset(w.work)
