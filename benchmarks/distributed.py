@@ -17,6 +17,9 @@ distributed.png is drawn from the timeline part of ``mnist``):
   the single-process run's peak RSS (a fresh process: partition + build + run) vs each chip rank's.
 - pipelined: MNIST on 8 chips, 2,000 inputs: one at a time vs pipelined (depth 8), measured inputs/s, against
   the cost model's speed-up of pipelining on the same mapping (``paper-testchip``).
+- floor: the transport alone — the MNIST run's messages (sizes, peers, order: from a timeline run of one input)
+  replayed by bare gloo ``isend``/``recv`` between 9 processes with no computing, 2,000 inputs one at a time;
+  the least any one-chip-per-rank run of this mapping can take on this machine.
 - scale: SVHN on ≥ 64 chips (an even 64th of its weights per chip) over 8 ranks; ResNet-18 (Fashion-MNIST,
   fixed point) on ≥ 1,000 chips (an even 1,000th) over 16 ranks.
 """
@@ -184,6 +187,69 @@ def pipelined(inputs: int = 2000) -> dict:
     return row
 
 
+def _replay(index: int, world: int, init: str, pattern: dict, inputs: int, out: str) -> None:
+    """A rank of the floor run: this rank's sends and receives of one input, ``inputs`` times, nothing else."""
+    import torch.distributed as dist
+
+    rank = index + 1                    # the host calls it with -1
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    bufs = [torch.zeros(nbytes, dtype=torch.uint8) for _, _, nbytes in pattern[rank]]
+    dist.barrier()
+    t = time.perf_counter()
+    pending: list = []
+    for _ in range(inputs):
+        for p in pending:
+            p.wait()
+        pending = []
+        for (kind, peer, _), buf in zip(pattern[rank], bufs, strict=True):
+            if kind == "recv":
+                dist.recv(buf, src=peer)
+            else:
+                pending.append(dist.isend(buf, dst=peer))
+    for p in pending:
+        p.wait()
+    wall = time.perf_counter() - t
+    dist.barrier()
+    if rank == 0:
+        Path(out).write_text(json.dumps(wall))
+    dist.destroy_process_group()
+
+
+def floor(inputs: int = 2000) -> dict:
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    w = job("mnist", limit=inputs)
+    system = il.partition(w.model, w.x[:1], chips=8, capacity=capacity_for(w, 8, None))
+    procs = system.mapping.n_chips + 1
+    tl = run_distributed(system, w.x[:1], procs=procs, timeline=True)
+    pattern = {s.rank: [(kind, peer, nbytes) for kind, peer, nbytes, _, _ in s.events] for s in tl.ranks}
+    t = time.perf_counter()
+    Runtime(system).run(w.x, batch_size=1)
+    in_one = time.perf_counter() - t
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        init = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp, "wall.json"))
+        ctx = mp.start_processes(_replay, args=(procs, init, pattern, inputs, ""), nprocs=procs - 1, join=False,
+                                 start_method="spawn")
+        _replay(-1, procs, init, pattern, inputs, out)
+        ctx.join()
+        wall = json.loads(Path(out).read_text())
+    row = {"inputs": inputs, "chips": system.mapping.n_chips, "procs": procs,
+           "messages_per_input": sum(len(v) for v in pattern.values()) // 2, "pattern": pattern,
+           "bare_transport_s": round(wall, 2), "bare_transport_ms_per_input": round(wall / inputs * 1e3, 3),
+           "in_process_one_at_a_time_s": round(in_one, 2),
+           "floor_ratio_vs_in_process": round(wall / in_one, 2)}
+    print({k: v for k, v in row.items() if k != "pattern"}, flush=True)
+    _save("floor", row)
+    return row
+
+
 def scale() -> list[dict]:
     rows = []
     for name, share, procs in (("svhn", 64, 9), ("resnet18-fashion", 1000, 17)):
@@ -235,7 +301,7 @@ def _plot_timeline(result, rt: Runtime, system) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", default="identity,mnist,rss,pipelined,scale")
+    p.add_argument("--parts", default="identity,mnist,floor,rss,pipelined,scale")
     p.add_argument("--limit", type=positive_int, default=8)
     p.add_argument("--models", default=None, help="identity: only these checkpoints (comma-separated)")
     args = p.parse_args()
@@ -251,6 +317,8 @@ def main() -> int:
             pipelined()
         elif part == "scale":
             scale()
+        elif part == "floor":
+            floor()
         else:
             raise SystemExit(f"unknown part {part!r}")
     return 0

@@ -30,7 +30,6 @@ from .cost.hardware import preset as get_preset
 from .cost.profile import Branch
 from .files import dumps_json, fresh_dir
 from .partitioning.partition import Partition
-from .plots import plot_energy_breakdown, plot_mapping, plot_power_timeline
 from .runtime import Runtime, batches
 from .runtime.engine import RunResult
 
@@ -131,6 +130,8 @@ class Report:
         a temporary folder that replaces it, so an interrupted save leaves the old run whole)."""
         with fresh_dir(out_dir) as tmp:
             (tmp / "report.json").write_text(dumps_json(self.as_dict()))
+            from .plots import plot_energy_breakdown, plot_mapping, plot_power_timeline
+
             plot_power_timeline(self, tmp / "power_timeline.png")
             plot_energy_breakdown(self, tmp / "energy_breakdown.png")
             if self.system is not None:

@@ -141,8 +141,8 @@ def serve(rank: int, world: int, init_method: str | None = None, timeout_s: floa
             walker = Walker(bundle, Link(rank, bundle.dtype))
         except Exception as e:
             raise IllusionError(f"rank {rank} cannot load its chips {bundle.routes.chips_of(rank)}: {e}") from None
-        print(f"rank {rank} (pid {os.getpid()}): chips {_span(bundle.routes.chips_of(rank))} loaded",
-              file=sys.stderr, flush=True)
+        sys.stderr.flush()                # one write of one line: ranks' lines never interleave
+        os.write(2, f"rank {rank} (pid {os.getpid()}): chips {_span(bundle.routes.chips_of(rank))} loaded\n".encode())
         header: list = [None]
         dist.recv_object_list(header, src=0)
         sizes, depth, keep_events = header[0]

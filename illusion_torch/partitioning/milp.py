@@ -20,10 +20,12 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import highspy
 import numpy as np
-from scipy.sparse import coo_matrix
+
+if TYPE_CHECKING:                       # loaded when a program is solved: importing the package stays light
+    import highspy
 
 __all__ = ["Program", "Result"]
 
@@ -42,6 +44,8 @@ class Result:
 def _quiet_highs() -> highspy.Highs:
     """A HiGHS instance that writes nothing: its constructor prints a banner on the process's stdout (file
     descriptor 1, below Python's sys.stdout), which would corrupt ``--json -`` output."""
+    import highspy
+
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -76,6 +80,9 @@ class Program:
         self.rows.append((coeffs, lo, hi))
 
     def _model(self) -> highspy.HighsLp:
+        import highspy
+        from scipy.sparse import coo_matrix
+
         r, c, v = [], [], []
         for i, (coeffs, _, _) in enumerate(self.rows):
             for j, x in coeffs.items():
@@ -101,6 +108,8 @@ class Program:
 
     def solve(self, time_limit_s: float, start: dict[int, float] | None = None) -> Result:
         """Solve within ``time_limit_s``; ``start``: values of some variables, a solution to begin from."""
+        import highspy
+
         h = _quiet_highs()
         h.setOptionValue("time_limit", float(time_limit_s))
         h.setOptionValue("mip_rel_gap", 0.0)

@@ -16,6 +16,7 @@ one op per output value, not channel-wise, not proven exact in float32 — safe 
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,7 +25,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
-from torchvision.ops import stochastic_depth
 
 from ..errors import IllusionError
 from ..layers import QLSTM, QuantPoint, masked_scores
@@ -131,7 +131,6 @@ _FUNCTIONS: dict[Callable[..., Any], OpInfo] = {
     F.gelu: _ACT, F.silu: _ACT, F.hardswish: _ACT, F.hardsigmoid: _ACT, F.relu6: _ACT, torch.sigmoid: _ACT,
     torch.tanh: _ACT, operator.mul: _MUL, torch.mul: _MUL,
     operator.matmul: _MATMUL, torch.matmul: _MATMUL, torch.bmm: _MATMUL,
-    stochastic_depth: _CHANNEL_VIEW,        # traced in eval mode: the identity
     masked_scores: _VIEW,                   # an attention mask: moves −inf in, computes nothing
 }
 _METHODS: dict[str, OpInfo] = {
@@ -214,6 +213,14 @@ def layer_kind(module: nn.Module | None) -> LayerKind | None:
     return next((kind for cls, kind in WEIGHTED.items() if isinstance(module, cls)), None)
 
 
+def _add_torchvision() -> None:
+    """torchvision's traced functions: looked up only once torchvision is loaded (a model that calls them
+    loaded it), so the op table never imports torchvision itself."""
+    from torchvision.ops import stochastic_depth
+
+    _FUNCTIONS.setdefault(stochastic_depth, _CHANNEL_VIEW)      # traced in eval mode: the identity
+
+
 def op_of(node: fx.Node, modules: dict[str, nn.Module]) -> OpInfo:
     """The table's entry for a weightless node (``modules``: the graph's ``dict(named_modules())``)."""
     if node.op == "call_module":
@@ -222,6 +229,8 @@ def op_of(node: fx.Node, modules: dict[str, nn.Module]) -> OpInfo:
             return _VIEW if module.keeps_format else OTHER
         return next((info for cls, info in _MODULES.items() if isinstance(module, cls)), OTHER)
     if node.op == "call_function":
+        if node.target not in _FUNCTIONS and "torchvision" in sys.modules:
+            _add_torchvision()
         return _FUNCTIONS.get(node.target, OTHER)  # type: ignore[call-overload]
     if node.op == "call_method":
         return _METHODS.get(str(node.target), OTHER)
