@@ -13,3 +13,11 @@ def test_import_is_fast_and_compiles_nothing():
     assert float(out[0]) < 20.0 and time.time() - started < 30
     assert out[1] == "False", "import illusion_torch must not import qtorch"
     assert out[2] == "False", "import illusion_torch must not load the C++ extension builder"
+
+
+def test_a_chip_rank_imports_no_plotting_solver_or_torchvision():
+    # every distributed chip rank pays its imports in memory (issue 13: a rank's RSS follows its share)
+    code = ("import sys, illusion_torch.distributed.launch, illusion_torch.distributed.rank; "
+            "print(*(m in sys.modules for m in ('torchvision', 'matplotlib', 'highspy', 'scipy.sparse')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False"] * 4

@@ -8,6 +8,8 @@ Usage::
     illusion lifetime --model svhn|d2nn|kws [--chips 8] [--resilience distributed-endurer] [--years 10]
                       [--solver bilp] [--rate R]                 # any checkpoint with --rate (mobilenet_v2 …)
                       [--seed S] [--limit 500] [--json PATH|-] [--plot PATH.png]   # RRAM wear over the years
+                      [--scenario ours|paper] [--stuck-at-1 F|de-mix] [--write-back on|off]
+                      [--weight-masks on|off] [--wears buffer|ours|every] [--one-value-per-word]
     illusion eval NAME [--limit N] [--json PATH|-]            # fixed-point accuracy of a shipped checkpoint
     illusion train NAME [--epochs N] [--seed S] [--out DIR] [--overwrite]   # retrain with its recipe
     illusion partition --model NAME [--chips N | --max-chips N] [--capacity C] [--solver ...]
@@ -108,6 +110,20 @@ def _parser() -> argparse.ArgumentParser:
     lt.add_argument("--eps", type=number(positive=False), default=None)
     lt.add_argument("--c", type=number(positive=False), default=None)
     lt.add_argument("--spares", type=seed, default=None, help="spare words per chip (distributed-endurer-plus)")
+    lt.add_argument("--scenario", default="ours", choices=["ours", "paper"],
+                    help="ours: messages and state kept across a shutdown wear; paper: the authors' experiment as "
+                         "run (one RRAM buffer per workload, their parameters; svhn, d2nn, kws on 8 chips)")
+    lt.add_argument("--stuck-at-1", dest="stuck_at_1", default=None,
+                    help="share of failed cells stuck at 1 (default 0.98: 'almost all'); 'de-mix': the paper's "
+                         "mostly-stuck-at-0 mix under Distributed ENDURER (0.02)")
+    lt.add_argument("--write-back", choices=["on", "off"], default=None,
+                    help="the 4-word write-back SRAM buffer (default: ours on; paper on unless --resilience none)")
+    lt.add_argument("--weight-masks", choices=["on", "off"], default=None,
+                    help="stuck bits forced into the weights (default: ours on; paper on unless --resilience none)")
+    lt.add_argument("--wears", choices=["buffer", "ours", "every"], default=None,
+                    help="--scenario paper: what wears (default buffer: the paper's one buffer)")
+    lt.add_argument("--one-value-per-word", action="store_true",
+                    help="--scenario paper: int8 values one per 16-bit word instead of two")
     lt.add_argument("--json", default=None, help="'-': stdout")
     lt.add_argument("--plot", type=plot_path, default=None, help="picture: accuracy and stuck bits vs years")
     lt.set_defaults(func=commands.lifetime)

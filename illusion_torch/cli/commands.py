@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import IllusionError
@@ -132,12 +133,29 @@ def lifetime(args: argparse.Namespace) -> None:
     from ..jobs import capacity_for, job
     from ..plots import plot_lifetime
     from ..system import partition as partition_model
-    from ..wear import policy, simulate
+    from ..wear import PAPER_ENDURANCE, policy, simulate
     from ..wear.lifetime import marks_until
+    from ..wear.paper_run import WORKLOADS, Assumptions, simulate_paper, stuck_at_one
 
+    share = stuck_at_one(args.stuck_at_1)
+    on = {None: None, "on": True, "off": False}
+    if args.scenario == "paper":
+        if args.model not in WORKLOADS:
+            raise IllusionError(f"the paper ran its endurance experiment on {', '.join(WORKLOADS)}; --scenario "
+                                f"paper cannot run {args.model!r} (use --scenario ours)")
+        if any(v is not None for v in (args.tau, args.eps, args.c)):
+            raise IllusionError("--scenario paper runs the experiments' own TAU/EPS/C (wear/paper_run.py "
+                                "PAPER_DE); drop --tau/--eps/--c, or use --scenario ours")
+        if args.chips != 8:
+            raise IllusionError("the paper's experiment ran on 8 chips: drop --chips or give --chips 8")
+        assumptions = Assumptions(wears=args.wears or "buffer", stuck_at_one=share,
+                                  mask_weights=on[args.weight_masks], packed=not args.one_value_per_word,
+                                  write_back=on[args.write_back], spares=args.spares)
+    elif args.wears is not None or args.one_value_per_word:
+        raise IllusionError("--wears and --one-value-per-word are assumptions of --scenario paper")
     params = {k: v for k, v in (("tau", args.tau), ("eps", args.eps), ("c", args.c), ("spares", args.spares))
               if v is not None}
-    resilience = policy(args.resilience, **params)    # a bad parameter fails before any work
+    resilience = policy(args.resilience, **params) if args.scenario == "ours" else None   # fails before any work
     marks_until(args.years)
     _shipped(args.model)
     w = job(args.model, limit=args.limit)
@@ -145,7 +163,15 @@ def lifetime(args: argparse.Namespace) -> None:
     capacity = capacity_for(w, args.chips, args.capacity)
     system = partition_model(w.model, w.x[:1], chips=args.chips, capacity=capacity, solver=args.solver,
                              time_limit_s=args.time_limit)
-    result = simulate(system, w.x, w.y, resilience=resilience, years=args.years, seed=args.seed, rate=args.rate)
+    if args.scenario == "paper":
+        result = simulate_paper(system, w.x, w.y, resilience=args.resilience, years=args.years, seed=args.seed,
+                                rate=args.rate, assumptions=assumptions)
+    else:
+        assert resilience is not None
+        endurance = replace(PAPER_ENDURANCE, stuck_at_zero=1 - share)
+        result = simulate(system, w.x, w.y, resilience=resilience, years=args.years, seed=args.seed, rate=args.rate,
+                          endurance=endurance, write_back_on=on[args.write_back] is not False,
+                          mask_weights=on[args.weight_masks] is not False)
     say(args, result.summary())
     synthetic = " (SYNTHETIC data)" if w.synthetic else ""
     say(args, f"accuracy on a fixed test subset: the first {len(w.x)} {w.dataset} test samples{synthetic}")

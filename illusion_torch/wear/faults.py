@@ -113,6 +113,7 @@ class FaultyChips:
         self._insert()
         self.programs: ChipPrograms = cut(self.gm, self.chip_of, gated=src.gated)
         self.masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.mask_weights = True        # False: stuck bits in the activations only
         self.apply()
 
     # -- building ------------------------------------------------------------------------------------
@@ -238,7 +239,7 @@ class FaultyChips:
         root = self.gm
         with torch.no_grad():
             for img in self.images:
-                masks = self.masks.get(img.chip)
+                masks = self.masks.get(img.chip) if self.mask_weights else None
                 for r in img.space(Space.NVM):
                     p = getattr(root.get_submodule(r.module), r.param)
                     codes = r.codes.numpy()

@@ -65,6 +65,7 @@ class LifetimePoint:
     max_writes_per_word: float
     failed_cells: int = 0       # every failed cell of the chips' memories, repaired or not
     repaired_words: int = 0     # words redirected to spares (distributed-endurer-plus)
+    buffer_stuck_bits: int | None = None    # the paper scenario: stuck bits in effect in its one RRAM buffer
 
 
 @dataclass
@@ -94,9 +95,13 @@ class LifetimeResult:
                  f"inputs",
                  f"{'point':<9}{'years':>8}{'accuracy':>10}{'stuck bits':>12}{'failed cells':>14}{'repaired':>10}"
                  f"{'max writes/word':>17}"]
+        in_buffer = all(p.buffer_stuck_bits is not None for p in self.points)
+        if in_buffer:
+            lines[-1] += f"{'in the buffer':>15}"
         for p in self.points:
             lines.append(f"{p.label:<9}{p.years:>8.3g}{100 * p.accuracy:>9.2f}%{p.stuck_bits:>12}{p.failed_cells:>14}"
-                         f"{p.repaired_words:>10}{p.max_writes_per_word:>17.4g}")
+                         f"{p.repaired_words:>10}{p.max_writes_per_word:>17.4g}"
+                         + (f"{p.buffer_stuck_bits:>15}" if in_buffer else ""))
         life = "never within the horizon" if self.lifetime_years is None else f"{self.lifetime_years:g} years"
         lines.append(f"accuracy first 1 point below its start: {life}; wear evenness (mean ÷ max writes per "
                      f"word) {self.wear_evenness:.3f}; chip swaps {self.swaps}; {self.wall_s:.1f} s")
@@ -128,20 +133,27 @@ def marks_until(years: float) -> list[tuple[str, int]]:
 
 def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience: str | Policy = "distributed-endurer",
              years: float = 10.0, seed: int = 0, rate: float | None = None,
-             endurance: Endurance = PAPER_ENDURANCE) -> LifetimeResult:
+             endurance: Endurance = PAPER_ENDURANCE, layout: str = "ours", write_back_on: bool = True,
+             mask_weights: bool = True) -> LifetimeResult:
     """Fast-forward ``years`` of inference on ``system``'s chips under ``resilience`` (a policy name, or
     ``wear.policy(name, **parameters)``); accuracy on (x, y). ``rate``: inferences per 4 hours (default:
-    PAPER.md's for the workload)."""
+    PAPER.md's for the workload). What wears: ``layout`` "ours" (messages and state kept across a shutdown,
+    ``nvm_layout``) or "every" (every activation buffer); ``write_back_on``: through the 4-word write-back
+    buffer; ``mask_weights``: stuck bits forced into the weights too (the paper's scenario: ``paper_run``)."""
     started = time.perf_counter()
+    if layout not in ("ours", "every"):
+        raise IllusionError(f"unknown wear layout {layout!r}; use 'ours' or 'every'")
     name = system.graph.model_name
     marks = marks_until(years)
     rate = _inference_rate(name, rate)
     pol = make_policy(resilience) if isinstance(resilience, str) else resilience
     runtime = Runtime(system)
-    layout = nvm_layout(runtime)
+    nvm = nvm_layout(runtime, every=layout == "every")
     base = runtime.run(x)                                     # no stuck bits: the accuracy of every such point
-    ff = FastForward(write_pattern(runtime, base.runs, layout), rate, pol, endurance, seed)
-    faulty = FaultyChips(runtime, layout=dict(enumerate(layout)))
+    ff = FastForward(write_pattern(runtime, base.runs, nvm, write_back_on=write_back_on), rate, pol, endurance,
+                     seed)
+    faulty = FaultyChips(runtime, layout=dict(enumerate(nvm)))
+    faulty.mask_weights = mask_weights
     points: list[LifetimePoint] = []
     wear = ff.wear()
     for label, period in marks:

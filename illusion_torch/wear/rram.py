@@ -205,10 +205,13 @@ def _new_positions(rng: np.random.Generator, total: int, taken: np.ndarray, coun
     return np.concatenate(out)
 
 
-def write_back(trace: np.ndarray, n_words: int, entries: int = 4) -> np.ndarray:
+def write_back(trace: np.ndarray, n_words: int, entries: int = 4, flush: str = "lru") -> np.ndarray:
     """RRAM writes per word for a sequence of word writes through a fully associative write-back SRAM buffer
-    of ``entries`` words (LRU; a hit updates the buffered word, a miss evicts the least recent dirty word
-    to the RRAM; what is left is flushed at the end — the chip shuts down with its data in NVM)."""
+    of ``entries`` words (a hit updates the buffered word; what is left is flushed at the end — the chip shuts
+    down with its data in NVM). A miss on a full buffer: ``flush="lru"`` evicts the least recent dirty word to
+    the RRAM; ``flush="whole"`` writes all of them back and empties it (the authors' experiment, PAPER.md)."""
+    if flush not in ("lru", "whole"):
+        raise IllusionError(f"unknown write-back flush {flush!r}; use 'lru' or 'whole'")
     counts = np.zeros(n_words, dtype=np.int64)
     buf: OrderedDict[int, None] = OrderedDict()
     for w in trace.tolist():
@@ -216,8 +219,13 @@ def write_back(trace: np.ndarray, n_words: int, entries: int = 4) -> np.ndarray:
             buf.move_to_end(w)
             continue
         if len(buf) >= entries:
-            old, _ = buf.popitem(last=False)
-            counts[old] += 1
+            if flush == "whole":
+                for old in buf:
+                    counts[old] += 1
+                buf.clear()
+            else:
+                old, _ = buf.popitem(last=False)
+                counts[old] += 1
         buf[w] = None
     for w in buf:
         counts[w] += 1

@@ -28,8 +28,9 @@ __all__ = ["nvm_layout", "write_pattern", "WORD_BYTES"]
 WORD_BYTES = 2
 
 
-def nvm_layout(runtime: Runtime) -> list[dict[str, int]]:
-    """Per chip, the activation buffers that live in RRAM and their byte addresses (after the weights).
+def nvm_layout(runtime: Runtime, every: bool = False) -> list[dict[str, int]]:
+    """Per chip, the activation buffers that live in RRAM and their byte addresses (after the weights);
+    ``every``: every activation buffer and inbox (no SRAM at all), for the sensitivity of the wear results.
 
     A chip keeps its working activations in SRAM while it is on (PAPER.md: activations sit in a separate
     SRAM); what must outlive a shutdown is written to RRAM: messages from other chips (relayed through the
@@ -53,7 +54,9 @@ def nvm_layout(runtime: Runtime) -> list[dict[str, int]]:
         for s in prof.stores:
             if s.chip != img.chip:
                 continue
-            if s.kind is StoreKind.INBOX:
+            if every:
+                keep = s.kind in (StoreKind.INBOX, StoreKind.ACTIVATION)
+            elif s.kind is StoreKind.INBOX:
                 keep = programs.chip_of.get(s.nodes[0]) != HOST
             else:
                 keep = any(used_in_a_later_wake(name) for name in s.nodes)
@@ -64,9 +67,11 @@ def nvm_layout(runtime: Runtime) -> list[dict[str, int]]:
     return out
 
 
-def write_pattern(runtime: Runtime, runs: dict[Branch, int], layout: list[dict[str, int]]) -> list[np.ndarray]:
+def write_pattern(runtime: Runtime, runs: dict[Branch, int], layout: list[dict[str, int]], *,
+                  write_back_on: bool = True) -> list[np.ndarray]:
     """Per chip, RRAM writes per 16-bit word per inference: weights first (written only by remaps), then the
-    RRAM-resident buffers of ``layout``, through the 4-word write-back SRAM buffer."""
+    RRAM-resident buffers of ``layout``, through the 4-word write-back SRAM buffer (``write_back_on``; else
+    every write reaches the RRAM)."""
     prof = runtime.profile
     total = sum(runs.values())
     out = []
@@ -83,6 +88,8 @@ def write_pattern(runtime: Runtime, runs: dict[Branch, int], layout: list[dict[s
                     continue
                 trace.append((where[s.name] + np.arange(s.numel * s.bytes_per_value)) // WORD_BYTES)
             if trace:
-                pattern += (n / total) * write_back(np.concatenate(trace), words)
+                words_written = np.concatenate(trace)
+                pattern += (n / total) * (write_back(words_written, words) if write_back_on
+                                          else np.bincount(words_written, minlength=words))
         out.append(pattern)
     return out
