@@ -148,6 +148,13 @@ def test_paper_faults_are_exact_without_stuck_bits_and_hit_the_buffer(shipped):
     assert not torch.equal(faulty.run(x), ref)
     faulty.set_segment_masks({})
     assert torch.equal(faulty.run(x), ref)
+    weights = np.zeros(SEGMENT_WORDS, dtype=np.int64)
+    weights[:base] = 0x4040                                              # every weight's bit 6 stuck at 1
+    faulty.set_segment_masks({chip: (ones, weights)})
+    assert not torch.equal(faulty.run(x), ref) and faulty.buffer_stuck_bits() == 0
+    unmasked = PaperFaults(rt, "d2nn", packed=True, mask_weights=False)   # the paper's no-resilience analysis
+    unmasked.set_segment_masks({chip: (ones, weights)})
+    assert torch.equal(unmasked.run(x), ref)
 
 
 @pytest.mark.slow

@@ -326,10 +326,10 @@ class PaperFaults(FaultyChips):
 
     def __init__(self, runtime: Runtime, workload: str, packed: bool, mask_weights: bool) -> None:
         self.workload, self.site = workload, _site(runtime, workload, packed)
-        self.mask_weights = mask_weights
         self.sites: list[tuple[RunningMax | StuckBits, np.ndarray]] = []       # (module, indices into ``site``)
         self.segment_masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         super().__init__(runtime, layout={})
+        self.mask_weights = mask_weights
 
     def _insert(self) -> None:
         super()._insert()
@@ -379,7 +379,7 @@ class PaperFaults(FaultyChips):
     def set_segment_masks(self, masks: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
         """Stuck bits per segment word (segment -> AND and OR words, its logical layout: weights, then buffer)."""
         self.segment_masks = masks
-        self.set_all_masks(masks if self.mask_weights else {})
+        self.set_all_masks(masks)               # the weights' words (``FaultyChips.mask_weights``), then ``apply``
 
     def apply(self) -> None:
         super().apply()
