@@ -142,3 +142,19 @@ def test_a_sleeping_watch_entry_is_never_due(monkeypatch):
     monkeypatch.setattr(SpareReports, "act", checked)
     ff.advance_to(2_190)
     assert max(asleep) > 0                               # the calendar did put entries to sleep
+
+
+def test_spare_words_catch_failures_under_start_gap_too():
+    # Start-Gap spreads a period over offsets (dense rows, not the placement log the lazy reports read): with
+    # spares it is read whole at every weekly report, so failed words move to spares as under the other policies
+    patterns = _patterns(np.random.default_rng(1), (400, 400, 200, 100))
+    stuck = {}
+    for spares in (0, 64):
+        pol = policy("start-gap")
+        pol.spares = spares
+        ff = FastForward(patterns, 5_000, pol, PAPER_ENDURANCE, seed=5)
+        wear = ff.advance_to(2_190 * 5)
+        _, stuck[spares], failed = ff.logical_masks(wear)
+        assert failed > 0
+    assert sum(len(s.of) for s in ff.spares) > 0
+    assert stuck[64] < stuck[0]

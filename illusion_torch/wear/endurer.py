@@ -141,6 +141,7 @@ class Placement:
 class Policy:
     name = "none"
     spares = 0                  # spare words per chip for failed words (only distributed-endurer-plus has any)
+    dense_offsets = False       # records periods as dense rows of offsets (``OffsetHistogram.row``)
     given: dict[str, float] = {}    # the parameters it was made with (``policy`` records them)
 
     def __init__(self, **params: float) -> None:
@@ -254,6 +255,7 @@ class PlusEndurer(GoldenDistributedEndurer):
 
 class StartGap(Policy):
     name = "start-gap"
+    dense_offsets = True
 
     def __init__(self, psi: float = 100, **params: float) -> None:
         if params:

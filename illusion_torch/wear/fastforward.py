@@ -104,7 +104,9 @@ class FastForward:
         self.periods = 0
         self.assigned: list[dict[int, int]] = [{} for _ in range(self.n)]   # word -> period given a spare
         self.extra_at = np.zeros((1, self.n))           # ``extra`` after each period so far
-        self.reports = SpareReports(self) if pol.spares else None
+        # spare-word reports without whole reads need the placement log; a policy that spreads a period over
+        # offsets (Start-Gap's dense rows) is read whole at every weekly report instead
+        self.reports = SpareReports(self) if pol.spares and not pol.dense_offsets else None
 
     def _read(self, chip: int) -> np.ndarray:
         """Bring ``chip``'s wear up to now; its writes per word."""
@@ -135,6 +137,8 @@ class FastForward:
                 self._log_extra()
                 if self.periods % REPORT_PERIODS == 0:          # act on write-verify's reports
                     self.reports.act()
+            elif self.policy.spares and self.periods % REPORT_PERIODS == 0:
+                self.report_by_reading()
         return self.wear()
 
     def _log_extra(self) -> None:
