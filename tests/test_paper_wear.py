@@ -181,5 +181,7 @@ def test_paper_scenario_rejects_what_the_paper_did_not_run(capsys):
     assert "TAU/EPS/C" in capsys.readouterr().err
     assert main(["lifetime", "--model", "svhn", "--stuck-at-1", "1.5"]) == 2
     assert "fraction in [0, 1]" in capsys.readouterr().err
+    assert main(["lifetime", "--model", "svhn", "--wears", "buffer"]) == 2       # the paper's buffer: its scenario
+    assert "--scenario paper" in capsys.readouterr().err
     with pytest.raises(IllusionError, match="wear assumption"):
         Assumptions(wears="weights")

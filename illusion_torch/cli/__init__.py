@@ -121,7 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     lt.add_argument("--weight-masks", choices=["on", "off"], default=None,
                     help="stuck bits forced into the weights (default: ours on; paper on unless --resilience none)")
     lt.add_argument("--wears", choices=["buffer", "ours", "every"], default=None,
-                    help="--scenario paper: what wears (default buffer: the paper's one buffer)")
+                    help="what wears: buffer (--scenario paper's default: the paper's one buffer), ours (messages "
+                         "and state kept across a shutdown: --scenario ours's default) or every activation")
     lt.add_argument("--one-value-per-word", action="store_true",
                     help="--scenario paper: int8 values one per 16-bit word instead of two")
     lt.add_argument("--json", default=None, help="'-': stdout")

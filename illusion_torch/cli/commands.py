@@ -151,8 +151,9 @@ def lifetime(args: argparse.Namespace) -> None:
         assumptions = Assumptions(wears=args.wears or "buffer", stuck_at_one=share,
                                   mask_weights=on[args.weight_masks], packed=not args.one_value_per_word,
                                   write_back=on[args.write_back], spares=args.spares)
-    elif args.wears is not None or args.one_value_per_word:
-        raise IllusionError("--wears and --one-value-per-word are assumptions of --scenario paper")
+    elif args.wears == "buffer" or args.one_value_per_word:
+        raise IllusionError("--wears buffer and --one-value-per-word are assumptions of --scenario paper (the "
+                            "paper's one RRAM buffer); with --scenario ours, --wears takes ours or every")
     params = {k: v for k, v in (("tau", args.tau), ("eps", args.eps), ("c", args.c), ("spares", args.spares))
               if v is not None}
     resilience = policy(args.resilience, **params) if args.scenario == "ours" else None   # fails before any work
@@ -170,7 +171,8 @@ def lifetime(args: argparse.Namespace) -> None:
         assert resilience is not None
         endurance = replace(PAPER_ENDURANCE, stuck_at_zero=1 - share)
         result = simulate(system, w.x, w.y, resilience=resilience, years=args.years, seed=args.seed, rate=args.rate,
-                          endurance=endurance, write_back_on=on[args.write_back] is not False,
+                          endurance=endurance, layout=args.wears or "ours",
+                          write_back_on=on[args.write_back] is not False,
                           mask_weights=on[args.weight_masks] is not False)
     say(args, result.summary())
     synthetic = " (SYNTHETIC data)" if w.synthetic else ""
