@@ -23,6 +23,7 @@ naming the dead rank (its signal or exit code, and its own message where it left
 from __future__ import annotations
 
 import datetime
+import operator
 import os
 import resource
 import socket
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch import fx
 
 from ..errors import IllusionError
 from ..partitioning.partition import Partition
@@ -195,11 +197,13 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
     branch_of_wake = _branches(rt, system)
     out = system.chips.top.graph.output_node().args[0]
     route_value = getattr(out[1], "name", None) if system.chips.gated and isinstance(out, (tuple, list)) else None
-    branch_of_value = _value_branches(rt.profile, routes, route_value) if system.chips.gated else {}
+    late = late_inputs(system.chips, routes, route_value)
+    branch_of_value = _value_branches(rt.profile, routes, route_value, late) if system.chips.gated else {}
     probe = probe_shapes(system.chips, x)
 
     def bundle(r: int) -> Bundle:
-        return make_bundle(system, routes, r, images, dtype, probe, branch_of_wake, branch_of_value)
+        return make_bundle(system, routes, r, images, dtype, probe, branch_of_wake, branch_of_value,
+                           late_inputs=late)
 
     for r in range(1, world):
         dist.send_object_list([bundle(r)], dst=r)
@@ -245,9 +249,37 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
                              chip_ranks=dict(routes.rank_of_chip))
 
 
-def _value_branches(profile, routes: Routes, route_value: str | None) -> dict[tuple[str, int], frozenset]:
+def late_inputs(programs, routes: Routes, route_value: str | None) -> frozenset[str]:
+    """The inputs of the wake that makes a gated model's route that the route does not depend on (its
+    wake also starts a branch): that wake runs first without them, sends the route on, and takes them only
+    when the route takes their branch (the plan sends them only then)."""
+    v = routes.values.get(route_value) if route_value else None
+    if v is None or v.wake is None:
+        return frozenset()
+    top = programs.top
+    node = next(n for n in top.graph.nodes if n.name == route_value)
+    if node.op != "call_function" or node.target is not operator.getitem:
+        return frozenset()                                     # the wake returns the route alone
+    call = node.args[0]
+    gm = programs.wakes[v.wake][1]
+    result = gm.graph.output_node().args[0]
+    made = result[int(node.args[1])]
+    seen, stack = set(), [made]
+    while stack:                                               # the route's ancestors in its wake
+        n = stack.pop()
+        if isinstance(n, fx.Node) and n not in seen:
+            seen.add(n)
+            stack.extend(n.all_input_nodes)
+    holders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    return frozenset(a.name for a, h in zip(call.args, holders, strict=True)
+                     if isinstance(a, fx.Node) and a.op != "get_attr" and h not in seen)
+
+
+def _value_branches(profile, routes: Routes, route_value: str | None,
+                    late: frozenset[str] = frozenset()) -> dict[tuple[str, int], frozenset]:
     """(value, destination rank) -> the routes for which the plan sends it (a branch's output that a wake
-    outside the branch selects from); values sent for every route are left out."""
+    outside the branch selects from, or a late input of the route's wake: ``late_inputs``); values sent for
+    every route are left out."""
     every = {r for r in profile.routes if r is not None}
     by_transfer: dict[tuple[str, int, int], set] = {}
     for t in profile.transfers:
@@ -264,7 +296,8 @@ def _value_branches(profile, routes: Routes, route_value: str | None) -> dict[tu
             if not all(w is not None for w in wakes):
                 continue
             branches = set().union(*(by_transfer.get((tensor, v.wake, w), {None}) for w in wakes if w is not None))
-            if None not in branches and not every <= branches and all(w is not None and w > known_after for w in wakes):
+            after = all(w is not None and (w > known_after or w == known_after and v.name in late) for w in wakes)
+            if None not in branches and not every <= branches and after:
                 out[(v.name, d)] = frozenset(branches)  # (a wake up to the gate's needs it before the route)
     return out
 

@@ -12,6 +12,9 @@ graph — names only, so a chip rank never holds another chip's weights. A gated
 that computes the route sends it to every rank whose wakes run for one branch only; such a wake wakes for a
 batch only when one of its inputs takes the branch (one input at a time: the chips of the branch not taken
 never wake), and a rank that would receive from a wake that slept uses zeros (the gate's select discards them).
+When the route's own wake also starts a branch, it runs first without the branch's inputs (zeros: the route
+does not depend on them), sends the route on, and takes those inputs — and runs again — only when the route
+takes their branch; their senders wait for the route, so they travel only then, as in the plan.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class Bundle:
     branch_of_value: dict[tuple[str, int], frozenset] = field(default_factory=dict)  # (value, dest): its branch
     route_value: str | None = None
     gated: bool = False
+    late_inputs: frozenset = frozenset()   # inputs of the route's wake the route does not need (``late_inputs``)
 
 
 def _steps(top: fx.GraphModule, routes: Routes) -> list[Step]:
@@ -165,7 +169,7 @@ def shape_for(shape: Shape, n: int) -> tuple[int, ...]:
 
 def make_bundle(system: Partition, routes: Routes, rank: int, images: list[MemoryImage], dtype: torch.dtype,
                 probe: dict, branch_of_wake: dict[int, frozenset] | None = None,
-                branch_of_value: dict | None = None) -> Bundle:
+                branch_of_value: dict | None = None, late_inputs: frozenset = frozenset()) -> Bundle:
     """What rank ``rank`` needs to run its chips (rank 0: the host's wakes); ``probe``: ``probe_shapes``."""
     programs = system.chips
     top = programs.top
@@ -208,7 +212,8 @@ def make_bundle(system: Partition, routes: Routes, rank: int, images: list[Memor
         out = next(s for s in steps if s.kind == "output")
         route_value = out.args[1][1]
     return Bundle(rank, routes, steps, dtype, wakes, constants, my_images, weights, shapes,
-                  dict(branch_of_wake or {}), dict(branch_of_value or {}), route_value, programs.gated)
+                  dict(branch_of_wake or {}), dict(branch_of_value or {}), route_value, programs.gated,
+                  frozenset(late_inputs))
 
 
 def _attr(top: fx.GraphModule, name: str) -> torch.Tensor:
@@ -230,6 +235,7 @@ class Walker:
         self.item_of = {s.name: (s.source, s.index) for s in bundle.steps if s.kind == "item"}
         self.route_dests = self._route_dests() if bundle.route_value is not None else set()
         self.deferred: list = []                        # sends waiting for the route (see ``_send``)
+        self.sent_early: set[str] = set()               # the route, sent between its wake's two runs
         self._load()
 
     def _load(self) -> None:
@@ -281,9 +287,12 @@ class Walker:
                 if not self._awake(s.wake, route):
                     env[s.name] = None
                     continue
-                args = [self._get(env, a, n, index) for a in s.args]
-                with torch.no_grad():
-                    out = b.wakes[s.wake](*args)        # its generated code: a rank compiles only its own wakes
+                if self._waits_for_route(s):
+                    out = self._route_first(s, env, n, index)
+                else:
+                    args = [self._get(env, a, n, index) for a in s.args]
+                    with torch.no_grad():
+                        out = b.wakes[s.wake](*args)    # its generated code: a rank compiles only its own wakes
                 env[s.name] = out
                 if v is not None:
                     self._send(v, out, index, env, n)
@@ -291,10 +300,10 @@ class Walker:
                 v = self.values[s.name]
                 if v.rank != self.rank:
                     continue
-                if s.name not in env:
+                if s.name not in env or s.name in self.sent_early:
                     whole = env.get(s.source)
                     env[s.name] = None if whole is None else whole[s.index]
-                if env[s.name] is not None:
+                if env[s.name] is not None and s.name not in self.sent_early:
                     self._send(v, env[s.name], index, env, n)
             elif s.kind == "output":
                 if self.rank == 0:
@@ -303,7 +312,44 @@ class Walker:
             deferred, self.deferred = self.deferred, []
             for v, out, d in deferred:
                 self._send_to(v, out, d, index, env, n)
+            self.sent_early = set()
         return env, end
+
+    def _route_first(self, s: Step, env: dict, n: int, index: int) -> Any:
+        """The route's wake when it also starts a branch: run it with zeros for the inputs the route does not
+        need (``Bundle.late_inputs``), send the route on, then — only if the route takes their branch —
+        receive them and run it again (the route is the same: it does not depend on them)."""
+        b = self.b
+        late = self._late(s)
+        args = [self._zeros(a[1], n) if a in late else self._get(env, a, n, index) for a in s.args]
+        with torch.no_grad():
+            out = b.wakes[s.wake](*args)
+        name = b.route_value
+        assert name is not None
+        _, item = self.item_of[name]
+        env[name] = out[item]
+        self._send(self.values[name], env[name], index, env, n)
+        self.sent_early.add(name)
+        if not any(self._taken(b.branch_of_value[(a[1], self.rank)], env, n, index) for a in late):
+            return out                                   # no input of the branch it starts comes: discarded
+        args = [self._get(env, a, n, index) for a in s.args]
+        with torch.no_grad():
+            out = b.wakes[s.wake](*args)
+        return out
+
+    def _late(self, s: Step) -> list[tuple]:
+        """The arguments of wake step ``s`` that come only for some routes and that its route does not need."""
+        b = self.b
+        return [a for a in s.args if a[0] == "v" and a[1] in b.late_inputs and (a[1], self.rank) in b.branch_of_value]
+
+    def _waits_for_route(self, s: Step) -> bool:
+        name = self.b.route_value
+        return name is not None and self.values[name].wake == s.wake and name in self.item_of and bool(self._late(s))
+
+    def _zeros(self, name: str, n: int) -> torch.Tensor:
+        shape = self.b.shapes[name]
+        dtype = shape[2]
+        return torch.zeros(shape_for(shape, n), dtype=self.b.dtype if dtype.is_floating_point else dtype)
 
     def _is_scalar(self, name: str) -> bool:
         shape = self.b.shapes.get(name)
