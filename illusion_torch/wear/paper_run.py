@@ -69,7 +69,6 @@ DE_MIX = 0.02
 WORKLOADS = ("svhn", "d2nn", "kws")
 SCENARIOS = ("ours", "paper")
 WEARS = ("buffer", "ours", "every")
-_REMAPPING = ("endurer", "distributed-endurer")
 
 
 @dataclass(frozen=True)
