@@ -28,7 +28,7 @@ from pathlib import Path
 
 import illusion_torch as il
 from illusion_torch.errors import IllusionError
-from illusion_torch.files import dumps_json
+from illusion_torch.files import dumps_json, write_atomic
 from illusion_torch.paper.measurements import CAPACITY
 from illusion_torch.wear.lifetime import LABELS
 from illusion_torch.wear.paper_run import DE_MIX, WORKLOADS, scenario, simulate_paper
@@ -42,7 +42,7 @@ POLICIES = ("distributed-endurer", "start-gap", "distributed-endurer-plus")
 def _save(part: str, rows) -> None:
     saved = json.loads(OUT.read_text()) if OUT.is_file() else {}
     saved[part] = rows
-    OUT.write_text(dumps_json(saved))
+    write_atomic(OUT, lambda tmp: tmp.write_text(dumps_json(saved)))     # Ctrl-C leaves the old file whole
 
 
 def _workload(name: str):

@@ -236,6 +236,7 @@ class Walker:
         self.route_dests = self._route_dests() if bundle.route_value is not None else set()
         self.deferred: list = []                        # sends waiting for the route (see ``_send``)
         self.sent_early: set[str] = set()               # the route, sent between its wake's two runs
+        self.late = self._route_first_wakes()           # wake step -> its late arguments (``_route_first``)
         self._load()
 
     def _load(self) -> None:
@@ -287,7 +288,7 @@ class Walker:
                 if not self._awake(s.wake, route):
                     env[s.name] = None
                     continue
-                if self._waits_for_route(s):
+                if s.name in self.late:
                     out = self._route_first(s, env, n, index)
                 else:
                     args = [self._get(env, a, n, index) for a in s.args]
@@ -320,8 +321,8 @@ class Walker:
         need (``Bundle.late_inputs``), send the route on, then — only if the route takes their branch —
         receive them and run it again (the route is the same: it does not depend on them)."""
         b = self.b
-        late = self._late(s)
-        args = [self._zeros(a[1], n) if a in late else self._get(env, a, n, index) for a in s.args]
+        late = self.late[s.name]
+        args = [self._zeros(b.shapes[a[1]], n) if a in late else self._get(env, a, n, index) for a in s.args]
         with torch.no_grad():
             out = b.wakes[s.wake](*args)
         name = b.route_value
@@ -337,17 +338,23 @@ class Walker:
             out = b.wakes[s.wake](*args)
         return out
 
-    def _late(self, s: Step) -> list[tuple]:
-        """The arguments of wake step ``s`` that come only for some routes and that its route does not need."""
-        b = self.b
-        return [a for a in s.args if a[0] == "v" and a[1] in b.late_inputs and (a[1], self.rank) in b.branch_of_value]
+    def _route_first_wakes(self) -> dict[str, list[tuple]]:
+        """This rank's wake step that makes the route, if it takes arguments that come only for some routes
+        and that the route does not need (``Bundle.late_inputs``): step name -> those arguments."""
+        b, name = self.b, self.b.route_value
+        if name is None or name not in self.item_of:
+            return {}
+        out = {}
+        for s in b.steps:
+            if s.kind == "wake" and s.wake == self.values[name].wake and b.routes.rank_of_wake[s.wake] == self.rank:
+                late = [a for a in s.args if a[0] == "v" and a[1] in b.late_inputs
+                        and (a[1], self.rank) in b.branch_of_value]
+                if late:
+                    out[s.name] = late
+        return out
 
-    def _waits_for_route(self, s: Step) -> bool:
-        name = self.b.route_value
-        return name is not None and self.values[name].wake == s.wake and name in self.item_of and bool(self._late(s))
-
-    def _zeros(self, name: str, n: int) -> torch.Tensor:
-        shape = self.b.shapes[name]
+    def _zeros(self, shape: Shape, n: int) -> torch.Tensor:
+        """Zeros in place of a value that was not made or not sent (the gate's select discards it)."""
         dtype = shape[2]
         return torch.zeros(shape_for(shape, n), dtype=self.b.dtype if dtype.is_floating_point else dtype)
 
@@ -443,13 +450,13 @@ class Walker:
             env[name] = None if env.get(source) is None else env[source][item]
         if name in env:
             if env[name] is None:                     # its wake slept: the select discards it
-                env[name] = torch.zeros(shape_for(shape, n), dtype=self.b.dtype if dtype.is_floating_point else dtype)
+                env[name] = self._zeros(shape, n)
             return env[name]
         branch = self.b.branch_of_value.get((name, self.rank))
         if branch is not None and not self._taken(branch, env, n, index) or \
                 v.wake in self.b.branch_of_wake and name != self.b.route_value and \
                 not self._awake(v.wake, self._route(env, n, index)):
-            value = torch.zeros(shape_for(shape, n), dtype=self.b.dtype if dtype.is_floating_point else dtype)
+            value = self._zeros(shape, n)
         else:
             wire = v.wire
             like = self.b.dtype if dtype.is_floating_point and wire.dtype is None else dtype

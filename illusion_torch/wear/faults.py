@@ -92,7 +92,8 @@ def _values(bytes_and, bytes_or, bpv: int) -> tuple[np.ndarray, np.ndarray]:
 class FaultyChips:
     """The runtime's chip programs with a StuckBits node at every activation write and received message."""
 
-    def __init__(self, runtime: Runtime, layout: dict[int, dict[str, int]] | None = None) -> None:
+    def __init__(self, runtime: Runtime, layout: dict[int, dict[str, int]] | None = None, *,
+                 mask_weights: bool = True) -> None:
         if runtime.weight_format is None:
             raise IllusionError("stuck bits act on fixed-point codes: wear needs a fixed-point model (a "
                                 "WorkloadConfig with a weight_format), not a float one")
@@ -113,7 +114,7 @@ class FaultyChips:
         self._insert()
         self.programs: ChipPrograms = cut(self.gm, self.chip_of, gated=src.gated)
         self.masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.mask_weights = True        # False: stuck bits in the activations only
+        self.mask_weights = mask_weights        # False: stuck bits in the activations only
         self.apply()
 
     # -- building ------------------------------------------------------------------------------------
@@ -167,14 +168,9 @@ class FaultyChips:
                 return None
             count += 1
             mod = StuckBits(numel, f.wl, f.fl)
-            holder.add_module(f"s{count}", mod)
             modules[f"faults.s{count}"] = mod
             self.points.append((mod, chip, store.name, offset_values * store.bytes_per_value, store.bytes_per_value))
-            with g.inserting_after(after):
-                new = g.call_module(f"faults.s{count}", (node,))
-            self.chip_of[new.name] = chip
-            new.meta.update({k: node.meta[k] for k in ("orig", "tensor_meta") if k in node.meta})
-            return new
+            return self._call_after(after, f"s{count}", mod, (node,), like=node, chip=chip)
 
         in_images = {id(s) for s in self.runtime.profile.stores
                      if any(r.name == s.name for r in self.images[s.chip].space(Space.ACT))}
@@ -215,6 +211,17 @@ class FaultyChips:
                     u.replace_input_with(src, new)
         g.lint()
         self.gm.recompile()
+
+    def _call_after(self, after: fx.Node, name: str, mod: nn.Module, args: tuple, like: fx.Node,
+                    chip: int | None = None) -> fx.Node:
+        """Register ``mod`` as ``faults.<name>`` and call it on ``args`` right after ``after``, on ``chip``
+        (default: ``like``'s), with ``like``'s trace metadata; the caller rewires the users."""
+        self.gm.get_submodule("faults").add_module(name, mod)
+        with self.gm.graph.inserting_after(after):
+            new = self.gm.graph.call_module(f"faults.{name}", args)
+        self.chip_of[new.name] = self.chip_of[like.name] if chip is None else chip
+        new.meta.update({k: like.meta[k] for k in ("orig", "tensor_meta") if k in like.meta})
+        return new
 
     # -- masks -----------------------------------------------------------------------------------------
     def set_masks(self, chip: int, and_words: np.ndarray, or_words: np.ndarray) -> None:

@@ -152,8 +152,7 @@ def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience:
     base = runtime.run(x)                                     # no stuck bits: the accuracy of every such point
     ff = FastForward(write_pattern(runtime, base.runs, nvm, write_back_on=write_back_on), rate, pol, endurance,
                      seed)
-    faulty = FaultyChips(runtime, layout=dict(enumerate(nvm)))
-    faulty.mask_weights = mask_weights
+    faulty = FaultyChips(runtime, layout=dict(enumerate(nvm)), mask_weights=mask_weights)
     points: list[LifetimePoint] = []
     wear = ff.wear()
     for label, period in marks:

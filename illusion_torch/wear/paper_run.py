@@ -37,6 +37,7 @@ at a time: what wears (``buffer`` / ``ours`` — messages and state kept across 
 
 from __future__ import annotations
 
+import copy
 import operator
 import time
 from dataclasses import dataclass, replace
@@ -50,6 +51,7 @@ from torch import fx
 from ..errors import IllusionError
 from ..partitioning.ops import StoredValue
 from ..partitioning.partition import Partition
+from ..partitioning.slices import LstmSlice
 from ..runtime import Runtime
 from ..units import ceil_div
 from .endurer import Policy, policy
@@ -188,8 +190,6 @@ def _int8_site(runtime: Runtime, chip: int, numel: int, packed: bool) -> _Site:
 def _lstm_units(gm: fx.GraphModule) -> list[tuple[str, int, int]]:
     """The LSTM's slices in unit order: (module, first unit, units)."""
     out, first = [], 0
-    from ..partitioning.slices import LstmSlice
-
     for name, m in gm.named_modules():
         if isinstance(m, LstmSlice):
             units = m.weight_ih.shape[0] // 4
@@ -217,8 +217,6 @@ def _site(runtime: Runtime, workload: str, packed: bool) -> _Site:
 
 def _svhn_conv1_codes(runtime: Runtime, x: torch.Tensor) -> torch.Tensor:
     """conv1's rounded outputs before the ReLU, as int8 codes, for the buffer's 2 channels: (N, 2, 32, 32)."""
-    import copy
-
     gm = runtime.programs.expanded
     q1 = _arg(_node(gm, "orig_pool1"))                     # pool1(q1(relu(conv1(q_in(x)))))
     conv = _arg(_arg(q1))
@@ -229,19 +227,24 @@ def _svhn_conv1_codes(runtime: Runtime, x: torch.Tensor) -> torch.Tensor:
     return torch.round(pre[:, :2] * 2.0 ** mods[2].format.fl).to(torch.int64)
 
 
-def _records(codes: torch.Tensor, k: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Each pooled value's updates in place: (per value count of new maxima (N, C, H/k, W/k), and per input the
-    values updated in NCHW scan order of the conv outputs)."""
+def _windows(codes: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, H/k, W/k, k·k): each pooling window's values in the order a row-by-row scan
+    of the conv outputs meets them."""
     n, c, h, w = codes.shape
-    win = codes.reshape(n, c, h // k, k, w // k, k).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // k, w // k, k * k)
+    return codes.reshape(n, c, h // k, k, w // k, k).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // k, w // k, k * k)
+
+
+def _updates(codes: torch.Tensor, k: int = 4) -> list[np.ndarray]:
+    """Per input, the pooled values a running max in place updates, in the NCHW scan order of the conv
+    outputs (a conv output above its window's maximum so far, which starts at −128)."""
+    n, c, h, w = codes.shape
+    win = _windows(codes, k)
     start = torch.full(win.shape[:-1] + (1,), -128, dtype=win.dtype)
-    before = torch.cummax(torch.cat([start, win], -1), -1).values[..., :-1]
-    new = win > before
-    image = new.reshape(n, c, h // k, w // k, k, k).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w)
-    flat = image.reshape(n, -1).numpy()
+    new = win > torch.cummax(torch.cat([start, win], -1), -1).values[..., :-1]
+    image = new.reshape(n, c, h // k, w // k, k, k).permute(0, 1, 2, 4, 3, 5).reshape(n, -1).numpy()
     pos = np.arange(c * h * w)
     value_of = (pos // (h * w)) * (h // k) * (w // k) + ((pos % (h * w)) // w // k) * (w // k) + (pos % w) // k
-    return new.sum(-1).numpy(), np.array([value_of[f] for f in flat], dtype=object)
+    return [value_of[row] for row in image]
 
 
 def paper_patterns(runtime: Runtime, workload: str, x: torch.Tensor, *, packed: bool = True,
@@ -256,10 +259,9 @@ def paper_patterns(runtime: Runtime, workload: str, x: torch.Tensor, *, packed: 
                             f"{SEGMENT_WORDS}")
     if workload == "svhn":
         seg = int(site.segment[0])
-        _, order = _records(_svhn_conv1_codes(runtime, x))
         values = np.arange(len(site.word))
-        for updated in order:        # −128 into every value, each new maximum, the ReLU fix-up of every value
-            trace = site.word[np.concatenate([values, updated.astype(np.int64), values])]
+        for updated in _updates(_svhn_conv1_codes(runtime, x)):   # −128 into every value, each new maximum,
+            trace = site.word[np.concatenate([values, updated, values])]   # the ReLU fix-up of every value
             patterns[seg] += _to_rram(trace, write_back_on) / len(x)
     elif workload == "d2nn":
         seg = int(site.segment[0])
@@ -306,9 +308,7 @@ class RunningMax(StoredValue):
         if not self.active:
             return out
         k, c, fl = self.kernel, self.channels, self.fl
-        codes = torch.round(pre[:, :c] * 2.0 ** fl).to(torch.int64)
-        n, _, h, w = codes.shape
-        win = codes.reshape(n, c, h // k, k, w // k, k).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // k, w // k, -1)
+        win = _windows(torch.round(pre[:, :c] * 2.0 ** fl).to(torch.int64), k)
         held = self._force(torch.full(win.shape[:-1], -128, dtype=torch.int64))
         for j in range(k * k):
             v = win[..., j]
@@ -327,24 +327,18 @@ class PaperFaults(FaultyChips):
         self.workload, self.site = workload, _site(runtime, workload, packed)
         self.sites: list[tuple[RunningMax | StuckBits, np.ndarray]] = []       # (module, indices into ``site``)
         self.segment_masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        super().__init__(runtime, layout={})
-        self.mask_weights = mask_weights
+        super().__init__(runtime, layout={}, mask_weights=mask_weights)
 
     def _insert(self) -> None:
         super()._insert()
         g, gm = self.gm.graph, self.gm
-        holder = gm.get_submodule("faults")
         if self.workload == "svhn":
             pool = _node(gm, "orig_pool1")
             q1 = _arg(pool)
             conv = _arg(_arg(q1))                # pool1(q1(relu(conv1)))
             mod = RunningMax(gm.get_submodule(str(q1.target)), channels=2, kernel=4)
-            holder.add_module("paper_buffer", mod)
-            with g.inserting_after(pool):
-                new = g.call_module("faults.paper_buffer", (conv,))
+            new = self._call_after(pool, "paper_buffer", mod, (conv,), like=pool)
             pool.replace_all_uses_with(new, delete_user_cb=lambda u: u is not new)
-            self.chip_of[new.name] = self.chip_of[pool.name]
-            new.meta.update({k: pool.meta[k] for k in ("orig", "tensor_meta") if k in pool.meta})
             self.sites.append((mod, np.arange(len(self.site.word))))
         elif self.workload == "d2nn":
             node = _node(gm, "orig_n1_7")
@@ -366,13 +360,8 @@ class PaperFaults(FaultyChips):
         gm.recompile()
 
     def _stuck_after(self, node: fx.Node, mod: StuckBits, index: np.ndarray, name: str) -> None:
-        g = self.gm.graph
-        self.gm.get_submodule("faults").add_module(name, mod)
-        with g.inserting_after(node):
-            new = g.call_module(f"faults.{name}", (node,))
+        new = self._call_after(node, name, mod, (node,), like=node)
         node.replace_all_uses_with(new, delete_user_cb=lambda u: u is not new)
-        self.chip_of[new.name] = self.chip_of[node.name]
-        new.meta.update({k: node.meta[k] for k in ("orig", "tensor_meta") if k in node.meta})
         self.sites.append((mod, index))
 
     def set_segment_masks(self, masks: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
