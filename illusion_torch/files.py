@@ -5,8 +5,8 @@ Usage::
     from illusion_torch.files import write_atomic, writable_file, fresh_dir
     write_atomic(Path("out.json"), lambda tmp: tmp.write_text("{}"))    # written to a temporary name, renamed
     writable_file("out.json")          # before any work: refuses a directory or an unwritable place
-    with fresh_dir("runs/mnist-8") as tmp:   # files go to a temporary folder that replaces runs/mnist-8
-        (tmp / "report.json").write_text("{}")
+    with fresh_dir("runs/mnist-8", keep=frozenset({"report.json"})) as tmp:   # replaces runs/mnist-8, which
+        (tmp / "report.json").write_text("{}")        # must be new or hold only report.json (never the user's)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,10 @@ from typing import Any
 
 from .errors import IllusionError
 
-__all__ = ["write_atomic", "writable_file", "writable_dir", "fresh_dir", "dumps_json"]
+__all__ = ["write_atomic", "writable_file", "writable_dir", "replaceable_dir", "fresh_dir", "dumps_json",
+           "OUTPUT_FOLDERS"]
+
+OUTPUT_FOLDERS = ("runs",)      # the project folder's only subfolder that commands write into
 
 
 def _finite(obj: Any) -> Any:
@@ -61,12 +65,28 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     return path
 
 
-def _writable_parent(path: Path, what: str) -> None:
-    parent = path.parent
+def _nearest_existing(path: Path) -> Path:
+    parent = path
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise IllusionError(f"cannot write {what} {path}: {parent} is not a writable folder; choose another path")
+    return parent
+
+
+def _writable_parent(path: Path, what: str, inside: bool = False) -> None:
+    """The nearest folder above ``path`` (``inside``: or ``path`` itself) that exists takes a new file: tried by
+    making (and removing) one, since permission bits do not tell for root, /proc or /sys."""
+    parent = _nearest_existing(path if inside else path.parent)
+    reason = "is not a folder"
+    if parent.is_dir():
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".illusion-probe.", dir=parent)
+        except OSError as e:
+            reason = f"does not take new files ({e.strerror or type(e).__name__})"
+        else:
+            os.close(fd)
+            os.unlink(probe)
+            return
+    raise IllusionError(f"cannot write {what} {path}: {parent} {reason}; choose another path")
 
 
 def writable_file(path: str | os.PathLike, what: str = "the file") -> Path:
@@ -83,30 +103,70 @@ def writable_file(path: str | os.PathLike, what: str = "the file") -> Path:
 
 
 def writable_dir(path: str | os.PathLike, what: str = "the folder") -> Path:
-    """Check, before any work, that ``path`` can be (re)made as a folder."""
+    """Check, before any work, that ``path`` is, or can be made as, a folder that new files can go into."""
     p = Path(path)
+    if str(path) == "":
+        raise IllusionError(f"{what} needs a folder name, got ''")
     if p.exists() and not p.is_dir():
         raise IllusionError(f"cannot write {what} {p}: a file of that name exists; give a folder name")
-    _writable_parent(p, what)
+    _writable_parent(p, what, inside=True)
+    return p
+
+
+def _protected(p: Path) -> str | None:
+    """Why ``p`` (resolved) is a folder no command may replace whole, or None."""
+    here = Path.cwd().resolve()
+    if p == here:
+        return "the current folder"
+    if p in here.parents:
+        return "a folder above the current one"
+    if p == Path.home().resolve():
+        return "your home folder"
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").exists() and (p == root or (p.parent == root and p.name not in OUTPUT_FOLDERS)):
+        return "the project's own folder" if p == root else f"the project's own {p.name}/ folder"
+    return None
+
+
+def replaceable_dir(path: str | os.PathLike, keep: frozenset[str], what: str = "the folder") -> Path:
+    """Check, before any work, that ``path`` may be replaced whole by a folder of ``keep``'s files: it is new,
+    or holds only files named in ``keep`` (an earlier run's); never the current, home or project folder."""
+    p = writable_dir(path, what)
+    reason = _protected(p.resolve())
+    if reason is None and p.is_dir():
+        foreign = sorted(e.name + ("/" if e.is_dir() else "") for e in p.iterdir()
+                         if e.name not in keep or not e.is_file() or e.is_symlink())
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            reason = f"a folder that holds files this command did not write ({shown})"
+    if reason is not None:
+        raise IllusionError(f"refusing to write {what} {p}: it is {reason}, and {what} is replaced whole; give "
+                            f"a new folder (e.g. runs/NAME) or one that an earlier run of this command wrote")
     return p
 
 
 @contextlib.contextmanager
-def fresh_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary folder beside ``path`` that replaces ``path`` (and whatever it held) when the block ends
-    without error; on error ``path`` is left as it was."""
-    target = writable_dir(path)
+def fresh_dir(path: str | os.PathLike, keep: frozenset[str]) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that replaces ``path`` when the block ends without error; ``path``
+    must be new or hold only files named in ``keep`` (``replaceable_dir``), and keeps its permissions. On
+    error or interruption ``path`` is left as it was."""
+    target = replaceable_dir(path, keep)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
-        old = None
+        replaceable_dir(target, keep)          # again: nothing of the user's arrived while we worked
         if target.exists():
+            tmp.chmod(stat.S_IMODE(target.stat().st_mode))
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
             os.replace(target, old / target.name)
-        os.replace(tmp, target)
-        if old is not None:
+            os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            tmp.chmod(0o777 & ~umask)          # mkdtemp makes it private; a new folder gets a normal mode
+            os.replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

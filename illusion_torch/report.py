@@ -33,7 +33,12 @@ from .partitioning.partition import Partition
 from .runtime import Runtime, batches
 from .runtime.engine import RunResult
 
-__all__ = ["Report", "simulate"]
+__all__ = ["Report", "simulate", "REPORT_FILES", "REPORT_MARKER"]
+
+REPORT_MARKER = ".illusion-report"         # says the folder is a report's, replaced whole by the next save
+MARKER_TEXT = "written by illusion_torch (Report.save); the next report saved here replaces this folder whole\n"
+REPORT_FILES = frozenset({REPORT_MARKER, "report.json", "power_timeline.png", "energy_breakdown.png",
+                          "mapping.png"})
 
 
 @dataclass
@@ -127,8 +132,10 @@ class Report:
 
     def save(self, out_dir: str | Path) -> Path:
         """Write report.json and the three pictures into ``out_dir``, which then holds this run only (written in
-        a temporary folder that replaces it, so an interrupted save leaves the old run whole)."""
-        with fresh_dir(out_dir) as tmp:
+        a temporary folder that replaces it, so an interrupted save leaves the old run whole). ``out_dir`` must
+        be new or an earlier report's (only ``REPORT_FILES``): a folder with anything else is refused."""
+        with fresh_dir(out_dir, REPORT_FILES) as tmp:
+            (tmp / REPORT_MARKER).write_text(MARKER_TEXT)
             (tmp / "report.json").write_text(dumps_json(self.as_dict()))
             from .plots import plot_energy_breakdown, plot_mapping, plot_power_timeline
 

@@ -91,10 +91,11 @@ def test_report_folder_holds_one_run(tmp_path):
     report = il.partition(model, x[:1], chips=8, capacity="512B").run(x, y)
     out = tmp_path / "run"
     out.mkdir()
-    (out / "stale.png").write_bytes(b"from another run")
+    (out / "mapping.png").write_bytes(b"from another run")
     report.save(out)
-    assert sorted(p.name for p in out.iterdir()) == ["energy_breakdown.png", "mapping.png", "power_timeline.png",
-                                                     "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".illusion-report", "energy_breakdown.png", "mapping.png",
+                                                     "power_timeline.png", "report.json"]
+    assert (out / "mapping.png").read_bytes() != b"from another run"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]     # no temporary folder left
     assert (out / "report.json").stat().st_mode & 0o044 == 0o044 & ~os.umask(os.umask(0))   # a normal file's mode
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import IllusionError
-from ..files import writable_dir
+from ..files import replaceable_dir, writable_dir
 from .arguments import say, write_json
 
 __all__ = ["eval_checkpoint", "run", "lifetime", "train", "partition", "models", "datasets"]
@@ -62,19 +62,20 @@ def run(args: argparse.Namespace) -> None:
     """The shipped checkpoint partitioned onto chips, run chip by chip, priced against the ideal chip."""
     from ..cost.hardware import preset
     from ..jobs import capacity_for, job
-    from ..report import simulate
+    from ..report import REPORT_FILES, simulate
     from ..system import partition as partition_model
     from ..units import format_bytes
 
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        writable_dir(out, "the report folder")
+    out = None if args.out is None else replaceable_dir(args.out, REPORT_FILES, "the report folder (--out)")
     spec = preset(args.preset).with_link_cost(args.link_cost)
     w = job(args.model, limit=args.limit, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
     chips = None if args.max_chips else args.chips
     capacity = capacity_for(w, args.max_chips or args.chips, args.capacity)
     system = partition_model(w.model, w.x[:1], chips=chips, max_chips=args.max_chips, capacity=capacity,
                        solver=args.solver, time_limit_s=args.time_limit, weights_only=args.weights_only)
+    if out is None:                  # the default folder is named by the chips used: checked before the run
+        out = replaceable_dir(Path("runs") / f"{args.model}-{system.mapping.n_chips}chips-{spec.name}", REPORT_FILES,
+                              "the report folder")
     distributed = None
     if args.procs:
         from ..distributed import distributed_meta, run_distributed
@@ -116,7 +117,6 @@ def run(args: argparse.Namespace) -> None:
                    f"{len(w.x)} SYNTHETIC random inputs, no accuracy; {report.mismatches} inputs whose logits "
                    f"differ from the unpartitioned model's beyond float64 rounding (max |Δ| "
                    f"{report.meta['max_abs_diff']:.2g}); {tail}")
-    out = out or Path("runs") / f"{args.model}-{report.chips}chips-{spec.name}"
     report.save(out)
     if distributed is not None:
         say(args, f"{distributed.procs} processes ({distributed.schedule}, {distributed.batch} input(s) per message):"
