@@ -14,8 +14,12 @@ the CLI catches only this class and prints its message, so an internal bug still
 
 from __future__ import annotations
 
-__all__ = ["IllusionError"]
+__all__ = ["IllusionError", "CapacityError"]
 
 
 class IllusionError(ValueError):
     """Bad input or a missing resource that the user can fix; the message says how."""
+
+
+class CapacityError(IllusionError):
+    """The chips asked for cannot hold the model: too few, or too small for a layer's smallest piece."""

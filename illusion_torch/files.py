@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IllusionError
+from .interrupt import temporary
 
 __all__ = ["write_atomic", "writable_file", "writable_dir", "replaceable_dir", "fresh_dir", "dumps_json",
            "OUTPUT_FOLDERS"]
@@ -54,14 +55,15 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)          # mkstemp makes it private; the result gets a normal file's mode
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with temporary(tmp):
+        try:
+            write(tmp)
+            umask = os.umask(0)
+            os.umask(umask)
+            tmp.chmod(0o666 & ~umask)          # mkstemp makes it private; the result gets a normal file's mode
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -153,20 +155,21 @@ def fresh_dir(path: str | os.PathLike, keep: frozenset[str]) -> Iterator[Path]:
     target = replaceable_dir(path, keep)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        replaceable_dir(target, keep)          # again: nothing of the user's arrived while we worked
-        if target.exists():
-            tmp.chmod(stat.S_IMODE(target.stat().st_mode))
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, old / target.name)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            tmp.chmod(0o777 & ~umask)          # mkdtemp makes it private; a new folder gets a normal mode
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with temporary(tmp):
+        try:
+            yield tmp
+            replaceable_dir(target, keep)          # again: nothing of the user's arrived while we worked
+            if target.exists():
+                tmp.chmod(stat.S_IMODE(target.stat().st_mode))
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+                os.replace(target, old / target.name)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                umask = os.umask(0)
+                os.umask(umask)
+                tmp.chmod(0o777 & ~umask)          # mkdtemp makes it private; a new folder gets a normal mode
+                os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)

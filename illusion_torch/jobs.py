@@ -21,8 +21,10 @@ SYNTHETIC, with no accuracy.
 from __future__ import annotations
 
 import importlib
+import inspect
+import math
 import os
-import pickle
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -32,7 +34,7 @@ from . import checkpoint, models
 from .errors import IllusionError
 from .metrics import Metric
 from .paper import default_capacity
-from .units import parse_bytes
+from .units import format_bytes, parse_bytes
 from .workload import config_of
 
 __all__ = ["Job", "job", "build_model", "capacity_for", "UNTRAINED_INPUTS"]
@@ -58,6 +60,83 @@ class Job:
         return self.y is not None
 
 
+def _factory(spec: str) -> nn.Module:
+    """``package.module:factory`` called: the module is looked up in the current folder too (as ``python -m``
+    does), and every way it can fail is one line naming ``spec``."""
+    module_name, attr = spec.split(":", 1)
+    if not module_name or not attr:
+        raise IllusionError(f"--model {spec!r}: give package.module:factory, e.g. mypkg.nets:build")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise IllusionError(f"--model {spec!r}: no module {e.name!r} in the current folder ({os.getcwd()}) or "
+                                f"among the installed packages; run from the folder that holds {e.name}.py (or "
+                                f"its package), or add that folder to PYTHONPATH") from None
+        raise IllusionError(f"--model {spec!r}: importing {module_name} failed: {e}") from None
+    except Exception as e:         # the user's module itself fails: say so, in one line
+        raise IllusionError(f"--model {spec!r}: importing {module_name} failed: {type(e).__name__}: "
+                            f"{_first_line(e)}") from None
+    if not hasattr(module, attr):
+        names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise IllusionError(f"--model {spec!r}: {module_name} has no {attr!r}; callables there: "
+                            f"{', '.join(names[:12]) or 'none'}")
+    factory = getattr(module, attr)
+    if not callable(factory):
+        raise IllusionError(f"--model {spec!r} is {type(factory).__name__} {factory!r}, not a callable that "
+                            f"returns an nn.Module")
+    try:
+        needed = [p.name for p in inspect.signature(factory).parameters.values()
+                  if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    except (TypeError, ValueError):
+        needed = []
+    if needed:
+        raise IllusionError(f"--model {spec!r} takes arguments ({', '.join(needed)}); give a factory that takes "
+                            f"none (e.g. def build(): return Net(...))")
+    try:
+        made = factory()
+    except Exception as e:
+        raise IllusionError(f"--model {spec!r} raised {type(e).__name__}: {_first_line(e)}; fix the factory") \
+            from None
+    if not isinstance(made, nn.Module):
+        raise IllusionError(f"--model {spec!r} returned {type(made).__name__}, not an nn.Module")
+    return made
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+
+
+def _load_weights(model: nn.Module, weights: str | os.PathLike, spec: str) -> None:
+    """A state dict file loaded strictly into ``model``; one line for a file that is not one, or does not fit."""
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise IllusionError(f"--weights {weights}: no such file") from None
+    except Exception as e:        # torch.load raises many types for a file it did not write
+        raise IllusionError(f"--weights {weights}: not a state dict saved with torch.save(model.state_dict(), "
+                            f"path) ({type(e).__name__}: {_first_line(e)})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise IllusionError(f"--weights {weights} holds a {type(state).__name__}, not a state dict of tensors; save "
+                            f"one with torch.save(model.state_dict(), path)")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and state[k].shape != own[k].shape]
+    if missing or extra or shapes:
+        def few(keys: list[str]) -> str:
+            return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        parts = [f"{len(missing)} of the model's tensors missing ({few(missing)})" if missing else "",
+                 f"{len(extra)} the model does not have ({few(extra)})" if extra else "",
+                 f"shapes differ: {few(shapes)}" if shapes else ""]
+        raise IllusionError(f"--weights {weights} does not fit {spec}: {'; '.join(p for p in parts if p)}; give "
+                            f"the state dict of this model")
+    model.load_state_dict(state)
+
+
 def build_model(spec: str, weights: str | os.PathLike | None = None) -> nn.Module:
     """A model from ``spec``: a registry name, ``torchvision:NAME`` or ``package.module:factory``; with
     ``weights``, a state dict loaded strictly."""
@@ -69,25 +148,34 @@ def build_model(spec: str, weights: str | os.PathLike | None = None) -> nn.Modul
             raise IllusionError(f"torchvision has no classifier {name!r}; see torchvision.models.list_models()")
         model = tvm.get_model(name, weights=None)
     elif ":" in spec:
-        module_name, factory = spec.split(":", 1)
-        try:
-            made = getattr(importlib.import_module(module_name), factory)()
-        except (ImportError, AttributeError) as e:
-            raise IllusionError(f"cannot build {spec!r} ({type(e).__name__}: {e}); give package.module:factory, "
-                                f"a callable that returns an nn.Module, importable from here") from None
-        if not isinstance(made, nn.Module):
-            raise IllusionError(f"{spec} returned {type(made).__name__}, not an nn.Module")
-        model = made
+        model = _factory(spec)
     else:
         model = models.get_model(spec)
+    if not any(True for _ in model.parameters()):
+        raise IllusionError(f"--model {spec!r} has no parameters: there are no weights to place on chips")
     if weights is not None:
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
-        except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as e:
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise IllusionError(f"cannot load the weights {weights} into {spec}: {first}") from None
+        _load_weights(model, weights, spec)
     return model.eval()
+
+
+def _random_inputs(model: nn.Module, n: int, shape: tuple[int, ...], vocab: int | None) -> torch.Tensor:
+    """Seeded SYNTHETIC inputs, refused with one line when they would not fit in memory or hold token ids the
+    model's first embedding has no row for."""
+    need = n * math.prod(shape) * (8 if vocab is not None else 4)
+    have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > have // 4:
+        raise IllusionError(f"--input-shape {','.join(map(str, shape))}: {n} such inputs take {format_bytes(need)}, "
+                            f"more than a quarter of this machine's {format_bytes(have)} memory; give a smaller "
+                            f"shape")
+    gen = torch.Generator().manual_seed(0)
+    if vocab is None:
+        return torch.randn(n, *shape, generator=gen)
+    table = next((m for m in model.modules() if isinstance(m, nn.Embedding)), None)
+    if table is not None and vocab > table.num_embeddings:
+        raise IllusionError(f"--vocab {vocab}: the model's embedding {type(table).__name__} has "
+                            f"{table.num_embeddings} rows, so token ids stop at {table.num_embeddings - 1}; give "
+                            f"--vocab {table.num_embeddings} or less")
+    return torch.randint(0, vocab, (n, *shape), generator=gen)
 
 
 def job(name: str, *, limit: int | None = None, input_shape: tuple[int, ...] | None = None,
@@ -113,12 +201,10 @@ def job(name: str, *, limit: int | None = None, input_shape: tuple[int, ...] | N
     else:
         model = build_model(name, weights)
     shape = input_shape or config_of(model).input_shape
-    gen = torch.Generator().manual_seed(0)
     n = limit or UNTRAINED_INPUTS
     vocab = vocab or config_of(model).vocab_size
-    if vocab is not None:
-        return Job(name, model, torch.randint(0, vocab, (n, *shape), generator=gen), None, "random-tokens", True)
-    return Job(name, model, torch.randn(n, *shape, generator=gen), None, "random-normal", True)
+    x = _random_inputs(model, n, shape, vocab)
+    return Job(name, model, x, None, "random-tokens" if vocab is not None else "random-normal", True)
 
 
 def capacity_for(w: Job, chips: int, capacity: str | int | None = None) -> int:

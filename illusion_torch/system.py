@@ -24,6 +24,7 @@ import torch
 from torch import fx, nn
 
 from .cost.hardware import ChipSpec
+from .partitioning.inputs import check_batch
 from .partitioning.partition import Partition
 from .partitioning.plan import Mapping, inter_chip_bytes
 from .partitioning.solver import Mapper, solve
@@ -39,6 +40,7 @@ class IllusionSystem(Partition):
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of ``x``: the chips' GraphModules run one after another (float64, exact)."""
+        check_batch(self.graph.gm, x)
         return self.chips.run(x)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:

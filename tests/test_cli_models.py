@@ -78,9 +78,9 @@ def test_run_a_token_model(user_models, capsys, tmp_path):
 
 @pytest.mark.parametrize("model, extra, says", [
     ("torchvision:nonet", [], "torchvision has no classifier 'nonet'"),
-    ("no_such_pkg.nets:build", [], "cannot build 'no_such_pkg.nets:build'"),
+    ("no_such_pkg.nets:build", [], "no module 'no_such_pkg' in the current folder"),
     ("user_nets:not_a_model", [], "returned int, not an nn.Module"),
-    ("user_nets:tagger", ["--weights", "W"], "cannot load the weights"),
+    ("user_nets:tagger", ["--weights", "W"], "--weights"),
 ])
 def test_bad_model_specs_are_one_line(user_models, capsys, model, extra, says):
     extra = [str(user_models / "w.pt") if a == "W" else a for a in extra]

@@ -28,9 +28,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .. import interrupt
 from ..errors import IllusionError
 from . import commands
-from .arguments import check_outputs, number, plot_path, positive_int, seed, shape, size
+from .arguments import at_least, check_outputs, joined_values, number, plot_path, positive_int, seed, shape, size
 
 __all__ = ["main"]
 
@@ -84,13 +85,16 @@ def _parser() -> argparse.ArgumentParser:
                      help="the first N test samples only (an untrained model runs 4 random inputs by default)")
     run.add_argument("--out", default=None, help="report folder (default runs/MODEL-NchipS-PRESET), replaced whole")
     run.add_argument("--json", default=None, help="write the report's JSON here ('-': stdout)")
-    run.add_argument("--procs", type=positive_int, default=None,
+    run.add_argument("--procs", type=at_least(2, "the host and one chip rank"), default=None,
                      help="run the chips in N processes on torch.distributed: rank 0 the host, N − 1 chip ranks "
                           "(contiguous chip groups; N = chips + 1: one chip per rank)")
-    run.add_argument("--schedule", default="one", choices=["one", "pipelined"],
-                     help="with --procs: one batch in flight (the paper's), or up to --depth batches in flight")
-    run.add_argument("--batch", type=positive_int, default=1, help="with --procs: inputs per message (default 1)")
-    run.add_argument("--depth", type=positive_int, default=4, help="with --schedule pipelined: batches in flight")
+    run.add_argument("--schedule", default=None, choices=["one", "pipelined"],
+                     help="with --procs: one batch in flight (the paper's; default), or up to --depth batches in "
+                          "flight")
+    run.add_argument("--batch", type=positive_int, default=None, help="with --procs: inputs per message (default 1)")
+    run.add_argument("--depth", type=positive_int, default=None,
+                     help="with --schedule pipelined: batches in flight (default 4)")
+    run.add_argument("--torchrun", action="store_true", help=argparse.SUPPRESS)   # set by the torchrun entry
     run.set_defaults(func=commands.run)
 
     lt = sub.add_parser("lifetime", help="years of inference on wearing RRAM chips, with a resilience policy")
@@ -109,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     lt.add_argument("--tau", type=number(positive=False), default=None)
     lt.add_argument("--eps", type=number(positive=False), default=None)
     lt.add_argument("--c", type=number(positive=False), default=None)
-    lt.add_argument("--spares", type=seed, default=None, help="spare words per chip (distributed-endurer-plus)")
+    lt.add_argument("--spares", type=at_least(0, "none"), default=None,
+                    help="spare words per chip (distributed-endurer-plus)")
     lt.add_argument("--scenario", default="ours", choices=["ours", "paper"],
                     help="ours: messages and state kept across a shutdown wear; paper: the authors' experiment as "
                          "run (one RRAM buffer per workload, their parameters; svhn, d2nn, kws on 8 chips)")
@@ -167,17 +172,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except IllusionError as e:
-        print(f"illusion: {e}", file=sys.stderr)
-        return 2
-    try:
-        check_outputs(args)
-        args.func(args)
-    except IllusionError as e:
-        print(f"illusion {args.command}: {e}", file=sys.stderr)
-        return 2
+    prog = "illusion"
+    with interrupt.watched(prog):
+        try:
+            args = _parser().parse_args(joined_values(sys.argv[1:] if argv is None else list(argv)))
+            prog = f"illusion {args.command}"
+            interrupt.rename(prog)
+            check_outputs(args)
+            args.func(args)
+        except IllusionError as e:
+            print(f"{prog}: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return interrupt.stopped(prog)
     return 0
 
 

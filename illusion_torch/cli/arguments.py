@@ -18,8 +18,8 @@ from ..errors import IllusionError
 from ..files import dumps_json, writable_file, write_atomic
 from ..units import parse_bytes
 
-__all__ = ["positive_int", "seed", "number", "size", "shape", "plot_path", "check_outputs", "write_json", "say",
-           "PLOT_SUFFIXES"]
+__all__ = ["positive_int", "at_least", "joined_values", "seed", "number", "size", "shape", "plot_path",
+           "check_outputs", "write_json", "say", "PLOT_SUFFIXES"]
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -32,6 +32,32 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def at_least(low: int, why: str) -> Callable[[str], int]:
+    """A whole number of at least ``low`` (``why``: what the least stands for)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low} ({why}), got {value}")
+        return value
+    return parse
+
+
+def joined_values(argv: list[str]) -> list[str]:
+    """``--opt -3,32,32`` as ``--opt=-3,32,32``: argparse takes a value that starts with '-' for an option and
+    says only "expected one argument"; joined, the option's own check names what is wrong with it."""
+    out: list[str] = []
+    for i, tok in enumerate(argv):
+        if out and out[-1].startswith("--") and "=" not in out[-1] and len(tok) > 1 and tok[0] == "-" and \
+                (tok[1].isdigit() or tok[1] == ".") and i > 0 and argv[i - 1] == out[-1]:
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
 
 
 def seed(text: str) -> int:
@@ -70,6 +96,8 @@ def shape(text: str) -> tuple[int, ...]:
 
 
 def size(text: str) -> int:
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"a size must be positive, got {text!r}")
     try:
         return parse_bytes(text)
     except IllusionError as e:

@@ -29,6 +29,33 @@ def _shipped(name: str) -> None:
         raise IllusionError(f"no shipped checkpoint {name!r}; shipped: {', '.join(checkpoint.available())}{hint}")
 
 
+def _partition(args: argparse.Namespace, w, capacity: int, *, chips: int | None, max_chips: int | None,
+               fixed_chips: str = "", **options):
+    """``il.partition`` for a command: a failure the options caused names them (the default capacity comes
+    from the chip count; SYNTHETIC inputs from --input-shape or the model's default)."""
+    from ..errors import CapacityError
+    from ..partitioning.inputs import InputsRejected
+    from ..system import partition
+    from ..units import format_bytes
+
+    try:
+        return partition(w.model, w.x[:1], chips=chips, max_chips=max_chips, capacity=capacity, **options)
+    except CapacityError as e:
+        n = f"{chips or max_chips:,} chips" + (f" ({fixed_chips})" if fixed_chips else "")
+        fix = "" if fixed_chips else ", or fewer --chips" if args.capacity is None else ", or more --chips"
+        why = (f"{format_bytes(capacity)} per chip is the default share for {n} (no --capacity given): give "
+               f"--capacity{fix}" if args.capacity is None else
+               f"--capacity {format_bytes(capacity)} on {n}: give a larger --capacity{fix}")
+        raise CapacityError(f"{e}; {why}") from None
+    except InputsRejected as e:
+        if w.trained or not hasattr(args, "input_shape"):
+            raise
+        given = ",".join(map(str, w.x.shape[1:]))
+        src = f"--input-shape {given}" if args.input_shape else f"shape {given}, the model's default (no --input-shape)"
+        raise InputsRejected(f"{e}. The SYNTHETIC inputs have {src}: give the --input-shape the model takes"
+                             + ("" if w.x.is_floating_point() else ", and --vocab") ) from None
+
+
 def eval_checkpoint(args: argparse.Namespace) -> None:
     from .. import checkpoint
     from ..evaluate import accuracy
@@ -58,21 +85,43 @@ def eval_checkpoint(args: argparse.Namespace) -> None:
                             "eval_seconds": round(time.time() - started, 2)})
 
 
+def _distributed_options(args: argparse.Namespace) -> None:
+    """Refuse options that cannot apply (before any work); fill in the defaults of those that do."""
+    import os
+
+    given = [o for o, v in (("--schedule", args.schedule), ("--batch", args.batch), ("--depth", args.depth))
+             if v is not None]
+    if args.procs is None and given:
+        raise IllusionError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to a distributed run: "
+                            f"add --procs N, or drop {'it' if len(given) == 1 else 'them'}")
+    if args.depth is not None and args.schedule != "pipelined":
+        raise IllusionError("--depth sets how many batches are in flight with --schedule pipelined: add "
+                            "--schedule pipelined, or drop --depth")
+    args.schedule, args.batch, args.depth = args.schedule or "one", args.batch or 1, args.depth or 4
+    left = [v for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
+            if v in os.environ]
+    if args.procs is not None and not args.torchrun and left:
+        raise IllusionError(f"{', '.join(left)} {'is' if len(left) == 1 else 'are'} set in the environment (left "
+                            f"from torchrun?); illusion run --procs starts its own ranks on this machine: unset "
+                            f"{'it' if len(left) == 1 else 'them'}, or start every rank with torchrun -m "
+                            f"illusion_torch.distributed")
+
+
 def run(args: argparse.Namespace) -> None:
     """The shipped checkpoint partitioned onto chips, run chip by chip, priced against the ideal chip."""
     from ..cost.hardware import preset
     from ..jobs import capacity_for, job
     from ..report import REPORT_FILES, simulate
-    from ..system import partition as partition_model
     from ..units import format_bytes
 
+    _distributed_options(args)
     out = None if args.out is None else replaceable_dir(args.out, REPORT_FILES, "the report folder (--out)")
     spec = preset(args.preset).with_link_cost(args.link_cost)
     w = job(args.model, limit=args.limit, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
     chips = None if args.max_chips else args.chips
     capacity = capacity_for(w, args.max_chips or args.chips, args.capacity)
-    system = partition_model(w.model, w.x[:1], chips=chips, max_chips=args.max_chips, capacity=capacity,
-                       solver=args.solver, time_limit_s=args.time_limit, weights_only=args.weights_only)
+    system = _partition(args, w, capacity, chips=chips, max_chips=args.max_chips, solver=args.solver,
+                        time_limit_s=args.time_limit, weights_only=args.weights_only)
     if out is None:                  # the default folder is named by the chips used: checked before the run
         out = replaceable_dir(Path("runs") / f"{args.model}-{system.mapping.n_chips}chips-{spec.name}", REPORT_FILES,
                               "the report folder")
@@ -83,7 +132,7 @@ def run(args: argparse.Namespace) -> None:
         from ..runtime.engine import RunResult
 
         distributed = run_distributed(system, w.x, args.procs, schedule=args.schedule, batch=args.batch,
-                                      depth=args.depth)
+                                      depth=args.depth, join=args.torchrun)
         result = RunResult(distributed.logits, distributed.routes, distributed.runs,
                            Runtime(system).counters(distributed.runs))
         report = simulate(system, w.x, w.y, preset=spec, model_name=args.model, result=result)
@@ -132,7 +181,6 @@ def lifetime(args: argparse.Namespace) -> None:
     """Years of inference on wearing RRAM chips under a resilience policy; accuracy at ZERO … TENYEAR."""
     from ..jobs import capacity_for, job
     from ..plots import plot_lifetime
-    from ..system import partition as partition_model
     from ..wear import PAPER_ENDURANCE, policy, simulate
     from ..wear.lifetime import marks_until
     from ..wear.paper_run import WORKLOADS, Assumptions, simulate_paper, stuck_at_one
@@ -162,8 +210,9 @@ def lifetime(args: argparse.Namespace) -> None:
     w = job(args.model, limit=args.limit)
     assert w.y is not None                            # a shipped checkpoint: its test labels
     capacity = capacity_for(w, args.chips, args.capacity)
-    system = partition_model(w.model, w.x[:1], chips=args.chips, capacity=capacity, solver=args.solver,
-                             time_limit_s=args.time_limit)
+    system = _partition(args, w, capacity, chips=args.chips, max_chips=None, solver=args.solver,
+                        time_limit_s=args.time_limit,
+                        fixed_chips="--scenario paper runs on 8" if args.scenario == "paper" else "")
     if args.scenario == "paper":
         result = simulate_paper(system, w.x, w.y, resilience=args.resilience, years=args.years, seed=args.seed,
                                 rate=args.rate, assumptions=assumptions)
@@ -205,13 +254,12 @@ def partition(args: argparse.Namespace) -> None:
     from ..jobs import capacity_for, job
     from ..partitioning import min_chips, sweep_chips
     from ..plots import plot_mapping
-    from ..system import partition as partition_model
 
     w = job(args.model, limit=1, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
     capacity = capacity_for(w, args.chips or args.max_chips or 8, args.capacity)
-    system = partition_model(w.model, w.x[:1], capacity=capacity, chips=args.chips, max_chips=args.max_chips,
-                             solver=args.solver, time_limit_s=args.time_limit, activation_cap=args.activation_cap,
-                             weights_only=args.weights_only)
+    system = _partition(args, w, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,
+                        time_limit_s=args.time_limit, activation_cap=args.activation_cap,
+                        weights_only=args.weights_only)
     system.graph.model_name = args.model
     graph, m = system.graph, system.mapping
     say(args, system.summary())

@@ -34,7 +34,7 @@ from .counters import Counters
 from .dataflow import LayerShape
 from .profile import Branch, LayerWork, Profile, Store, StoreKind, Transfer, WakeWork, WeightSlot
 
-__all__ = ["profile", "LSTM_OPS_PER_UNIT"]
+__all__ = ["profile", "expanded_shapes", "LSTM_OPS_PER_UNIT"]
 
 # per hidden unit and step of torch's float cells: LSTM — σ(i), σ(f), tanh(g), σ(o), f·c, i·g, +, tanh(c), o·tanh
 # = 9; GRU — r: +, σ; z: +, σ; n: r·hn, +, tanh; h: 1 − z, ·n, z·h, + = 11
@@ -355,12 +355,21 @@ _LAYER_WORK: dict[type, Callable[..., None]] = {
 }
 
 
-def profile(graph: OpGraph, programs: ChipPrograms, n_chips: int) -> Profile:
-    """Count the per-inference work of every wake of ``programs`` (the chip programs of ``graph``)."""
+def expanded_shapes(graph: OpGraph, programs: ChipPrograms) -> None:
+    """Every node of ``programs.expanded`` gets its ``tensor_meta`` (one input's shapes and dtypes), once: the
+    work counts and the distributed wire formats (a flag's, say) read it."""
+    if programs.expanded.meta.get("shapes_of_one_input"):
+        return
     placeholder = next(n for n in graph.gm.graph.nodes if n.op == "placeholder")
     meta = placeholder.meta["tensor_meta"]
     dtype = programs.dtype if meta.dtype.is_floating_point else meta.dtype
     ShapeProp(programs.expanded).propagate(torch.zeros((1, *meta.shape[1:]), dtype=dtype))
+    programs.expanded.meta["shapes_of_one_input"] = True
+
+
+def profile(graph: OpGraph, programs: ChipPrograms, n_chips: int) -> Profile:
+    """Count the per-inference work of every wake of ``programs`` (the chip programs of ``graph``)."""
+    expanded_shapes(graph, programs)
     k = _Counter(graph, programs)
     for n in k.gm.graph.nodes:
         k.count(n)

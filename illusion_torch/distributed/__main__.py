@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     launch.TIMEOUT_S = timeout
     try:
-        return cli_main(["run", *argv, "--procs", str(world)])
+        return cli_main(["run", *argv, "--procs", str(world), "--torchrun"])
     except IllusionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ import torch.distributed as dist
 from torch import fx
 
 from ..errors import IllusionError
+from ..interrupt import temporary
 from ..partitioning.partition import Partition
 from ..partitioning.trace import HOST
 from .rank import Bundle, Walker, make_bundle, probe_shapes
@@ -335,7 +336,12 @@ def expected_wire_bytes(profile, routes: Routes, runs: dict) -> int:
 
 
 def routes_for(system: Partition, procs: int) -> Routes:
+    """Ranks and wire formats of every value; the wire formats read the chip programs' shapes (a flag travels
+    as one 16-bit word), so those are propagated first — before any runtime is built."""
+    from ..cost.work import expanded_shapes
+
     g = system.graph
+    expanded_shapes(g, system.chips)
     return plan_routes(system.chips, procs, n_chips=system.mapping.n_chips, word_bits=g.word_bits,
                        weight_format=g.config.weight_format, per_tensor=g.config.per_tensor_formats)
 
@@ -347,14 +353,16 @@ def launched_by_torchrun() -> bool:
 
 
 def run_distributed(system: Partition, x: torch.Tensor, procs: int, *, schedule: str = "one", batch: int = 1,
-                    depth: int = 4, timeline: bool = False, timeout_s: float | None = None) -> DistributedResult:
+                    depth: int = 4, timeline: bool = False, timeout_s: float | None = None,
+                    join: bool | None = None) -> DistributedResult:
     """Run ``x`` on ``procs`` local processes (see the module); raises IllusionError naming a rank that failed.
-    ``timeout_s``: the longest wait for any exchange (default ``TIMEOUT_S``)."""
+    ``timeout_s``: the longest wait for any exchange (default ``TIMEOUT_S``). ``join``: this process is rank 0
+    of ranks torchrun started (default: when torchrun's variables are set), else it spawns the chip ranks."""
     import torch.multiprocessing as mp
 
     timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
     routes = routes_for(system, procs)             # checks procs against the chips first
-    if launched_by_torchrun():                     # every rank was started by torchrun: join, do not spawn
+    if launched_by_torchrun() if join is None else join:   # every rank was started by torchrun: join, not spawn
         if int(os.environ["WORLD_SIZE"]) != procs:
             raise IllusionError(f"torchrun started {os.environ['WORLD_SIZE']} processes but {procs} were asked for")
         _init(0, procs, None, timeout_s)
@@ -365,9 +373,9 @@ def run_distributed(system: Partition, x: torch.Tensor, procs: int, *, schedule:
         return result
     port = _free_port()
     init = f"tcp://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="illusion-ranks-") as errdir:
-        ctx = mp.start_processes(_spawned, args=(procs, init, timeout_s, errdir), nprocs=procs - 1, join=False,
-                                 start_method="spawn")
+    with tempfile.TemporaryDirectory(prefix="illusion-ranks-") as errdir, temporary(errdir):
+        ctx = _start_ignoring_ctrl_c(lambda: mp.start_processes(_spawned, args=(procs, init, timeout_s, errdir),
+                                                                nprocs=procs - 1, join=False, start_method="spawn"))
         failed, first = threading.Event(), []  # type: ignore[var-annotated]
         watch = threading.Thread(target=_watch, args=(ctx, failed, first), daemon=True)
         watch.start()
@@ -382,9 +390,28 @@ def run_distributed(system: Partition, x: torch.Tensor, procs: int, *, schedule:
             if dist.is_initialized():
                 dist.destroy_process_group()
             raise IllusionError(dead or f"rank 0: {e}") from None
+        except KeyboardInterrupt:             # the host ends its ranks (they ignore Ctrl-C: see below)
+            failed.set()
+            _stop(ctx)
+            raise
         failed.set()
         ctx.join()
     return result
+
+
+def _start_ignoring_ctrl_c(start):
+    """Start the chip ranks with Ctrl-C ignored (a disposition a new process keeps, and Python then leaves
+    alone): a Ctrl-C to the terminal reaches every process, and only the host should act on it — it ends its
+    ranks, so none prints a KeyboardInterrupt of its own."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return start()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _watch(ctx, failed: threading.Event, first: list) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import IllusionError
+from ..errors import CapacityError, IllusionError
 from .greedy import first_fit, sequential
 from .milp import Program
 from .plan import Mapping, Piece, inter_chip_bytes, piece_bytes
@@ -297,8 +297,9 @@ def solve_bilp(graph: OpGraph, capacities: list[int], *, time_limit_s: float = 6
     res = program.prog.solve(max(0.1, time_limit_s - (time.perf_counter() - started)), begin)
     if res.x is None:
         if res.infeasible:
-            raise IllusionError(f"no mapping fits {K} chips of {capacities} B: {graph.weight_bytes} B of weights "
-                                f"(use more chips or a larger capacity)")
+            sizes = f"{capacities[0]} B" if len(set(capacities)) == 1 else f"{capacities} B"
+            raise CapacityError(f"no mapping fits {K} chips of {sizes}: {graph.weight_bytes} B of weights (use more "
+                                f"chips or a larger capacity)")
         if start is not None:
             return _kept(start, graph, started, res, "HiGHS found nothing better within its time limit")
         return _greedy_fallback(graph, capacities, f"HiGHS returned no mapping ({res.message})", started)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import IllusionError
+from .inputs import check_batch, select_output
 from .plan import Mapping, Message, Piece, activation_bytes, inter_chip_bytes, messages, unplaced
 from .rewrite import chip_programs
 from .trace import OpGraph
@@ -145,7 +146,8 @@ class Partition:
         model = self._reference if self._reference is not None else _float64_copy(self.model)
         if self._reference is None and _state_bytes(model) <= REFERENCE_CACHE_BYTES:
             self._reference = model
-        return model(x.double() if x.is_floating_point() else x)
+        check_batch(self.graph.gm, x)
+        return select_output(model(x.double() if x.is_floating_point() else x), self.graph.output_path)
 
     def summary(self) -> str:
         """A per-chip table: pieces, weight bytes, message bytes in and out, activation buffer."""
@@ -163,6 +165,7 @@ class Partition:
                      f"{self.unused_bytes} B are parameters the traced forward never reads (they run nowhere)"
                      + ("" if self.placed_bytes + self.unused_bytes >= self.params_bytes else
                         f", {self.params_bytes - self.placed_bytes - self.unused_bytes} B are read but on no chip")]),
+                 *([f"output: {self.graph.output}"] if self.graph.output else []),
                  f"{'chip':>4}  {'weight B':>9}  {'in B':>7}  {'out B':>7}  {'act. B':>7}  pieces"]
         act = activation_bytes(self.graph, self.mapping)
         received: dict = defaultdict(int)
@@ -187,7 +190,7 @@ class Partition:
             "optimal": m.optimal, "gap": m.gap, "lower_bound": m.lower_bound, "solve_s": round(m.solve_s, 3),
             "weight_bytes": g.weight_bytes,
             "params_bytes": self.params_bytes, "placed_bytes": self.placed_bytes, "placed_share": self.placed_share,
-            "unused_bytes": self.unused_bytes,
+            "unused_bytes": self.unused_bytes, **({"output": g.output} if g.output else {}),
             "per_chip": [{"weight_bytes": sum(p.weight_bytes for p in pieces), "activation_bytes": act[c],
                           "nodes": [{"layer": p.layer, "split": p.split, "start": p.start, "stop": p.stop,
                                      "weight_bytes": p.weight_bytes} for p in pieces]}

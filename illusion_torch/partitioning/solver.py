@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Callable
 
-from ..errors import IllusionError
+from ..errors import CapacityError, IllusionError
 from ..units import parse_bytes
 from .bilp import solve_bilp
 from .chain_dp import OutOfTime, chain_dp
@@ -136,7 +136,7 @@ def _check_pieces_fit(graph: OpGraph, largest: int) -> None:
         how = "cannot be split and" if smallest[worst] == graph.layer(worst).weight_bytes else \
             "has a smallest slice that"
         others = f" ({len(too_big) - 1} more layers do not fit either)" if len(too_big) > 1 else ""
-        raise IllusionError(f"layer {worst} {how} needs {smallest[worst]} B, more than the chip capacity of "
+        raise CapacityError(f"layer {worst} {how} needs {smallest[worst]} B, more than the chip capacity of "
                             f"{largest} B{others}: use chips of at least {need} B")
 
 
@@ -209,8 +209,8 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
         chips = len(caps)
     need = min_chips(graph, max(caps)) if not per_chip else None
     if chips is not None and need is not None and chips < need:
-        raise IllusionError(f"too few chips: {graph.weight_bytes} B of weights need at least {need} chips of "
-                         f"{caps[0]} B")
+        raise CapacityError(f"too few chips: {graph.weight_bytes} B of weights need at least {need} chips of "
+                            f"{caps[0]} B")
 
     if callable(solver):
         limit = chips or max_chips
@@ -221,7 +221,7 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
         result = (first_fit if solver == "first-fit" else sequential)(graph, caps[0])
         limit = chips or max_chips
         if limit is not None and result.n_chips > limit:
-            raise IllusionError(f"{solver} needs {result.n_chips} chips of {caps[0]} B, more than {limit}")
+            raise CapacityError(f"{solver} needs {result.n_chips} chips of {caps[0]} B, more than {limit}")
         return result
 
     if per_chip:

@@ -29,12 +29,12 @@ from operator import attrgetter
 
 import torch
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import IllusionError
 from ..layers import QLSTM, QuantPoint, masked_scores
 from ..workload import WorkloadConfig, config_of
 from .decompose import decompose
+from .inputs import bind_defaults, check_example, drop_bound, one_output, run_quietly
 from .ops import LayerKind, Split, Use, layer_kind, op_of, state_of, stateful
 from .recurrent import GATES, Recurrent, cell_state_unavailable
 
@@ -115,6 +115,8 @@ class OpGraph:
     word_bits: int = 16
     config: WorkloadConfig = field(default_factory=lambda: WorkloadConfig("model"))
     partial_sum_bytes: int = PARTIAL_SUM_BYTES  # int32 sums of a fixed-point model; a float model's word size
+    output: str = ""                            # which of a tuple/dict output is partitioned ("": one tensor)
+    output_path: tuple = ()                     # where it lies in the model's output (``inputs.select_output``)
 
     @property
     def weight_bytes(self) -> int:
@@ -160,15 +162,19 @@ class _Tracer(fx.Tracer):
 AUTOWRAP = (masked_scores,)
 
 
-def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
+def _symbolic_trace(model: nn.Module, n_inputs: int = 1) -> fx.GraphModule:
+    concrete = bind_defaults(model, n_inputs)        # forward(self, x, mask=None): mask is None
     try:
-        graph = _Tracer(autowrap_functions=AUTOWRAP).trace(model)
+        graph = _Tracer(autowrap_functions=AUTOWRAP).trace(model, concrete_args=concrete or None)
     except Exception as e:  # fx raises many types; the user needs its reason and what to do
         raise TraceError(
             f"torch.fx cannot trace {type(model).__name__}: {type(e).__name__}: {e}. Hint: make the module "
             f"whose forward has data-dependent control flow a leaf (subclass torch.fx.Tracer and return True "
             f"from is_leaf_module for it), or rewrite that control flow with tensor ops.") from None
-    return fx.GraphModule(model, graph, type(model).__name__)
+    gm = fx.GraphModule(model, graph, type(model).__name__)
+    if concrete:
+        drop_bound(gm, n_inputs)
+    return gm
 
 
 def channelwise(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
@@ -350,13 +356,13 @@ def shorter_branches_first(graph: fx.Graph) -> bool:
     return True
 
 
-def traced(model: nn.Module, order: str = "model") -> fx.GraphModule:
+def traced(model: nn.Module, order: str = "model", n_inputs: int = 1) -> fx.GraphModule:
     """The torch.fx GraphModule the partition pass works on: ``model`` with torch.nn's opaque blocks
     decomposed (``decompose``), fixed-point points and recurrent layers kept whole; nodes in the model's
     order or, with ``order="shorter-branches-first"``, reordered by ``shorter_branches_first``."""
     if order not in ORDERS:
         raise IllusionError(f"unknown graph order {order!r}; use one of {', '.join(ORDERS)}")
-    gm = _symbolic_trace(decompose(model))
+    gm = _symbolic_trace(decompose(model), n_inputs)
     for node in reversed(list(gm.graph.nodes)):     # an LSTM's c_n the model never reads
         if node.target is cell_state_unavailable and not node.users:
             gm.graph.erase_node(node)
@@ -374,8 +380,7 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     activations (no QuantPoint) take the same word size. ``order``: the graph's node order (``ORDERS``): the
     model's, or shorter branches first (``shorter_branches_first``).
     """
-    if not isinstance(example_inputs, tuple):
-        example_inputs = (example_inputs,)
+    example_inputs = check_example(model, example_inputs)
     config = config_of(model)
     fmt = config.weight_format
     bits = word_bits if word_bits is not None else (fmt.wl if fmt is not None else 16)
@@ -384,17 +389,9 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     modes = {m: m.training for m in model.modules()}
     model.eval()                # traced in eval mode: flags such as stochastic depth's ``training`` are baked in
     try:
-        gm = traced(model, order)
-        with torch.no_grad():
-            ShapeProp(gm).propagate(*example_inputs)
-    except Exception as e:
-        cause: BaseException | None = e
-        while cause is not None and not isinstance(cause, IllusionError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is not None:               # our own message (a decomposed block's limit) says it best
-            raise cause from None
-        raise TraceError(f"running the traced {type(model).__name__} on the example inputs failed: "
-                         f"{type(e).__name__}: {e}") from None
+        gm = traced(model, order, len(example_inputs))
+        run_quietly(gm, example_inputs, type(model).__name__)
+        output_path, output = one_output(gm)
     finally:
         for m, mode in modes.items():       # the user's model keeps every module's own mode
             m.training = mode
@@ -480,4 +477,5 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     for layer in layers:
         layer.out_bytes = max((e.bytes for e in edges.values() if e.src == layer.name and e.dst != layer.name),
                               default=0)
-    return OpGraph(model_name or config.name, layers, list(edges.values()), owner, gm, bits, config, float_bpv)
+    return OpGraph(model_name or config.name, layers, list(edges.values()), owner, gm, bits, config, float_bpv,
+                   output, output_path)

@@ -34,6 +34,7 @@ from ..cost.hardware import preset as get_preset
 from ..cost.profile import Branch, Profile
 from ..cost.work import profile
 from ..errors import IllusionError
+from ..partitioning.inputs import check_batch
 from ..partitioning.partition import Partition
 from .memory import MemoryImage, build_images, load_weights
 from .precision import exact_dtype
@@ -105,6 +106,7 @@ class Runtime:
         """Logits of every input of ``x``, computed chip by chip, with the work it cost (``batch_size`` inputs at
         a time; default ``self.batch_size``)."""
         batch_size = self.batch_size if batch_size is None else batch_size
+        check_batch(self.system.graph.gm, x)
         if len(x) == 0:
             raise IllusionError("no inputs to run")
         if x.is_floating_point() and not bool(torch.isfinite(x).all()):

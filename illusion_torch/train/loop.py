@@ -35,7 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import data as il_data
-from .. import models
+from .. import interrupt, models
 from ..checkpoint import save_checkpoint
 from ..errors import IllusionError
 from ..evaluate import accuracy
@@ -200,6 +200,8 @@ def run_epochs(model: nn.Module, recipe: Recipe, loss_fn: Callable[[Any, torch.T
                      "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "epoch": epoch + 1,
                      "recipe": asdict(recipe)}
             write_atomic(state_path, partial(torch.save, state))
+            if epoch == start:
+                interrupt.kept(f"the training state {state_path} (the same command resumes from it)")
     finally:
         use_qtorch_quantizers(model, enable=False)
     return {id(p): optimizer.weight_acc[p] for g in optimizer.param_groups for p in g["params"]}

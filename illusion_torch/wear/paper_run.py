@@ -255,8 +255,9 @@ def paper_patterns(runtime: Runtime, workload: str, x: torch.Tensor, *, packed: 
     patterns = [np.zeros(SEGMENT_WORDS) for _ in runtime.images]
     top = int(site.word.max()) + 1
     if top > SEGMENT_WORDS:
-        raise IllusionError(f"a chip's weights and the buffer take {top} words, more than the segment's "
-                            f"{SEGMENT_WORDS}")
+        raise IllusionError(f"a chip's weights and the buffer take {top:,} words, more than the segment's "
+                            f"{SEGMENT_WORDS:,} (the paper's chip): int8 values one per word (--one-value-per-word, "
+                            f"packed=False) or a larger --capacity grow them past it; drop that option")
     if workload == "svhn":
         seg = int(site.segment[0])
         values = np.arange(len(site.word))
