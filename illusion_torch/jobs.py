@@ -66,19 +66,24 @@ def _factory(spec: str) -> nn.Module:
     module_name, attr = spec.split(":", 1)
     if not module_name or not attr:
         raise IllusionError(f"--model {spec!r}: give package.module:factory, e.g. mypkg.nets:build")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    here = os.getcwd()
+    added = here not in sys.path and "" not in sys.path
+    if added:                      # as `python -m` does; only while the module is imported
+        sys.path.insert(0, here)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         if e.name and module_name.startswith(e.name):
-            raise IllusionError(f"--model {spec!r}: no module {e.name!r} in the current folder ({os.getcwd()}) or "
+            raise IllusionError(f"--model {spec!r}: no module {e.name!r} in the current folder ({here}) or "
                                 f"among the installed packages; run from the folder that holds {e.name}.py (or "
                                 f"its package), or add that folder to PYTHONPATH") from None
         raise IllusionError(f"--model {spec!r}: importing {module_name} failed: {e}") from None
     except Exception as e:         # the user's module itself fails: say so, in one line
         raise IllusionError(f"--model {spec!r}: importing {module_name} failed: {type(e).__name__}: "
                             f"{_first_line(e)}") from None
+    finally:
+        if added:
+            sys.path.remove(here)
     if not hasattr(module, attr):
         names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
         raise IllusionError(f"--model {spec!r}: {module_name} has no {attr!r}; callables there: "

@@ -32,6 +32,7 @@ from .files import dumps_json, fresh_dir
 from .partitioning.partition import Partition
 from .runtime import Runtime, batches
 from .runtime.engine import RunResult
+from .units import bytes_text, percent
 
 __all__ = ["Report", "simulate", "REPORT_FILES", "REPORT_MARKER"]
 
@@ -107,10 +108,10 @@ class Report:
         mj = 1e3
         lines = []
         acc = "" if self.accuracy is None or self.reference_accuracy is None else (
-            f"accuracy {100 * self.accuracy:.2f} % (unpartitioned {100 * self.reference_accuracy:.2f} %), ")
-        lines.append(f"{self.model} on {self.chips} chips × {self.capacity_bytes} B, preset {self.preset.name}: "
-                     f"{self.samples} inputs, {acc}{self.mismatches} mismatches, "
-                     f"{self.inter_chip_bytes} B between chips per inference")
+            f"accuracy {percent(self.accuracy)} (unpartitioned {percent(self.reference_accuracy)}), ")
+        lines.append(f"{self.model} on {self.chips} chips × {bytes_text(self.capacity_bytes)}, preset "
+                     f"{self.preset.name}: {self.samples} inputs, {acc}{self.mismatches} mismatches, "
+                     f"{bytes_text(self.inter_chip_bytes)} between chips per inference")
         if len(self.runs) > 1 or None not in self.runs:
             lines.append("routes: " + ", ".join(f"route {k}: {v} inputs" for k, v in self.runs.items()))
         lines.append("")

@@ -15,7 +15,7 @@ import re
 
 from .errors import IllusionError
 
-__all__ = ["parse_bytes", "format_bytes", "ceil_div"]
+__all__ = ["parse_bytes", "format_bytes", "bytes_text", "percent", "ceil_div"]
 
 _UNITS = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "k": 1024, "mb": 1024**2, "mib": 1024**2, "m": 1024**2,
           "gb": 1024**3, "gib": 1024**3, "g": 1024**3}
@@ -52,6 +52,17 @@ def format_bytes(n: int) -> str:
             value = n / scale
             return f"{value:.3g} {unit}" if value != int(value) else f"{int(value)} {unit}"
     return f"{n} B"
+
+
+def bytes_text(n: float) -> str:
+    """How every summary spells a byte count: whole bytes with thousands separators (``bytes_text(436351)`` is
+    '436,351 B'), one unit for every quantity, so two lines about the same chips read alike."""
+    return f"{n:,.0f} B"
+
+
+def percent(fraction: float) -> str:
+    """How every summary spells an accuracy or agreement: ``percent(0.82)`` is '82.00 %'."""
+    return f"{100 * fraction:.2f} %"
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -73,7 +73,7 @@ def test_partition_prints_table_and_writes_json_and_plot(tmp_path, capsys):
     assert main(["partition", "--model", "mnist", "--chips", "8", "--capacity", "512B", "--json", str(out),
                  "--plot", str(tmp_path / "m.png")]) == 0
     printed = capsys.readouterr().out
-    assert "1248 B between chips" in printed and "conv4[out" in printed
+    assert "1,248 B between chips" in printed and "conv4[out" in printed
     result = json.loads(out.read_text())
     keys = {"chips", "capacity_bytes", "inter_chip_bytes", "solver", "optimal", "gap", "solve_s", "per_chip"}
     assert keys <= set(result)

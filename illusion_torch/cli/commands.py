@@ -36,16 +36,16 @@ def _partition(args: argparse.Namespace, w, capacity: int, *, chips: int | None,
     from ..errors import CapacityError
     from ..partitioning.inputs import InputsRejected
     from ..system import partition
-    from ..units import format_bytes
+    from ..units import bytes_text
 
     try:
         return partition(w.model, w.x[:1], chips=chips, max_chips=max_chips, capacity=capacity, **options)
     except CapacityError as e:
         n = f"{chips or max_chips:,} chips" + (f" ({fixed_chips})" if fixed_chips else "")
         fix = "" if fixed_chips else ", or fewer --chips" if args.capacity is None else ", or more --chips"
-        why = (f"{format_bytes(capacity)} per chip is the default share for {n} (no --capacity given): give "
+        why = (f"{bytes_text(capacity)} per chip is the default share for {n} (no --capacity given): give "
                f"--capacity{fix}" if args.capacity is None else
-               f"--capacity {format_bytes(capacity)} on {n}: give a larger --capacity{fix}")
+               f"--capacity {bytes_text(capacity)} on {n}: give a larger --capacity{fix}")
         raise CapacityError(f"{e}; {why}") from None
     except InputsRejected as e:
         if w.trained or not hasattr(args, "input_shape"):
@@ -59,6 +59,8 @@ def _partition(args: argparse.Namespace, w, capacity: int, *, chips: int | None,
 def eval_checkpoint(args: argparse.Namespace) -> None:
     from .. import checkpoint
     from ..evaluate import accuracy
+    from ..metrics import metric_text
+    from ..units import percent
 
     _shipped(args.name)
     started = time.time()
@@ -68,17 +70,16 @@ def eval_checkpoint(args: argparse.Namespace) -> None:
         from ..pretrained.quantize import fixed_outputs, task_metric
 
         m = task_metric(args.name, x, y).evaluate(fixed_outputs(checkpoint.load(args.name), x))
-        say(args, f"{args.name}: fixed point {m['name']} {m['value']:.4f} (float model {m['float_value']:.4f}) on "
-                   f"{len(x)} real {ck.dataset} test inputs; checkpoint records {ck.meta['metric']['value']:.4f} on "
-                   f"{ck.meta['metric']['samples']}")
+        say(args, f"{args.name}: fixed point {metric_text(m)} on {len(x)} real {ck.dataset} test inputs; checkpoint "
+                   f"records {metric_text(ck.meta['metric'], float_model=False)} on {ck.meta['metric']['samples']}")
         write_json(args.json, {"model": args.name, "dataset": ck.dataset, "synthetic": ck.synthetic,
                                 "samples": len(x), "metric": m, "eval_seconds": round(time.time() - started, 2)})
         return
     acc = accuracy(checkpoint.load(args.name), x, y)
     synthetic = " (SYNTHETIC data)" if ck.synthetic else ""
-    recorded = "" if ck.test_accuracy is None else (f"; checkpoint records {100 * ck.test_accuracy:.2f} % on its "
+    recorded = "" if ck.test_accuracy is None else (f"; checkpoint records {percent(ck.test_accuracy)} on its "
                                                     "full test split")
-    say(args, f"{args.name}: fixed-point accuracy {100 * acc:.2f} % on {len(y)} {ck.dataset} test samples"
+    say(args, f"{args.name}: fixed-point accuracy {percent(acc)} on {len(y)} {ck.dataset} test samples"
                f"{synthetic}{recorded}")
     write_json(args.json, {"model": args.name, "dataset": ck.dataset, "synthetic": ck.synthetic,
                             "samples": len(y), "accuracy": acc, "checkpoint_test_accuracy": ck.test_accuracy,
@@ -111,8 +112,9 @@ def run(args: argparse.Namespace) -> None:
     """The shipped checkpoint partitioned onto chips, run chip by chip, priced against the ideal chip."""
     from ..cost.hardware import preset
     from ..jobs import capacity_for, job
+    from ..metrics import metric_text
     from ..report import REPORT_FILES, simulate
-    from ..units import format_bytes
+    from ..units import bytes_text, percent
 
     _distributed_options(args)
     out = None if args.out is None else replaceable_dir(args.out, REPORT_FILES, "the report folder (--out)")
@@ -149,28 +151,26 @@ def run(args: argparse.Namespace) -> None:
     say(args, report.summary())
     tail = (f"energy ×{report.energy_ratio:.4f}, time ×{report.time_ratio:.4f}, EDP ×{report.edp_ratio:.4f} of "
             f"the ideal chip on {spec.name}")
-    where = f"{args.model} on {report.chips} chips × {format_bytes(capacity)}"
+    where = f"{args.model} on {report.chips} chips × {bytes_text(capacity)}"
     marker = " (SYNTHETIC data)" if w.synthetic else ""
     if w.metric is not None:
-        m = report.meta["metric"]
-        extra = "".join(f", {k} {v:.4f}" for k, v in m.items() if k.endswith("_agreement") and k != m["name"])
-        say(args, f"\n{where}: {m['name']} {m['value']:.4f} (float model {m['float_value']:.4f}){extra} on "
+        say(args, f"\n{where}: {metric_text(report.meta['metric'])} on "
                    f"{len(w.x)} real {w.dataset} test inputs{marker}; {report.mismatches} inputs whose outputs "
                    f"differ from the unpartitioned fixed-point model's; {tail}")
     elif report.accuracy is not None and report.reference_accuracy is not None:
-        say(args, f"\n{where}: accuracy {100 * report.accuracy:.2f} % on {len(w.x)} {w.dataset} test samples"
-                   f"{marker}; unpartitioned {100 * report.reference_accuracy:.2f} %; {report.mismatches} inputs "
+        say(args, f"\n{where}: accuracy {percent(report.accuracy)} on {len(w.x)} {w.dataset} test samples"
+                   f"{marker}; unpartitioned {percent(report.reference_accuracy)}; {report.mismatches} inputs "
                    f"whose logits differ from the unpartitioned model's; {tail}")
     else:
-        say(args, f"\n{args.model} (untrained, no checkpoint) on {report.chips} chips × {format_bytes(capacity)}: "
+        say(args, f"\n{args.model} (untrained, no checkpoint) on {report.chips} chips × {bytes_text(capacity)}: "
                    f"{len(w.x)} SYNTHETIC random inputs, no accuracy; {report.mismatches} inputs whose logits "
                    f"differ from the unpartitioned model's beyond float64 rounding (max |Δ| "
                    f"{report.meta['max_abs_diff']:.2g}); {tail}")
     report.save(out)
     if distributed is not None:
         say(args, f"{distributed.procs} processes ({distributed.schedule}, {distributed.batch} input(s) per message):"
-                  f" {distributed.wire_bytes:,} B sent between chip ranks (the plan's: "
-                  f"{distributed.expected_wire_bytes:,} B), {distributed.host_bytes:,} B host I/O, "
+                  f" {bytes_text(distributed.wire_bytes)} sent between chip ranks (the plan's: "
+                  f"{bytes_text(distributed.expected_wire_bytes)}), {bytes_text(distributed.host_bytes)} host I/O, "
                   f"{distributed.wall_s:.2f} s; peak RSS per rank "
                   f"{', '.join(f'{s.peak_rss / 2**20:.0f}' for s in distributed.ranks)} MiB")
     say(args, f"report written to {out}/ (report.json, power_timeline.png, energy_breakdown.png, mapping.png)")

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import IllusionError
+from ..units import bytes_text
 from .inputs import check_batch, select_output
 from .plan import Mapping, Message, Piece, activation_bytes, inter_chip_bytes, messages, unplaced
 from .rewrite import chip_programs
@@ -156,15 +157,16 @@ class Partition:
         if m.optimal:
             status = f" (proven optimal, {m.solve_s:.2f} s)"
         else:
-            bound = f", proven lower bound {m.lower_bound:.0f} B" if m.lower_bound is not None else ""
+            bound = f", proven lower bound {bytes_text(m.lower_bound)}" if m.lower_bound is not None else ""
             status = f" (not proven optimal: best found in {m.solve_s:.2f} s{bound})"
         lines = [f"{self.graph.model_name}: {m.n_chips} chips, solver {m.method}, "
-                 f"{self.inter_chip_bytes} B between chips per inference{status}",
+                 f"{bytes_text(self.inter_chip_bytes)} between chips per inference{status}",
                  *([] if self.placed_share >= 1.0 else [
                      f"{100 * self.placed_share:.2f} % of parameter bytes are on chips: "
-                     f"{self.unused_bytes} B are parameters the traced forward never reads (they run nowhere)"
-                     + ("" if self.placed_bytes + self.unused_bytes >= self.params_bytes else
-                        f", {self.params_bytes - self.placed_bytes - self.unused_bytes} B are read but on no chip")]),
+                     f"{bytes_text(self.unused_bytes)} are parameters the traced forward never reads (they run "
+                     f"nowhere)" + ("" if self.placed_bytes + self.unused_bytes >= self.params_bytes else
+                                    f", {bytes_text(self.params_bytes - self.placed_bytes - self.unused_bytes)} are "
+                                    f"read but on no chip")]),
                  *([f"output: {self.graph.output}"] if self.graph.output else []),
                  f"{'chip':>4}  {'weight B':>9}  {'in B':>7}  {'out B':>7}  {'act. B':>7}  pieces"]
         act = activation_bytes(self.graph, self.mapping)
