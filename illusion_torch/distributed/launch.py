@@ -132,6 +132,8 @@ def serve(rank: int, world: int, init_method: str | None = None, timeout_s: floa
     """A chip rank: join, take the bundle from the host, walk every batch it is told, report, leave."""
     torch.set_num_threads(1)              # ranks share the machine's cores
     try:
+        if os.environ.get("ILLUSION_FAULT") == f"hang-before-join:{rank}":   # the tests' host then waits in gloo
+            time.sleep(3600)
         _init(rank, world, init_method, timeout_s)
         start_rss = _rss_now()
         box: list = [None]
