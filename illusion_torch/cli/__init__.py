@@ -19,7 +19,8 @@ Usage::
 
 Without ``--capacity``, ``run``, ``partition`` and ``lifetime`` share one rule (``paper.default_capacity``).
 ``--json -`` prints the JSON on stdout. Errors a user can cause (``IllusionError``) end in one line on stderr
-and exit status 2; anything else is a bug and shows its traceback.
+and exit status 2; anything else is a bug and shows its traceback. Ctrl-C ends any command within about a
+second with one line and exit status 130 (``interrupt``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="links this many times as costly (energy, latency and time per byte; the paper's ×2/×4/×8)")
     run.add_argument("--limit", type=positive_int, default=None,
                      help="the first N test samples only (an untrained model runs 4 random inputs by default)")
-    run.add_argument("--out", default=None, help="report folder (default runs/MODEL-NchipS-PRESET), replaced whole")
+    run.add_argument("--out", default=None,
+                     help="report folder (default runs/MODEL-NchipS-PRESET): a new folder, or an earlier report's, "
+                          "which is replaced whole; a folder holding anything else is refused")
     run.add_argument("--json", default=None, help="write the report's JSON here ('-': stdout)")
     run.add_argument("--procs", type=at_least(2, "the host and one chip rank"), default=None,
                      help="run the chips in N processes on torch.distributed: rank 0 the host, N − 1 chip ranks "
