@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     if rank != 0:
         from .launch import serve
 
-        serve(rank, world, None, timeout)
+        try:
+            serve(rank, world, None, timeout)
+        except KeyboardInterrupt:              # torchrun passes a Ctrl-C on to every rank: end quietly
+            return 130
         return 0
     from ..cli import main as cli_main
     from . import launch
