@@ -132,8 +132,11 @@ def _protected(p: Path) -> str | None:
 
 def replaceable_dir(path: str | os.PathLike, keep: frozenset[str], what: str = "the folder") -> Path:
     """Check, before any work, that ``path`` may be replaced whole by a folder of ``keep``'s files: it is new,
-    or holds only files named in ``keep`` (an earlier run's); never the current, home or project folder."""
-    p = writable_dir(path, what)
+    or holds only files named in ``keep`` (an earlier run's); never the current, home or project folder. A
+    refused folder is not touched (its writability is tried only once it may be replaced)."""
+    p = Path(path)
+    if str(path) == "":
+        raise IllusionError(f"{what} needs a folder name, got ''")
     reason = _protected(p.resolve())
     if reason is None and p.is_dir():
         foreign = sorted(e.name + ("/" if e.is_dir() else "") for e in p.iterdir()
@@ -144,7 +147,7 @@ def replaceable_dir(path: str | os.PathLike, keep: frozenset[str], what: str = "
     if reason is not None:
         raise IllusionError(f"refusing to write {what} {p}: it is {reason}, and {what} is replaced whole; give "
                             f"a new folder (e.g. runs/NAME) or one that an earlier run of this command wrote")
-    return p
+    return writable_dir(p, what)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,6 @@ import shutil
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,10 +109,8 @@ def _watch(fd: int) -> None:
         if not data:                      # the command ended: the pipe was closed
             return
         if signal.SIGINT in data:
-            deadline = time.monotonic() + GRACE_S
-            while time.monotonic() < deadline:
-                if _finished.wait(0.05):   # the main thread stopped by itself
-                    return
+            if _finished.wait(GRACE_S):   # the main thread stopped by itself
+                return
             stopped(_prog[0])
             os._exit(EXIT_STATUS)
 

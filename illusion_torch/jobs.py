@@ -40,6 +40,7 @@ from .workload import config_of
 __all__ = ["Job", "job", "build_model", "capacity_for", "UNTRAINED_INPUTS"]
 
 UNTRAINED_INPUTS = 4            # random inputs an untrained model runs by default
+RANDOM_DATASETS = ("random-normal", "random-tokens")     # SYNTHETIC inputs: values, token ids
 
 
 @dataclass
@@ -58,6 +59,11 @@ class Job:
     @property
     def trained(self) -> bool:
         return self.y is not None
+
+    @property
+    def random_inputs(self) -> bool:
+        """The inputs are seeded random values or token ids (``--input-shape``/``--vocab``), not a dataset's."""
+        return self.dataset in RANDOM_DATASETS
 
 
 def _factory(spec: str) -> nn.Module:
@@ -156,7 +162,7 @@ def build_model(spec: str, weights: str | os.PathLike | None = None) -> nn.Modul
         model = _factory(spec)
     else:
         model = models.get_model(spec)
-    if not any(True for _ in model.parameters()):
+    if next(model.parameters(), None) is None:
         raise IllusionError(f"--model {spec!r} has no parameters: there are no weights to place on chips")
     if weights is not None:
         _load_weights(model, weights, spec)
@@ -209,7 +215,7 @@ def job(name: str, *, limit: int | None = None, input_shape: tuple[int, ...] | N
     n = limit or UNTRAINED_INPUTS
     vocab = vocab or config_of(model).vocab_size
     x = _random_inputs(model, n, shape, vocab)
-    return Job(name, model, x, None, "random-tokens" if vocab is not None else "random-normal", True)
+    return Job(name, model, x, None, RANDOM_DATASETS[vocab is not None], True)
 
 
 def capacity_for(w: Job, chips: int, capacity: str | int | None = None) -> int:

@@ -51,10 +51,10 @@ def joined_values(argv: list[str]) -> list[str]:
     """``--opt -3,32,32`` as ``--opt=-3,32,32``: argparse takes a value that starts with '-' for an option and
     says only "expected one argument"; joined, the option's own check names what is wrong with it."""
     out: list[str] = []
-    for i, tok in enumerate(argv):
-        if out and out[-1].startswith("--") and "=" not in out[-1] and len(tok) > 1 and tok[0] == "-" and \
-                (tok[1].isdigit() or tok[1] == ".") and i > 0 and argv[i - 1] == out[-1]:
-            out[-1] = f"{out[-1]}={tok}"
+    for before, tok in zip([""] + argv, argv, strict=False):
+        negative = len(tok) > 1 and tok[0] == "-" and (tok[1].isdigit() or tok[1] == ".")
+        if negative and before.startswith("--") and "=" not in before and out[-1] == before:
+            out[-1] = f"{before}={tok}"
         else:
             out.append(tok)
     return out

@@ -42,18 +42,20 @@ def _partition(args: argparse.Namespace, w, capacity: int, *, chips: int | None,
         return partition(w.model, w.x[:1], chips=chips, max_chips=max_chips, capacity=capacity, **options)
     except CapacityError as e:
         n = f"{chips or max_chips:,} chips" + (f" ({fixed_chips})" if fixed_chips else "")
-        fix = "" if fixed_chips else ", or fewer --chips" if args.capacity is None else ", or more --chips"
-        why = (f"{bytes_text(capacity)} per chip is the default share for {n} (no --capacity given): give "
-               f"--capacity{fix}" if args.capacity is None else
-               f"--capacity {bytes_text(capacity)} on {n}: give a larger --capacity{fix}")
-        raise CapacityError(f"{e}; {why}") from None
+        if args.capacity is None:
+            why = f"{bytes_text(capacity)} per chip is the default share for {n} (no --capacity given): give --capacity"
+            fix = "" if fixed_chips else ", or fewer --chips"
+        else:
+            why = f"--capacity {bytes_text(capacity)} on {n}: give a larger --capacity"
+            fix = "" if fixed_chips else ", or more --chips"
+        raise CapacityError(f"{e}; {why}{fix}") from None
     except InputsRejected as e:
-        if w.trained or not hasattr(args, "input_shape"):
+        if not w.random_inputs:
             raise
         given = ",".join(map(str, w.x.shape[1:]))
         src = f"--input-shape {given}" if args.input_shape else f"shape {given}, the model's default (no --input-shape)"
         raise InputsRejected(f"{e}. The SYNTHETIC inputs have {src}: give the --input-shape the model takes"
-                             + ("" if w.x.is_floating_point() else ", and --vocab") ) from None
+                             + ("" if w.x.is_floating_point() else ", and --vocab")) from None
 
 
 def eval_checkpoint(args: argparse.Namespace) -> None:
@@ -90,6 +92,8 @@ def _distributed_options(args: argparse.Namespace) -> None:
     """Refuse options that cannot apply (before any work); fill in the defaults of those that do."""
     import os
 
+    from ..distributed.launch import launched_by_torchrun
+
     given = [o for o, v in (("--schedule", args.schedule), ("--batch", args.batch), ("--depth", args.depth))
              if v is not None]
     if args.procs is None and given:
@@ -101,7 +105,7 @@ def _distributed_options(args: argparse.Namespace) -> None:
     args.schedule, args.batch, args.depth = args.schedule or "one", args.batch or 1, args.depth or 4
     left = [v for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
             if v in os.environ]
-    if args.procs is not None and not args.torchrun and left:
+    if args.procs is not None and not args.torchrun and launched_by_torchrun():
         raise IllusionError(f"{', '.join(left)} {'is' if len(left) == 1 else 'are'} set in the environment (left "
                             f"from torchrun?); illusion run --procs starts its own ranks on this machine: unset "
                             f"{'it' if len(left) == 1 else 'them'}, or start every rank with torchrun -m "

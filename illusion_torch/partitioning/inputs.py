@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import fx, nn
+from torch.fx._symbolic_trace import _assert_is_none
 from torch.fx.node import map_aggregate
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata, _extract_tensor_metadata
 
@@ -90,7 +91,7 @@ def drop_bound(gm: fx.GraphModule, n_inputs: int) -> None:
     """Remove what binding defaults leaves in the graph: fx's checks that a bound argument keeps its value and
     the bound arguments' placeholders."""
     for node in list(gm.graph.nodes):
-        if node.op == "call_function" and getattr(node.target, "__name__", "") == "_assert_is_none":
+        if node.op == "call_function" and node.target is _assert_is_none:
             gm.graph.erase_node(node)
     holders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     for node in reversed(holders[n_inputs:]):
