@@ -32,13 +32,16 @@ setup: $(VENV)/.installed
 # torch/torchvision are pinned to the releases on this machine's local disk (no multi-GB download).
 # nn-dataflow 2.1 (the paper's per-layer scheduler, cost.dataflow) is installed without its declared
 # requirements: they are its own test tools and an argparse backport; what it imports (sympy, fastcache) is
-# in pyproject's dependencies.
+# in pyproject's dependencies. Hugging Face transformers (the optional `hf:DIR` models, models.hf) is installed
+# without its requirements too: what it imports (huggingface_hub, tokenizers, safetensors) comes with the base
+# install, regex and typer are added, and its optional hub kernels are left out (the machine is offline).
 $(VENV)/.installed: pyproject.toml
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps nn-dataflow==2.1
+	$(PY) -m pip install -q --no-deps transformers==5.25.0 regex typer
 	touch $@
 
 # Debian packages: espeak-ng (tts-commands), Fashion-MNIST, ninja + g++ (qtorch's extension), fonts

@@ -149,9 +149,16 @@ def _load_weights(model: nn.Module, weights: str | os.PathLike, spec: str) -> No
 
 
 def build_model(spec: str, weights: str | os.PathLike | None = None) -> nn.Module:
-    """A model from ``spec``: a registry name, ``torchvision:NAME`` or ``package.module:factory``; with
+    """A model from ``spec``: a registry name, ``torchvision:NAME``, ``package.module:factory`` or ``hf:DIR`` (a
+    Hugging Face model folder, ``models.hf.load_hf``); with
     ``weights``, a state dict loaded strictly."""
-    if spec.startswith("torchvision:"):
+    if spec.startswith("hf:"):
+        from .models.hf import load_hf
+
+        if not spec[3:]:
+            raise IllusionError("--model hf:DIR: give the Hugging Face model folder after hf:")
+        model = load_hf(spec[3:])
+    elif spec.startswith("torchvision:"):
         import torchvision.models as tvm
 
         name = spec.split(":", 1)[1]

@@ -81,7 +81,7 @@ ACTIVATIONS = FixedPoint(16, 8)
 def fixed_point_version(model: nn.Module, example_inputs: torch.Tensor, *, weights: FixedPoint = WEIGHTS,
                         activations: FixedPoint = ACTIVATIONS, name: str | None = None) -> fx.GraphModule:
     """A fixed-point GraphModule computing ``model`` with rounded weights and activations (see module doc)."""
-    gm = traced(copy.deepcopy(model).eval())
+    gm = traced(copy.deepcopy(model).eval(), example_inputs=(example_inputs,))     # fx, else torch.export
     with torch.no_grad():
         ShapeProp(gm).propagate(example_inputs)
         for t in (*gm.parameters(), *gm.buffers()):

@@ -24,6 +24,7 @@ import torch
 from torch import fx, nn
 
 from .cost.hardware import ChipSpec
+from .partitioning.exported import lift
 from .partitioning.inputs import check_batch
 from .partitioning.partition import Partition
 from .partitioning.plan import Mapping, inter_chip_bytes
@@ -65,10 +66,11 @@ def _reorders(graph: OpGraph) -> bool:
     return shorter_branches_first(probe)
 
 
-def partition(model: nn.Module, example_inputs: torch.Tensor, *, capacity: str | int | list,
-              chips: int | None = None, max_chips: int | None = None, solver: str | Mapper = "bilp",
+def partition(model: nn.Module | torch.export.ExportedProgram, example_inputs: torch.Tensor, *,
+              capacity: str | int | list, chips: int | None = None, max_chips: int | None = None,
+              solver: str | Mapper = "bilp",
               time_limit_s: float = 60.0, activation_cap: str | int | None = None,
-              weights_only: bool | None = None, order: str | None = None) -> IllusionSystem:
+              weights_only: bool | None = None, order: str | None = None, capture: str = "auto") -> IllusionSystem:
     """trace + solve + build: ``il.partition(model, x[:1], chips=8, capacity="512B")``.
 
     ``solver`` is a name (``partitioning.SOLVERS``) or your own mapper: a callable
@@ -77,11 +79,17 @@ def partition(model: nn.Module, example_inputs: torch.Tensor, *, capacity: str |
     ``order`` is the graph's node order (``partitioning.trace.ORDERS``), which sets where ops that join
     branches run. By default the BILP mapper tries the model's order and shorter branches first (when that
     differs), each with half the time limit, and keeps the mapping with fewer bytes between chips (ties: the
-    model's); first-fit, sequential and your own mapper take the model's order, as the paper's simulator."""
+    model's); first-fit, sequential and your own mapper take the model's order, as the paper's simulator.
+
+    ``capture``: how the model becomes a graph (``partitioning.CAPTURES``): ``"auto"`` tries torch.fx, then
+    torch.export (a Hugging Face model, code with Python control flow); ``"fx"`` or ``"torch.export"`` only
+    that door. ``model`` may also be a ``torch.export.ExportedProgram``."""
+    if isinstance(model, torch.export.ExportedProgram):
+        model = lift(model)                 # the system keeps an nn.Module: the program's graph, lifted
     orders = [order] if order is not None else list(ORDERS) if solver == "bilp" else ["model"]
-    graphs = [trace(model, example_inputs, order=orders[0])]
+    graphs = [trace(model, example_inputs, order=orders[0], capture=capture)]
     if len(orders) == 2 and _reorders(graphs[0]):        # traced again only where the order changes something
-        other = trace(model, example_inputs, order=orders[1])
+        other = trace(model, example_inputs, order=orders[1], capture=graphs[0].capture)
         if [ly.name for ly in other.layers] != [ly.name for ly in graphs[0].layers] or \
                 other.owner != graphs[0].owner:
             graphs.append(other)

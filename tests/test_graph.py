@@ -4,7 +4,7 @@ from torch import nn
 
 import illusion_torch as il
 from illusion_torch import partitioning
-from illusion_torch.partitioning.trace import HOST, TraceError
+from illusion_torch.partitioning.trace import HOST, CaptureError, TraceError
 
 
 def _trace(name):
@@ -68,5 +68,11 @@ def test_untraceable_model_gives_fx_reason_and_hint():
                 return self.fc(x)
             return x
 
-    with pytest.raises(TraceError, match="torch.fx cannot trace Branchy.*is_leaf_module"):
+    with pytest.raises(TraceError, match="torch.fx cannot trace Branchy.*test_graph.py:67.*torch.export"):
+        partitioning.trace(Branchy(), torch.zeros(1, 4), capture="fx")
+    # the default tries torch.export next; it too stops on the data-dependent branch: one line naming both
+    with pytest.raises(CaptureError) as info:
         partitioning.trace(Branchy(), torch.zeros(1, 4))
+    text = str(info.value)
+    assert "neither door" in text and "torch.fx stopped" in text and "torch.export stopped" in text
+    assert text.count("test_graph.py:67") == 2 and "\n" not in text

@@ -46,7 +46,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from ..cost.hardware import PRESETS
-    from ..partitioning import SOLVERS
+    from ..partitioning import CAPTURES, SOLVERS
     from ..wear import POLICIES
 
     parser = _Parser(prog="illusion", description="Networked small chips as one big chip.")
@@ -61,7 +61,11 @@ def _parser() -> argparse.ArgumentParser:
 
     def model_source(p: argparse.ArgumentParser, default: str | None) -> None:
         p.add_argument("--model", default=default, required=default is None,
-                       help="a registered name (`illusion models`), torchvision:NAME or package.module:factory")
+                       help="a registered name (`illusion models`), torchvision:NAME, package.module:factory or "
+                            "hf:DIR (a Hugging Face model folder; needs transformers)")
+        p.add_argument("--capture", default="auto", choices=CAPTURES,
+                       help="how the model becomes a graph: torch.fx, else torch.export (auto; the default), or "
+                            "only one of them")
         p.add_argument("--weights", default=None, help="a state dict (.pt) to load into the model")
         p.add_argument("--input-shape", type=shape, default=None,
                        help="C,H,W (or T token ids with --vocab) of the SYNTHETIC random inputs of a model "

@@ -39,7 +39,8 @@ def _partition(args: argparse.Namespace, w, capacity: int, *, chips: int | None,
     from ..units import bytes_text
 
     try:
-        return partition(w.model, w.x[:1], chips=chips, max_chips=max_chips, capacity=capacity, **options)
+        return partition(w.model, w.x[:1], chips=chips, max_chips=max_chips, capacity=capacity,
+                         capture=getattr(args, "capture", "auto"), **options)
     except CapacityError as e:
         n = f"{chips or max_chips:,} chips" + (f" ({fixed_chips})" if fixed_chips else "")
         if args.capacity is None:

@@ -16,10 +16,10 @@ from .ops import UnknownOpError, register_op
 from .plan import Mapping, Message, MessageKind, Piece, Split, activation_bytes, inter_chip_bytes, messages
 from .rewrite import chip_programs
 from .solver import SOLVERS, Mapper, forced_split_bound, min_chips, solve, sweep_chips
-from .trace import HOST, PARTIAL_SUM_BYTES, Edge, Layer, OpGraph, TraceError, trace
+from .trace import CAPTURES, HOST, PARTIAL_SUM_BYTES, CaptureError, Edge, Layer, OpGraph, TraceError, trace
 from .wakes import ChipPrograms, cut
 
-__all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "PARTIAL_SUM_BYTES", "TraceError", "solve", "sweep_chips",
-           "min_chips", "forced_split_bound", "SOLVERS", "Mapper", "Mapping", "Piece", "Split",
+__all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "PARTIAL_SUM_BYTES", "TraceError", "CaptureError", "CAPTURES",
+           "solve", "sweep_chips", "min_chips", "forced_split_bound", "SOLVERS", "Mapper", "Mapping", "Piece", "Split",
            "Message", "MessageKind", "messages", "inter_chip_bytes", "activation_bytes", "chip_programs",
            "ChipPrograms", "cut", "register_op", "UnknownOpError"]

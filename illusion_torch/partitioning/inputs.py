@@ -95,8 +95,18 @@ def drop_bound(gm: fx.GraphModule, n_inputs: int) -> None:
             gm.graph.erase_node(node)
     holders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     for node in reversed(holders[n_inputs:]):
+        if node.users and node.args:         # a bound value still read (timm's is_causal=False): use it
+            value = node.args[0]
+
+            def bound(a: Any, node: fx.Node = node, value: Any = value) -> Any:
+                return value if a is node else a
+
+            for user in list(node.users):
+                user.args = map_aggregate(user.args, bound)
+                user.kwargs = map_aggregate(user.kwargs, bound)
         if not node.users:
             gm.graph.erase_node(node)
+    gm.recompile()
 
 
 class _QuietShapeProp(ShapeProp):

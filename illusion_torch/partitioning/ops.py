@@ -28,6 +28,7 @@ from torch import fx, nn
 
 from ..errors import IllusionError
 from ..layers import QLSTM, QuantPoint, masked_scores
+from .exported import ParamOp, RunDtype, causal_scores, masked_scores_by
 from .recurrent import Recurrent
 
 __all__ = ["Role", "OpInfo", "LayerKind", "Split", "Use", "op_of", "layer_kind", "WEIGHTED", "OTHER", "StoredValue",
@@ -120,6 +121,7 @@ _MODULES: dict[type[nn.Module], OpInfo] = {
     nn.GELU: _ACT, nn.SiLU: _ACT, nn.Hardswish: _ACT, nn.Hardsigmoid: _ACT, nn.ReLU6: _ACT, nn.Sigmoid: _ACT,
     nn.Tanh: _ACT,
     nn.BatchNorm1d: _ACT, nn.BatchNorm2d: _ACT,      # per channel: runs on output slices with its state sliced
+    RunDtype: _CHANNEL_VIEW,                         # a cast to the run's dtype (exported graphs)
 }
 _FUNCTIONS: dict[Callable[..., Any], OpInfo] = {
     torch.relu: _RELU, F.relu: _RELU,
@@ -132,7 +134,22 @@ _FUNCTIONS: dict[Callable[..., Any], OpInfo] = {
     torch.tanh: _ACT, operator.mul: _MUL, torch.mul: _MUL,
     operator.matmul: _MATMUL, torch.matmul: _MATMUL, torch.bmm: _MATMUL,
     masked_scores: _VIEW,                   # an attention mask: moves −inf in, computes nothing
+    causal_scores: _VIEW, masked_scores_by: _VIEW,
 }
+# torch.export's aten ops (lifted graphs), read as the torch functions above
+_aten = torch.ops.aten
+_FUNCTIONS.update({
+    _aten.add.Tensor: _ADD, _aten.mul.Tensor: _MUL, _aten.relu.default: _RELU,
+    _aten.gelu.default: _ACT, _aten.silu.default: _ACT, _aten.tanh.default: _ACT, _aten.sigmoid.default: _ACT,
+    _aten.hardswish.default: _ACT, _aten.hardsigmoid.default: _ACT,
+    _aten.matmul.default: _MATMUL, _aten.bmm.default: _MATMUL,
+    _aten.sym_size.int: OpInfo(Role.VIEW, exact_f32=True),
+    **{op: _VIEW for op in (_aten.view.default, _aten.reshape.default, _aten._unsafe_view.default,
+                            _aten.unsqueeze.default, _aten.squeeze.dim, _aten.expand.default, _aten.transpose.int,
+                            _aten.permute.default, _aten.slice.Tensor, _aten.select.int, _aten.cat.default,
+                            _aten.split.Tensor, _aten.flatten.using_ints, _aten.repeat_interleave.self_int)},
+    _aten.max_pool2d.default: _MAX, _aten.avg_pool2d.default: _AVG, _aten.adaptive_avg_pool2d.default: _AVG,
+})
 _METHODS: dict[str, OpInfo] = {
     "relu": _RELU, "flatten": _CHANNEL_VIEW,
     "expand": _VIEW, "view": _VIEW, "reshape": _VIEW, "contiguous": _VIEW,
@@ -160,6 +177,8 @@ _STATEFUL: dict[type[nn.Module], StatefulOp] = {
     nn.BatchNorm1d: StatefulOp(2, per_channel=True), nn.BatchNorm2d: StatefulOp(2, per_channel=True),
     nn.LayerNorm: StatefulOp(8), nn.GroupNorm: StatefulOp(8), nn.InstanceNorm1d: StatefulOp(8),
     nn.InstanceNorm2d: StatefulOp(8), nn.PReLU: StatefulOp(2),
+    # an RMS norm: square, mean (add), rsqrt, normalise (mul), scale (mul); an elementwise op with a stored operand
+    nn.RMSNorm: StatefulOp(5), ParamOp: StatefulOp(1),
 }
 _UNUSED_STATE = {"num_batches_tracked"}      # batch norm's training counter: not read in eval
 

@@ -50,7 +50,9 @@ def _float64_copy(model: nn.Module) -> nn.Module:
     a float32 copy and a float64 one at once). Embedding tables stay in their dtype (shared, read only): a
     lookup is exact in any dtype, so their rows are cast after it — a large vocabulary is never doubled."""
     memo: dict[int, object] = {}
-    tables = [m for m in model.modules() if type(m) is nn.Embedding and m.max_norm is None]
+    computed = {id(p) for m in model.modules() if type(m) is not nn.Embedding for p in m.parameters(recurse=False)}
+    tables = [m for m in model.modules()          # a table tied to a layer (an LM head) is computed with: cast
+              if type(m) is nn.Embedding and m.max_norm is None and id(m.weight) not in computed]
     for m in tables:
         memo[id(m.weight)] = m.weight
     for p in model.parameters():
@@ -61,8 +63,9 @@ def _float64_copy(model: nn.Module) -> nn.Module:
     for b in model.buffers():
         memo[id(b)] = b.double() if b.is_floating_point() else b.clone()
     out = copy.deepcopy(model, memo).eval()
+    kept = {id(memo[id(m.weight)]) for m in tables}
     for table in out.modules():
-        if type(table) is nn.Embedding and table.max_norm is None:
+        if type(table) is nn.Embedding and id(table.weight) in kept:
             table.register_forward_hook(_to_float64)
     return out
 
@@ -159,7 +162,7 @@ class Partition:
         else:
             bound = f", proven lower bound {bytes_text(m.lower_bound)}" if m.lower_bound is not None else ""
             status = f" (not proven optimal: best found in {m.solve_s:.2f} s{bound})"
-        lines = [f"{self.graph.model_name}: {m.n_chips} chips, solver {m.method}, "
+        lines = [f"{self.graph.model_name} (captured by {self.graph.capture}): {m.n_chips} chips, solver {m.method}, "
                  f"{bytes_text(self.inter_chip_bytes)} between chips per inference{status}",
                  *([] if self.placed_share >= 1.0 else [
                      f"{100 * self.placed_share:.2f} % of parameter bytes are on chips: "
@@ -187,7 +190,7 @@ class Partition:
         m, g = self.mapping, self.graph
         act = activation_bytes(g, m)
         return {
-            "model": g.model_name, "chips": m.n_chips, "capacity_bytes": max(m.capacity_bytes),
+            "model": g.model_name, "capture": g.capture, "chips": m.n_chips, "capacity_bytes": max(m.capacity_bytes),
             "inter_chip_bytes": self.inter_chip_bytes, "solver": m.solver, "method": m.method,
             "optimal": m.optimal, "gap": m.gap, "lower_bound": m.lower_bound, "solve_s": round(m.solve_s, 3),
             "weight_bytes": g.weight_bytes,

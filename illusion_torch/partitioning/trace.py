@@ -23,6 +23,7 @@ other unrounded values (``OpGraph.partial_sum_bytes``).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
@@ -34,11 +35,13 @@ from ..errors import IllusionError
 from ..layers import QLSTM, QuantPoint, masked_scores
 from ..workload import WorkloadConfig, config_of
 from .decompose import decompose
+from .exported import ExportError, ParamOp, RunDtype, RunDtypeCall, lift, lift_export, user_line
 from .inputs import bind_defaults, check_example, drop_bound, one_output, run_quietly
 from .ops import LayerKind, Split, Use, layer_kind, op_of, state_of, stateful
 from .recurrent import GATES, Recurrent, cell_state_unavailable
 
-__all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "Chip", "PARTIAL_SUM_BYTES", "TraceError"]
+__all__ = ["trace", "OpGraph", "Layer", "Edge", "HOST", "Chip", "PARTIAL_SUM_BYTES", "TraceError", "CaptureError",
+           "CAPTURES", "captured"]
 
 HOST = "host"
 Chip = int | str            # a chip index, or HOST
@@ -47,6 +50,15 @@ PARTIAL_SUM_BYTES = 4
 
 class TraceError(IllusionError):
     """The model cannot be traced by torch.fx; the message carries fx's reason and a hint."""
+
+    reason: str = ""
+
+
+class CaptureError(IllusionError):
+    """Neither torch.fx nor torch.export can capture the model: the message names the line that stopped each."""
+
+
+CAPTURES = ("auto", "fx", "torch.export")
 
 
 @dataclass
@@ -117,6 +129,7 @@ class OpGraph:
     partial_sum_bytes: int = PARTIAL_SUM_BYTES  # int32 sums of a fixed-point model; a float model's word size
     output: str = ""                            # which of a tuple/dict output is partitioned ("": one tensor)
     output_path: tuple = ()                     # where it lies in the model's output (``inputs.select_output``)
+    capture: str = "fx"                         # the door the graph came through: "fx" or "torch.export"
 
     @property
     def weight_bytes(self) -> int:
@@ -155,7 +168,8 @@ class _Tracer(fx.Tracer):
     """Keeps quantization points and the fixed-point LSTM whole (leaf modules)."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, (QuantPoint, QLSTM, Recurrent)) or super().is_leaf_module(m, qualname)
+        return isinstance(m, (QuantPoint, QLSTM, Recurrent, RunDtype, RunDtypeCall, ParamOp)) or \
+            super().is_leaf_module(m, qualname)
 
 
 # functions the tracer keeps as one op wherever a model calls them (the op table has a rule for each)
@@ -167,10 +181,14 @@ def _symbolic_trace(model: nn.Module, n_inputs: int = 1) -> fx.GraphModule:
     try:
         graph = _Tracer(autowrap_functions=AUTOWRAP).trace(model, concrete_args=concrete or None)
     except Exception as e:  # fx raises many types; the user needs its reason and what to do
-        raise TraceError(
-            f"torch.fx cannot trace {type(model).__name__}: {type(e).__name__}: {e}. Hint: make the module "
-            f"whose forward has data-dependent control flow a leaf (subclass torch.fx.Tracer and return True "
-            f"from is_leaf_module for it), or rewrite that control flow with tensor ops.") from None
+        where = user_line(e)
+        first = (str(e).strip().splitlines() or [""])[0][:240]
+        err = TraceError(
+            f"torch.fx cannot trace {type(model).__name__}: {type(e).__name__}: {first}"
+            + (f" at {where}" if where else "") + ". Hint: capture it with torch.export instead "
+            "(capture='torch.export', or the default 'auto'), or rewrite that control flow with tensor ops.")
+        err.reason = f"{type(e).__name__}: {first}" + (f" at {where}" if where else "")
+        raise err from None
     gm = fx.GraphModule(model, graph, type(model).__name__)
     if concrete:
         drop_bound(gm, n_inputs)
@@ -201,6 +219,8 @@ def _numel(node: fx.Node) -> int:
         return 0
     if node.meta.get("static"):              # made from constants only: no batch dimension
         return int(math.prod(meta.shape))
+    if "batch" in node.meta:                 # a lifted export graph: the batch may lie along any dimension
+        return int(math.prod(meta.shape)) // node.meta["batch"]
     return int(math.prod(meta.shape[1:]))    # per inference: batch dimension excluded
 
 
@@ -261,6 +281,17 @@ def _flattened_channels(node: fx.Node, features: int) -> int:
             break
         src = src.all_input_nodes[0]
     return features
+
+
+def _first_reads(tensors, counted: set[tuple[int, int]]) -> int:
+    """Values among ``tensors`` not counted yet (a tensor and a transposed view of it are one), marked now."""
+    n = 0
+    for t in tensors:
+        key = (t.untyped_storage().data_ptr(), t.storage_offset())
+        if key not in counted:
+            counted.add(key)
+            n += t.numel()
+    return n
 
 
 def _layer(node: fx.Node, module: nn.Module, weight_bytes_per_value: int) -> Layer:
@@ -356,13 +387,51 @@ def shorter_branches_first(graph: fx.Graph) -> bool:
     return True
 
 
-def traced(model: nn.Module, order: str = "model", n_inputs: int = 1) -> fx.GraphModule:
+def captured(model: nn.Module | torch.export.ExportedProgram, example_inputs: tuple[torch.Tensor, ...] | None,
+             capture: str = "auto", n_inputs: int = 1) -> tuple[fx.GraphModule, str]:
+    """(GraphModule, the door that captured it): torch.fx's symbolic trace of ``model`` with torch.nn's opaque
+    blocks decomposed, or — where fx cannot trace it (``capture="auto"``) or when asked
+    (``capture="torch.export"``) — torch.export's graph lifted back onto the model's layers
+    (``exported.lift_export``; it needs ``example_inputs``). An ExportedProgram is lifted as it is."""
+    if capture not in CAPTURES:
+        raise IllusionError(f"unknown capture {capture!r}; use one of {', '.join(map(repr, CAPTURES))}")
+    if isinstance(model, torch.export.ExportedProgram):
+        return lift(model), "torch.export"
+    if isinstance(model, fx.GraphModule) and model.meta.get("lifted") and capture != "fx":
+        return fx.GraphModule(model, copy.deepcopy(model.graph), type(model).__name__), "torch.export"
+    fx_error: TraceError | None = None
+    if capture in ("auto", "fx"):
+        try:
+            return _symbolic_trace(decompose(model), n_inputs), "fx"
+        except TraceError as e:
+            if capture == "fx" or example_inputs is None:
+                raise
+            fx_error = e
+    if example_inputs is None:
+        raise IllusionError("capture='torch.export' needs example inputs")
+    try:
+        return lift_export(model, example_inputs), "torch.export"
+    except ExportError as e:
+        if fx_error is None:
+            raise ExportError(f"torch.export cannot capture {type(model).__name__}: {e}. Hint: try "
+                              f"torch.export.draft_export to see every failing line, or rewrite that code "
+                              f"with tensor ops") from None
+        raise CaptureError(
+            f"neither door can capture {type(model).__name__}: torch.fx stopped with {fx_error.reason}; "
+            f"torch.export stopped with {e}. Rewrite the control flow on traced values at those lines with "
+            f"tensor ops (torch.where), or see torch.export.draft_export's report for every failing line") from None
+
+
+def traced(model: nn.Module, order: str = "model", n_inputs: int = 1,
+           example_inputs: tuple[torch.Tensor, ...] | None = None, capture: str = "auto") -> fx.GraphModule:
     """The torch.fx GraphModule the partition pass works on: ``model`` with torch.nn's opaque blocks
-    decomposed (``decompose``), fixed-point points and recurrent layers kept whole; nodes in the model's
-    order or, with ``order="shorter-branches-first"``, reordered by ``shorter_branches_first``."""
+    decomposed (``decompose``), fixed-point points and recurrent layers kept whole — or torch.export's graph
+    lifted (``captured``); nodes in the model's order or, with ``order="shorter-branches-first"``, reordered
+    by ``shorter_branches_first``. ``gm.meta["capture"]`` names the door."""
     if order not in ORDERS:
         raise IllusionError(f"unknown graph order {order!r}; use one of {', '.join(ORDERS)}")
-    gm = _symbolic_trace(decompose(model), n_inputs)
+    gm, door = captured(model, example_inputs, capture, n_inputs)
+    gm.meta["capture"] = door
     for node in reversed(list(gm.graph.nodes)):     # an LSTM's c_n the model never reads
         if node.target is cell_state_unavailable and not node.users:
             gm.graph.erase_node(node)
@@ -372,14 +441,18 @@ def traced(model: nn.Module, order: str = "model", n_inputs: int = 1) -> fx.Grap
     return gm
 
 
-def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: int | None = None,
-          model_name: str | None = None, order: str = "model") -> OpGraph:
+def trace(model: nn.Module | torch.export.ExportedProgram, example_inputs: torch.Tensor | tuple, *,
+          word_bits: int | None = None, model_name: str | None = None, order: str = "model",
+          capture: str = "auto") -> OpGraph:
     """Trace ``model`` on ``example_inputs`` (a batch) into an OpGraph.
 
     ``word_bits`` sets the weight word size; default: the model's ``weight_format`` or 16 bits. Float
     activations (no QuantPoint) take the same word size. ``order``: the graph's node order (``ORDERS``): the
-    model's, or shorter branches first (``shorter_branches_first``).
+    model's, or shorter branches first (``shorter_branches_first``). ``capture``: ``"auto"`` (torch.fx, then
+    torch.export where fx fails), ``"fx"`` or ``"torch.export"`` (``captured``); ``OpGraph.capture`` says which.
     """
+    if isinstance(model, torch.export.ExportedProgram):
+        model = lift(model)
     example_inputs = check_example(model, example_inputs)
     config = config_of(model)
     fmt = config.weight_format
@@ -389,18 +462,22 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
     modes = {m: m.training for m in model.modules()}
     model.eval()                # traced in eval mode: flags such as stochastic depth's ``training`` are baked in
     try:
-        gm = traced(model, order, len(example_inputs))
+        gm = traced(model, order, len(example_inputs), example_inputs, capture)
         run_quietly(gm, example_inputs, type(model).__name__)
         output_path, output = one_output(gm)
     finally:
         for m, mode in modes.items():       # the user's model keeps every module's own mode
             m.training = mode
     modules = dict(gm.named_modules())
+    lifted = gm.meta.get("capture") == "torch.export"
     for node in gm.graph.nodes:            # values made from constants alone have no batch dimension
         node.meta["static"] = node.op == "get_attr" or (
             node.op not in ("placeholder", "output") and all(a.meta.get("static") for a in node.all_input_nodes))
+        if lifted:                         # aten's layouts put the batch anywhere (an attention's (T, B, E))
+            node.meta["batch"] = max(1, int(example_inputs[0].shape[0]))
 
     owner: dict[str, str] = {}
+    counted: set[tuple[int, int]] = set()       # parameters already counted (a tied LM head reads its table)
     rank: dict[str, int] = {}                   # layer -> topological index
     value_bytes: dict[str, int] = {}
     layers: list[Layer] = []
@@ -412,11 +489,13 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
             value_bytes[node.name] = float_bpv if fmt is None else 1
         elif layer_kind(module) is not None:
             layers.append(_layer(node, module, weight_bpv))
+            layers[-1].param_count = _first_reads(module.parameters(), counted)     # tied weights: once
             owner[node.name] = node.name
             rank[node.name] = len(layers)
             value_bytes[node.name] = module.q_h.format.bytes if isinstance(module, QLSTM) else float_bpv
         elif node.op == "get_attr" and isinstance(value := attrgetter(str(node.target))(gm), torch.Tensor):
             layers.append(_constant(node, value, weight_bpv, isinstance(value, nn.Parameter)))
+            layers[-1].param_count = _first_reads([value], counted) if isinstance(value, nn.Parameter) else 0
             owner[node.name] = node.name
             rank[node.name] = len(layers)
             value_bytes[node.name] = weight_bpv
@@ -424,6 +503,7 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
                 rule.per_channel and (src := _layer_input(node, rank, layers)) is not None and
                 _absorb(src, node.args[0], module, node.name, weight_bpv)):
             layers.append(_op(node, module, weight_bpv))
+            layers[-1].param_count = _first_reads(module.parameters(), counted)
             owner[node.name] = node.name
             rank[node.name] = len(layers)
             value_bytes[node.name] = max((value_bytes.get(a.name, float_bpv) for a in tensor_inputs),
@@ -478,4 +558,4 @@ def trace(model: nn.Module, example_inputs: torch.Tensor | tuple, *, word_bits: 
         layer.out_bytes = max((e.bytes for e in edges.values() if e.src == layer.name and e.dst != layer.name),
                               default=0)
     return OpGraph(model_name or config.name, layers, list(edges.values()), owner, gm, bits, config, float_bpv,
-                   output, output_path)
+                   output, output_path, gm.meta.get("capture", "fx"))

@@ -1,0 +1,122 @@
+"""Hugging Face transformers models — GPT-2, BERT, Llama (grouped-query attention, rotary embeddings, SwiGLU, RMS
+norm, tied LM head) and ViT, small random-init configs — captured by torch.export and exact on chips."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import illusion_torch as il
+from illusion_torch import partitioning
+from illusion_torch.models.hf import HFModel, load_hf
+from illusion_torch.quantized import fixed_point_version
+
+transformers = pytest.importorskip("transformers")
+slow = pytest.mark.slow
+
+
+def _configs():
+    T = transformers
+    return {
+        "gpt2": (T.GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=1000, n_positions=64, bos_token_id=0,
+                              eos_token_id=0, architectures=["GPT2LMHeadModel"]), (16,)),
+        "bert": (T.BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                              vocab_size=1000, max_position_embeddings=64, architectures=["BertModel"]), (16,)),
+        "llama": (T.LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                intermediate_size=128, vocab_size=1000, max_position_embeddings=64,
+                                tie_word_embeddings=True, bos_token_id=0, eos_token_id=0,
+                                architectures=["LlamaForCausalLM"]), (16,)),
+        "vit": (T.ViTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                            image_size=32, patch_size=8, num_labels=10,
+                            architectures=["ViTForImageClassification"]), (3, 32, 32)),
+    }
+
+
+def _model(name):
+    config, shape = _configs()[name]
+    torch.manual_seed(0)
+    hf = getattr(transformers, config.architectures[0])(config)
+    model = HFModel(hf, name).eval()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(3, *shape, generator=gen) if len(shape) == 3 else torch.randint(1, 1000, (3, *shape),
+                                                                                        generator=gen)
+    return model, x
+
+
+def _capacity(model, x, chips):
+    return -(-partitioning.trace(model, x).weight_bytes * 5 // (4 * chips))
+
+
+def _check(name, chips):
+    model, x = _model(name)
+    system = il.partition(model, x[:1], chips=chips, capacity=_capacity(model, x[:1], chips), time_limit_s=2)
+    assert system.graph.capture == "torch.export"
+    assert system.mapping.n_chips > chips // 2
+    # every parameter the forward reads is placed, tied ones once (BERT's pooler feeds only its second output)
+    assert system.placed_bytes + system.unused_bytes == system.params_bytes
+    assert system.unused_bytes == (0 if name != "bert" else (64 * 64 + 64) * 2)
+    out = system(x)
+    with torch.no_grad():
+        ref = model.double()(x.double() if x.is_floating_point() else x)   # the user's model itself
+    model.float()
+    assert out.dtype == torch.float64
+    assert ((out - ref).abs().max() / ref.abs().max()).item() <= 1e-12
+
+
+@pytest.mark.parametrize("name", ["gpt2", "bert", "llama", "vit"])
+def test_hf_model_exact_on_16_chips(name):
+    _check(name, 16)
+
+
+@slow
+@pytest.mark.parametrize("chips", [64, 256])
+@pytest.mark.parametrize("name", ["gpt2", "bert", "llama", "vit"])
+def test_hf_model_exact_on_many_chips(name, chips):
+    _check(name, chips)
+
+
+@pytest.mark.parametrize("name", ["llama", "gpt2"])
+def test_hf_fixed_point_version_bit_identical_chip_by_chip(name):
+    model, x = _model(name)
+    fixed = fixed_point_version(model, x[:1])
+    system = il.partition(fixed, x[:1], chips=16, capacity=_capacity(fixed, x[:1], 16), time_limit_s=2)
+    assert torch.equal(system(x), system.reference(x))
+
+
+def test_llama_lifted_as_grouped_query_attention_with_its_own_layers():
+    model, x = _model("llama")
+    g = partitioning.trace(model, x[:1])
+    names = {ly.target for ly in g.layers}
+    assert {"hf.model.layers.0.self_attn.q_proj", "hf.model.layers.0.self_attn.k_proj",
+            "hf.model.layers.0.mlp.gate_proj", "hf.model.embed_tokens"} <= names
+    k = g.layer("hf_model_layers_0_self_attn_k_proj")
+    q = g.layer("hf_model_layers_0_self_attn_q_proj")
+    assert k.out_units * 2 == q.out_units                    # 2 k/v heads shared by 4 q heads
+    targets = [str(n.target) for n in g.gm.graph.nodes]
+    assert not any("scaled_dot_product_attention" in t for t in targets)
+    assert sum("matmul" in t for t in targets) >= 4          # q·kᵀ and ·v in each of 2 layers
+
+
+def test_hf_folder_from_the_cli(tmp_path):
+    config, _ = _configs()["llama"]
+    config.save_pretrained(tmp_path / "tiny-llama")
+    run = subprocess.run([sys.executable, "-m", "illusion_torch.cli", "partition", "--model",
+                          f"hf:{tmp_path / 'tiny-llama'}", "--chips", "16", "--time-limit", "2"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    first = run.stdout.splitlines()[0]
+    assert "tiny-llama (captured by torch.export)" in first
+    missing = subprocess.run([sys.executable, "-m", "illusion_torch.cli", "partition", "--model",
+                              f"hf:{tmp_path / 'nowhere'}"], capture_output=True, text=True, cwd=tmp_path)
+    assert missing.returncode == 2 and "no config.json there" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_load_hf_reads_a_saved_model_with_its_weights(tmp_path):
+    model, x = _model("bert")
+    model.hf.save_pretrained(tmp_path / "bert")
+    again = load_hf(tmp_path / "bert")
+    with torch.no_grad():
+        assert torch.equal(again(x), model(x))
+    assert again.config.vocab_size == 1000 and again.config.input_shape == (16,)
