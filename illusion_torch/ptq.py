@@ -112,22 +112,53 @@ def fold_batch_norms(gm: fx.GraphModule) -> int:
 
 
 class _Observer(nn.Module):
-    """Passes values through and keeps the largest magnitude seen (calibration)."""
+    """Passes values through and keeps the largest magnitude and the mean square seen (calibration)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.max_abs = 0.0
+        self.square_sum = 0.0
+        self.count = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel():
-            self.max_abs = max(self.max_abs, float(x.detach().abs().max()))
+            v = x.detach().double()
+            self.max_abs = max(self.max_abs, float(v.abs().max()))
+            self.square_sum += float(v.square().sum())
+            self.count += v.numel()
         return x
+
+    @property
+    def rms(self) -> float:
+        return math.sqrt(self.square_sum / self.count) if self.count else 0.0
+
+
+RESOLUTION_BITS = 8     # a value of a tensor's typical (RMS) size keeps at least this many significant bits
+
+
+def outlier_format(max_abs: float, rms: float, wl: int, wide: int | None) -> FixedPoint:
+    """``fitting_format(max_abs, wl)``, or — when ``wide`` is given and ``wl`` bits cannot hold ``max_abs`` at
+    all, or that format's step leaves a value of the tensor's RMS size fewer than ``RESOLUTION_BITS``
+    significant bits (a few huge outliers set its range, as in an LLM's residual stream) — the ``wide``-bit
+    word's fitting format.
+
+    >>> outlier_format(3000.0, 1.0, 16, 32), outlier_format(3000.0, 1.0, 16, None), outlier_format(4.0, 1.0, 16, 32)
+    (FixedPoint(wl=32, fl=19), FixedPoint(wl=16, fl=3), FixedPoint(wl=16, fl=12))
+    >>> outlier_format(7e5, 3e4, 16, 32)
+    FixedPoint(wl=32, fl=11)
+    """
+    fmt = fitting_format(max_abs, wl)
+    fits = max_abs <= 2.0 ** (wl - 1) - 1            # integer values beyond the word saturate
+    if wide is None or (fits and (rms <= 0 or 2.0 ** -fmt.fl <= rms * 2.0 ** -RESOLUTION_BITS)):
+        return fmt
+    return fitting_format(max_abs, wide)
 
 
 def calibrate(gm: fx.GraphModule, nodes: list[fx.Node], batches: Iterable[torch.Tensor],
-              activation_bits: int) -> dict[str, FixedPoint]:
+              activation_bits: int, wide_bits: int | None = None) -> dict[str, FixedPoint]:
     """The format of each of ``nodes`` (rounding points of ``gm``) from its largest magnitude over ``batches``
-    of real inputs. Observers are put after the nodes; the caller replaces them (``targets``)."""
+    of real inputs — with ``wide_bits``, a wider word where outliers need it (``outlier_format``). Observers
+    are put after the nodes; the caller replaces them (``targets``)."""
     observers = {n.name: _Observer() for n in nodes}
     targets = insert_points(gm, nodes, lambda node: observers[node.name], prefix="fixed_point")
     seen = 0
@@ -137,7 +168,7 @@ def calibrate(gm: fx.GraphModule, nodes: list[fx.Node], batches: Iterable[torch.
             seen += len(batch)
     if not seen:
         raise IllusionError("calibration needs at least one input; pass real samples of the model's data")
-    formats = {name: fitting_format(o.max_abs, activation_bits) for name, o in observers.items()}
+    formats = {name: outlier_format(o.max_abs, o.rms, activation_bits, wide_bits) for name, o in observers.items()}
     for name, target in targets.items():
         gm.add_submodule(target, QuantPoint(formats[name].wl, formats[name].fl))
     return formats
@@ -145,16 +176,19 @@ def calibrate(gm: fx.GraphModule, nodes: list[fx.Node], batches: Iterable[torch.
 
 def post_training_quantize(model: nn.Module, calibration: torch.Tensor, *, weight_bits: int = 16,
                            activation_bits: int = 16, formats: Formats | None = None, batch_size: int = 32,
-                           name: str | None = None, config: WorkloadConfig | None = None) -> fx.GraphModule:
+                           name: str | None = None, config: WorkloadConfig | None = None,
+                           wide_bits: int | None = None) -> fx.GraphModule:
     """A fixed-point GraphModule of ``model`` (unchanged) with per-tensor formats (see the module doc).
 
     ``calibration``: real inputs (a batch); with ``formats`` (a previous run's ``.formats``) no statistics are
     taken and only ``calibration[:1]`` is run (for shapes). The result carries ``.formats`` and a
     ``WorkloadConfig`` (``config`` given: its fields, with the weight format and ``per_tensor_formats`` set).
+    ``wide_bits``: computed values whose outliers leave their typical values too few bits get words of this
+    many bits (``outlier_format``); None: every computed value has ``activation_bits``.
     """
     if len(calibration) == 0:
         raise IllusionError("calibration needs at least one input; pass real samples of the model's data")
-    gm = traced(copy.deepcopy(model).eval())
+    gm = traced(copy.deepcopy(model).eval(), example_inputs=(calibration[:1],))     # fx, else torch.export
     fold_batch_norms(gm)
     with torch.no_grad():
         ShapeProp(gm).propagate(calibration[:1])
@@ -165,7 +199,7 @@ def post_training_quantize(model: nn.Module, calibration: torch.Tensor, *, weigh
                    for k, t in stored.items()}
         _round_stored(stored, weights)
         batches = (calibration[i:i + batch_size] for i in range(0, len(calibration), batch_size))
-        formats = Formats(weights, calibrate(gm, nodes, batches, activation_bits))
+        formats = Formats(weights, calibrate(gm, nodes, batches, activation_bits, wide_bits))
     else:
         names = {n.name for n in nodes}
         if set(stored) != set(formats.weights) or names != set(formats.activations):

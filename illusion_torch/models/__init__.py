@@ -31,6 +31,7 @@ from .paper_lstm_lm import PaperLstmLM
 from .paper_scaleup import PaperResNet50, PaperVGG16
 from .resnet import ResNetCNN
 from .resnet18_fashion import ResNet18Fashion
+from .smollm2 import smollm2
 from .svhn import SvhnCNN
 
 __all__ = ["get_model", "list_models", "register_model", "weight_bytes", "config_of", "WorkloadConfig",
@@ -78,7 +79,8 @@ def _torchvision(name: str) -> Builder:
 _BUILDERS: dict[str, Builder] = {"mnist": MnistCNN, "svhn": SvhnCNN, "kws": KwsLSTM, "d2nn": D2NN, "resnet": ResNetCNN,
                         "paper-alexnet": PaperAlexNet, "paper-vgg16": PaperVGG16,
                         "paper-resnet50": PaperResNet50, "paper-lstm-lm": PaperLstmLM, "gpt": GPT,
-                        "mobilenet_v2": mobilenet_v2, "minilm": MiniLM, "resnet18-fashion": ResNet18Fashion}
+                        "mobilenet_v2": mobilenet_v2, "minilm": MiniLM, "resnet18-fashion": ResNet18Fashion,
+                        "smollm2": smollm2}
 for _name, _builder in _BUILDERS.items():
     register_model(_name, _builder)
 for _name in ("resnet18", "resnet50", "vgg16", "alexnet"):

