@@ -204,6 +204,10 @@ def job(name: str, *, limit: int | None = None, input_shape: tuple[int, ...] | N
         model = checkpoint.load(name)
         if input_shape is None and vocab is None:
             ck = checkpoint.record(name)
+            if limit is None and "quantization" in ck.meta:
+                from .pretrained.tasks import TASKS
+
+                limit = TASKS[name].run_limit if name in TASKS else None
             x, y = ck.test_data(limit=limit)
             if "quantization" not in ck.meta:
                 return Job(name, model, x, y, ck.dataset, ck.synthetic)

