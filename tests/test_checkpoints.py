@@ -16,7 +16,8 @@ SUBSET = {"mnist": None, "d2nn": None, "svhn": 1000, "kws": None, "resnet": 2000
 PAPER_BYTES = {"mnist": 3648, "svhn": 31160, "kws": 30011, "d2nn": 240 + 7106 + 19686 + 3818}
 SHIPPED = sorted(p.stem for p in checkpoint_dir().glob("*.json"))
 LABELLED = [n for n in SHIPPED if n in TARGETS]
-QUANTIZED = {"mobilenet_v2", "minilm", "gpt", "resnet18-fashion"}   # post-training quantized (test_today_models)
+# post-training quantized (test_today_models)
+QUANTIZED = {"mobilenet_v2", "minilm", "gpt", "resnet18-fashion", "smollm2"}
 
 
 def test_every_workload_has_a_shipped_checkpoint():

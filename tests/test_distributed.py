@@ -175,3 +175,27 @@ def test_an_unreachable_master_is_one_clear_error():
     assert proc.returncode == 2
     assert f"rank 1: could not join the process group at 127.0.0.1:{port}" in proc.stderr
     assert "check the master address and port" in proc.stderr
+
+
+def test_a_split_embedding_sends_its_rows_after_their_shape_and_stays_bit_identical():
+    """A split embedding's chips send the rows of the tokens they hold — how many depends on the sentence:
+    each such value travels after its shape (a header, counted apart), and the run stays bit-identical."""
+    from illusion_torch.distributed import distributed_meta, run_distributed
+    from illusion_torch.models.minilm import MiniLM
+    from illusion_torch.partitioning import solve, trace
+
+    torch.manual_seed(0)
+    model = MiniLM(vocab_size=60, hidden=16, layers=1, heads=2, intermediate=32, max_positions=16, seq_len=8)
+    x = torch.randint(1, 60, (5, 8), generator=torch.Generator().manual_seed(3))
+    x[1, 5:] = 0
+    x[3, 2:] = 0                                       # sentences of 8, 5 and 2 tokens
+    g = trace(model, x[:1])
+    word = next(ly for ly in g.layers if "word_embeddings" in ly.name)
+    cap = max(ly.weight_bytes for ly in g.layers if ly is not word) + 64
+    assert word.weight_bytes > cap
+    system = il.system.build(model, g, solve(g, cap, solver="first-fit"))
+    assert sum(1 for p in system.mapping.chips for q in p if q.layer == word.name) >= 2    # its rows split
+    ref = Runtime(system).run(x)
+    r = run_distributed(system, x, procs=system.mapping.n_chips + 1)
+    assert torch.equal(r.logits, ref.logits)
+    assert distributed_meta(r)["shape_header_bytes"] > 0

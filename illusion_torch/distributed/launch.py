@@ -63,6 +63,7 @@ class RankStats:
     events: list = field(default_factory=list)     # (kind, peer, bytes, start, end), perf_counter seconds
     route_bytes: int = 0            # a gated model's route sent on (control, not in chip_bytes)
     start_rss: int = 0              # resident bytes once joined, before its chips are loaded (torch's own)
+    header_bytes: int = 0           # shapes sent ahead of values whose shape depends on the input (control)
 
 
 @dataclass
@@ -85,7 +86,8 @@ def distributed_meta(r: DistributedResult) -> dict:
     """The keys a distributed run adds to ``illusion run --json``."""
     return {"procs": r.procs, "schedule": r.schedule, "inputs_per_message": r.batch, "wire_bytes": r.wire_bytes,
             "plan_wire_bytes": r.expected_wire_bytes, "host_bytes": r.host_bytes,
-            "route_bytes": sum(s.route_bytes for s in r.ranks), "distributed_wall_s": round(r.wall_s, 3),
+            "route_bytes": sum(s.route_bytes for s in r.ranks),
+            "shape_header_bytes": sum(s.header_bytes for s in r.ranks), "distributed_wall_s": round(r.wall_s, 3),
             "ranks": [{"rank": s.rank, "chips": [c for c in s.chips if isinstance(c, int)], "peak_rss": s.peak_rss,
                        "chip_bytes": s.chip_bytes, "wall_s": round(s.wall_s, 3)} for s in r.ranks]}
 
@@ -157,7 +159,7 @@ def serve(rank: int, world: int, init_method: str | None = None, timeout_s: floa
         walker.link.settle()
         stats = RankStats(rank, bundle.routes.chips_of(rank), walker.link.chip_bytes, walker.link.host_bytes,
                           _peak_rss(), time.perf_counter() - started, walker.link.events if keep_events else [],
-                          walker.link.route_bytes, start_rss)
+                          walker.link.route_bytes, start_rss, walker.link.header_bytes)
         dist.send_object_list([stats], dst=0)
         dist.destroy_process_group()
     except IllusionError as e:
@@ -238,7 +240,8 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
     walker.link.settle()
     wall = time.perf_counter() - started
     stats = [RankStats(0, routes.chips_of(0), walker.link.chip_bytes, walker.link.host_bytes, _peak_rss(), wall,
-                       walker.link.events if timeline else [], walker.link.route_bytes)]
+                       walker.link.events if timeline else [], walker.link.route_bytes,
+                       header_bytes=walker.link.header_bytes)]
     for r in range(1, world):
         box: list = [None]
         dist.recv_object_list(box, src=r)

@@ -28,12 +28,13 @@ from torch import fx
 
 from ..errors import IllusionError
 from ..partitioning.partition import Partition
+from ..partitioning.slices import EmbeddingRows
 from ..partitioning.wakes import ChipPrograms
 from ..runtime.memory import MemoryImage, Space
 from .routes import Routes
 from .wire import Link
 
-__all__ = ["Bundle", "make_bundle", "Walker", "Step", "probe_shapes", "shape_for"]
+__all__ = ["Bundle", "make_bundle", "Walker", "Step", "probe_shapes", "shape_for", "variable"]
 
 
 @dataclass
@@ -96,7 +97,8 @@ def _steps(top: fx.GraphModule, routes: Routes) -> list[Step]:
     return out
 
 
-Shape = tuple[tuple[int, ...], tuple[int, ...], torch.dtype]     # shape for 1 input, dims that scale, dtype
+Shape = tuple[tuple[int, ...], tuple[int, ...] | None, torch.dtype]   # shape for 1 input, dims that scale
+#                                                                       (None: depends on the input), dtype
 
 
 def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, Shape]:
@@ -125,21 +127,44 @@ def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, Shape]:
         scalars.append({})
         with torch.no_grad():
             Probe(programs.top).run(xs.to(programs.dtype) if xs.is_floating_point() else xs)
-    moved = [f"{k} (shape {v[0]} for one input, {runs[2][k][0]} for another)" for k, v in runs[0].items()
-             if k in runs[2] and runs[2][k] != v] + \
-        [f"{k} (a number: {v} for one input, {scalars[2][k]} for another)" for k, v in scalars[0].items()
-         if k in scalars[2] and scalars[2][k] != v]
+    moved = [f"{k} (a number: {v} for one input, {scalars[2][k]} for another)" for k, v in scalars[0].items()
+             if k in scalars[2] and scalars[2][k] != v]
     if moved:
-        raise IllusionError(f"value {moved[0]} depends on the input's content (e.g. padding trimmed per input); "
-                            f"the distributed runtime sends tensors of fixed shapes only — pad the inputs to one "
-                            f"length, or run this model in process")
+        raise IllusionError(f"value {moved[0]} depends on the input's content; the distributed runtime sends "
+                            f"tensors, not numbers that change per input — run this model in process")
+    variable = {k for k, v in runs[0].items() if (k in runs[2] and runs[2][k] != v) or k in runs[1] and
+                not _proportional(v[0], runs[1][k][0])} | _looked_up_rows(programs)
     shapes = {}
     for name, (one, dtype) in runs[0].items():
         two = runs[1][name][0]
-        shapes[name] = (one, tuple(d for d, (a, b) in enumerate(zip(one, two, strict=True)) if a != b), dtype)
+        grows = None if name in variable else \
+            tuple(d for d, (a, b) in enumerate(zip(one, two, strict=True)) if a != b)
+        shapes[name] = (one, grows, dtype)
     for name, one in scalars[0].items():                # sizes and the like: known from the inputs' count
         shapes[name] = ("scalar", one, scalars[1][name])  # type: ignore[assignment]
     return shapes
+
+
+def _proportional(one: tuple[int, ...], two: tuple[int, ...]) -> bool:
+    """Shapes for one and two inputs whose every dimension is the same or doubles."""
+    return len(one) == len(two) and all(b in (a, 2 * a) for a, b in zip(one, two, strict=True))
+
+
+def _looked_up_rows(programs: ChipPrograms) -> set[str]:
+    """Top-graph values a wake makes with a split embedding's lookup (``EmbeddingRows``): the rows of the
+    tokens that chip holds — how many depends on the tokens, whatever the probes happened to see."""
+    out: set[str] = set()
+    for n in programs.top.graph.nodes:
+        if n.op != "call_module":
+            continue
+        wake = programs.top.get_submodule(str(n.target))
+        result = wake.graph.output_node().args[0] if isinstance(wake, fx.GraphModule) else None
+        items = result if isinstance(result, (tuple, list)) else [result]
+        for k, item in enumerate(items):
+            if isinstance(item, fx.Node) and item.op == "call_module" and \
+                    isinstance(wake.get_submodule(str(item.target)), EmbeddingRows):
+                out.add(f"{n.name}[{k}]" if isinstance(result, (tuple, list)) else n.name)
+    return out
 
 
 def _scalar(value: Any) -> bool:
@@ -162,9 +187,17 @@ def scalar_for(one: Any, two: Any, n: int) -> Any:
 
 
 def shape_for(shape: Shape, n: int) -> tuple[int, ...]:
-    """The value's shape for ``n`` inputs."""
+    """The value's shape for ``n`` inputs (a value whose shape depends on the input's content has none: its
+    shape travels ahead of it, ``Link.send_shape``)."""
     one, grows, _ = shape
+    if grows is None:
+        raise IllusionError("a value whose shape depends on the input has no shape before it arrives")
     return tuple(size * n if d in grows else size for d, size in enumerate(one))
+
+
+def variable(shape: Shape | None) -> bool:
+    """Whether a value's shape depends on the input's content (it is sent after its shape)."""
+    return shape is not None and not isinstance(shape[0], str) and shape[1] is None
 
 
 def make_bundle(system: Partition, routes: Routes, rank: int, images: list[MemoryImage], dtype: torch.dtype,
@@ -353,6 +386,10 @@ class Walker:
                     out[s.name] = late
         return out
 
+    def _shape(self, shape: Shape, frm: int, tag: int, n: int) -> tuple[int, ...]:
+        """The shape of the value about to arrive: known from the inputs' count, or sent ahead of it."""
+        return self.link.recv_shape(frm, tag, len(shape[0])) if variable(shape) else shape_for(shape, n)
+
     def _zeros(self, shape: Shape, n: int) -> torch.Tensor:
         """Zeros in place of a value that was not made or not sent (the gate's select discards it)."""
         dtype = shape[2]
@@ -402,9 +439,13 @@ class Walker:
         if branch is not None and not self._taken(branch, env, n, index):
             return                                      # a branch's output the select will not take
         if v.parts is None:
+            if variable(self.b.shapes.get(v.name)):
+                self.link.send_shape(out, d, v.part_tag(0), batch=index, name=v.name)
             self.link.send(out, d, v.part_tag(0), v.wire, batch=index, name=v.name)
         else:
             for j, (k, wire) in enumerate(zip(v.parts, v.part_wires, strict=True)):
+                if variable(self.b.shapes.get(f"{v.name}[{k}]")):
+                    self.link.send_shape(out[k], d, v.part_tag(j), batch=index, name=f"{v.name}[{k}]")
                 self.link.send(out[k], d, v.part_tag(j), wire, batch=index, name=f"{v.name}[{k}]")
 
     def _route_dests(self) -> set[int]:
@@ -435,7 +476,8 @@ class Walker:
                 shape = self.b.shapes[f"{name}[{k}]"]
                 dtype = shape[2]
                 like = self.b.dtype if dtype.is_floating_point and wire.dtype is None else dtype
-                items[k] = self.link.recv(v.rank, v.part_tag(j), wire, shape_for(shape, n), like, name=f"{name}[{k}]")
+                items[k] = self.link.recv(v.rank, v.part_tag(j), wire, self._shape(shape, v.rank, v.part_tag(j), n),
+                                          like, name=f"{name}[{k}]")
             env[name] = tuple(items)
             return env[name]
         if self._is_scalar(name):
@@ -460,7 +502,8 @@ class Walker:
         else:
             wire = v.wire
             like = self.b.dtype if dtype.is_floating_point and wire.dtype is None else dtype
-            value = self.link.recv(v.rank, v.part_tag(0), wire, shape_for(shape, n), like, name=name)
+            value = self.link.recv(v.rank, v.part_tag(0), wire, self._shape(shape, v.rank, v.part_tag(0), n), like,
+                                   name=name)
         env[name] = value
         return value
 

@@ -57,6 +57,7 @@ class Link:
         self.chip_bytes = 0             # between chip ranks
         self.host_bytes = 0             # to or from the host (rank 0)
         self.route_bytes = 0            # a gated model's route, sent on to the branches' ranks (control)
+        self.header_bytes = 0           # shapes sent ahead of values whose shape depends on the input (control)
         self.pending: list[tuple[int, dist.Work, torch.Tensor]] = []    # (batch, work, buffer kept alive)
         self.events: list[tuple[str, int, int, float, float]] = []       # (kind, peer, bytes, start, end)
 
@@ -79,6 +80,29 @@ class Link:
         if work is not None:
             self.pending.append((batch, work, data))
         self.events.append(("send", to, nbytes, t, time.perf_counter()))
+
+    def send_shape(self, value: torch.Tensor, to: int, tag: int, *, batch: int = 0, name: str = "") -> None:
+        """The shape of ``value`` ahead of it (same tag: gloo keeps one pair's messages of a tag in order), for a
+        value whose shape depends on the input (a split embedding's looked-up rows)."""
+        header = torch.tensor(value.shape, dtype=torch.int64)
+        self.header_bytes += header.numel() * header.element_size()
+        try:
+            work = dist.isend(header, dst=to, tag=tag)
+        except RuntimeError as e:
+            raise PeerLost(f"rank {self.rank}: cannot send the shape of {name or 'a value'} to rank {to} "
+                           f"({_first_line(e)}); rank {to} has died or cannot be reached") from None
+        if work is not None:
+            self.pending.append((batch, work, header))
+
+    def recv_shape(self, frm: int, tag: int, ndim: int, *, name: str = "") -> tuple[int, ...]:
+        """The shape ``send_shape`` sent."""
+        header = torch.empty(ndim, dtype=torch.int64)
+        try:
+            dist.recv(header, src=frm, tag=tag)
+        except RuntimeError as e:
+            raise PeerLost(f"rank {self.rank}: lost rank {frm} while waiting for the shape of {name or 'a value'} "
+                           f"({_first_line(e)}); rank {frm} has died or cannot be reached") from None
+        return tuple(int(d) for d in header)
 
     def recv(self, frm: int, tag: int, wire: Wire, shape: tuple[int, ...], like: torch.dtype, *,
              name: str = "") -> torch.Tensor:

@@ -97,11 +97,10 @@ def causal_scores(scores: torch.Tensor) -> torch.Tensor:
 
 
 def masked_scores_by(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Scores under scaled_dot_product_attention's ``attn_mask``: a boolean one keeps True (others −inf), a float
-    one is added."""
-    if mask.dtype == torch.bool:
-        return scores.masked_fill(~mask, float("-inf"))
-    return scores + mask
+    """Scores under scaled_dot_product_attention's boolean ``attn_mask``: True keeps a score, False makes it −inf
+    (a float mask is added to the scores instead). No Python control flow: a GraphModule is traced again
+    when it is unpickled (a chip rank's programs)."""
+    return scores.masked_fill(~mask, float("-inf"))
 
 
 def user_line(e: BaseException) -> str:
@@ -411,7 +410,11 @@ class _Lifter:
         if causal:
             scores = g.call_function(causal_scores, (scores,))
         if mask is not None:
-            scores = g.call_function(masked_scores_by, (scores, self.env[mask]))
+            mask_val = mask.meta.get("val") if isinstance(mask, fx.Node) else None
+            if mask_val is not None and mask_val.dtype == torch.bool:
+                scores = g.call_function(masked_scores_by, (scores, self.env[mask]))
+            else:
+                scores = g.call_function(torch.add, (scores, self.env[mask]))
         weights = g.call_function(torch.softmax, (scores, -1))
         return g.call_function(torch.matmul, (weights, v))
 
