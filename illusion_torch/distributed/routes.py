@@ -27,7 +27,7 @@ from torch import fx, nn
 from ..errors import IllusionError
 from ..fixed import FixedPoint, grid_fl
 from ..partitioning.ops import op_of
-from ..partitioning.slices import BiasAdd, GroupSlice
+from ..partitioning.slices import BiasAdd, GroupSlice, TableLookup
 from ..partitioning.trace import HOST, Chip
 from ..partitioning.wakes import ChipPrograms
 from ..runtime.precision import format_of
@@ -236,6 +236,10 @@ class _WireRules:
         fmt = self._format(node)
         if fmt is not None:
             return Wire(fmt.fl, _bits(fmt.wl))
+        m = self.modules.get(str(node.target)) if node.op == "call_module" else None
+        if isinstance(m, TableLookup):                 # looked-up rows: the stored table's codes, copied
+            fl = grid_fl(m.weight, self.wfmt.wl) if self.per_tensor else self.wfmt.fl
+            return Wire(fl, _bits(self.wfmt.wl))
         fl = self._sum_fl(node)
         return Wire(fl, 32) if fl is not None else Wire(None, self.word_bits)
 
