@@ -46,18 +46,19 @@ def _gguf() -> tuple[Any, str, str]:
     return transformers, str(path.parent), path.name
 
 
-def _config(model: HFModel, seq_len: int) -> WorkloadConfig:
-    return WorkloadConfig("smollm2", input_shape=(seq_len,), dataset="sotu-smollm2",
-                          vocab_size=model.config.vocab_size)
+def _wrapped(hf: Any, seq_len: int) -> HFModel:
+    """``hf`` as the chips take it, with the smollm2 workload record (token windows of ``seq_len``)."""
+    model = HFModel(hf, "smollm2")
+    model.config = WorkloadConfig("smollm2", input_shape=(seq_len,), dataset="sotu-smollm2",
+                                  vocab_size=model.config.vocab_size)
+    return model.eval()
 
 
 def load_smollm2(seq_len: int = SEQ_LEN) -> HFModel:
     """The pretrained model (float32, dequantised from the GGUF file), eval mode."""
     transformers, folder, name = _gguf()
     hf = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, use_kernels=False)
-    model = HFModel(hf, "smollm2")
-    model.config = _config(model, seq_len)
-    return model.eval()
+    return _wrapped(hf, seq_len)
 
 
 @lru_cache(maxsize=1)
@@ -70,9 +71,7 @@ def smollm2(seq_len: int = SEQ_LEN, seed: int = 0) -> HFModel:
     """SmolLM2-135M's architecture with random weights (seeded): the registry's untrained ``smollm2``."""
     transformers = require_transformers()
     torch.manual_seed(seed)
-    model = HFModel(transformers.LlamaForCausalLM(_hf_config()), "smollm2")
-    model.config = _config(model, seq_len)
-    return model.eval()
+    return _wrapped(transformers.LlamaForCausalLM(_hf_config()), seq_len)
 
 
 @lru_cache(maxsize=1)

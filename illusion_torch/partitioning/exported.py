@@ -159,6 +159,14 @@ def lift_export(model: nn.Module, example: tuple[torch.Tensor, ...]) -> fx.Graph
     return lift(ep, model)
 
 
+def _holding(module: nn.Module, weight: nn.Parameter, bias: nn.Parameter | None) -> nn.Module:
+    """``module`` (made on the meta device) holding ``weight`` and ``bias`` — the model's own tensors."""
+    module.weight = weight
+    if bias is not None:
+        module.bias = bias
+    return module
+
+
 def _owner_path(target: str) -> str:
     """The layer's module path from its weight's: ``a.fc.weight`` → ``a.fc``; ``a.attn.in_proj_weight`` →
     ``a.attn.in_proj`` (a weight that is not its module's ``weight``)."""
@@ -259,10 +267,7 @@ class _Lifter:
         if weight is None or weight.dim() != 2 or (b is not None and bias is None):
             return None
         lin = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device="meta")
-        lin.weight = weight
-        if bias is not None:
-            lin.bias = bias
-        return self.module_call(w, lin, self.env[x])
+        return self.module_call(w, _holding(lin, weight, bias), self.env[x])
 
     def transposed_linear(self, x: Any, w: fx.Node, b: Any) -> fx.Node | None:
         """``x @ w (+ b)`` with ``w`` a stored (in, out) parameter: an nn.Linear on its transposed view, applied
@@ -271,10 +276,8 @@ class _Lifter:
         bias = self.param(b) if b is not None else None
         if weight is None or weight.dim() != 2 or (b is not None and bias is None):
             return None
-        lin = nn.Linear(weight.shape[0], weight.shape[1], bias=bias is not None, device="meta")
-        lin.weight = nn.Parameter(weight.t(), requires_grad=weight.requires_grad)     # a view: no copy
-        if bias is not None:
-            lin.bias = bias
+        lin = _holding(nn.Linear(weight.shape[0], weight.shape[1], bias=bias is not None, device="meta"),
+                       nn.Parameter(weight.t(), requires_grad=weight.requires_grad), bias)     # a view: no copy
         inner = x
         if isinstance(x, fx.Node) and x.op == "call_function" and x.target in (
                 aten.view.default, aten.reshape.default, aten._unsafe_view.default):
@@ -310,10 +313,7 @@ class _Lifter:
             return None
         conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), stride=stride,
                          padding=padding, dilation=dilation, groups=groups, bias=bias is not None, device="meta")
-        conv.weight = weight
-        if bias is not None:
-            conv.bias = bias
-        return self.module_call(w, conv, self.env[x])
+        return self.module_call(w, _holding(conv, weight, bias), self.env[x])
 
     def embedding(self, n: fx.Node) -> fx.Node | None:
         w, idx = n.args[0], n.args[1]
@@ -335,10 +335,7 @@ class _Lifter:
         if weight is None or (b is not None and bias is None):
             return None
         norm = nn.LayerNorm(list(shape), eps=eps, bias=bias is not None, device="meta")
-        norm.weight = weight
-        if bias is not None:
-            norm.bias = bias
-        return self.module_call(w, norm, self.env[x])
+        return self.module_call(w, _holding(norm, weight, bias), self.env[x])
 
     def rms_norm(self, n: fx.Node) -> fx.Node | None:
         x, shape = n.args[0], n.args[1]
