@@ -36,7 +36,7 @@ setup: $(VENV)/.installed
 # without its requirements too: what it imports (huggingface_hub, tokenizers, safetensors) comes with the base
 # install, regex and typer are added, and its optional hub kernels are left out (the machine is offline);
 # gguf, accelerate and psutil let it read SmolLM2's GGUF file.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1

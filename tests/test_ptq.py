@@ -14,7 +14,7 @@ from illusion_torch.fixed import FixedPoint, grid_fl, quantize
 from illusion_torch.layers import QuantPoint
 from illusion_torch.models.gpt import GPT
 from illusion_torch.models.minilm import MiniLM
-from illusion_torch.ptq import Formats, fitting_format, post_training_quantize
+from illusion_torch.ptq import Formats, fitting_format, outlier_format, post_training_quantize
 from illusion_torch.runtime import Runtime
 
 
@@ -44,6 +44,21 @@ def test_the_fitting_format_holds_the_largest_magnitude_with_the_most_fractional
 def test_fitting_format_refuses_a_non_finite_statistic():
     with pytest.raises(il.IllusionError, match="inf or nan"):
         fitting_format(float("inf"), 16)
+
+
+def test_outliers_get_a_wide_word_only_where_they_need_it():
+    assert outlier_format(4.0, 1.0, 16, 32) == fitting_format(4.0, 16)          # fits, enough resolution
+    assert outlier_format(7e5, 3e4, 16, 32) == fitting_format(7e5, 32)          # does not fit 16 bits at all
+    assert outlier_format(3000.0, 1.0, 16, 32) == FixedPoint(32, 19)           # a few huge values: RMS starves
+    assert outlier_format(3000.0, 1.0, 16, None) == fitting_format(3000.0, 16)  # wide words not allowed
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    x[:, 3] *= 4e4                                                      # one massive channel: beyond 16 bits
+    model = nn.Sequential(nn.Linear(8, 8)).eval()
+    with torch.no_grad():
+        model[0].weight[:, 3] = 0                                               # its output stays small
+    fixed = post_training_quantize(model, x, wide_bits=32)
+    assert {f.wl for f in fixed.formats.activations.values()} == {16, 32}
+    assert fixed.formats.activations[next(iter(fixed.formats.activations))].wl == 32    # the input itself
 
 
 def test_ptq_folds_batch_norms_and_rounds_each_tensor_to_its_own_format():

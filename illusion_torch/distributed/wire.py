@@ -72,13 +72,7 @@ class Link:
         else:
             self.chip_bytes += nbytes
         t = time.perf_counter()
-        try:
-            work = dist.isend(data, dst=to, tag=tag)
-        except RuntimeError as e:
-            raise PeerLost(f"rank {self.rank}: cannot send {name or 'a value'} to rank {to} ({_first_line(e)}); "
-                           f"rank {to} has died or cannot be reached") from None
-        if work is not None:
-            self.pending.append((batch, work, data))
+        self._post(data, to, tag, batch, name or "a value")
         self.events.append(("send", to, nbytes, t, time.perf_counter()))
 
     def send_shape(self, value: torch.Tensor, to: int, tag: int, *, batch: int = 0, name: str = "") -> None:
@@ -86,13 +80,17 @@ class Link:
         value whose shape depends on the input (a split embedding's looked-up rows)."""
         header = torch.tensor(value.shape, dtype=torch.int64)
         self.header_bytes += header.numel() * header.element_size()
+        self._post(header, to, tag, batch, f"the shape of {name or 'a value'}")
+
+    def _post(self, data: torch.Tensor, to: int, tag: int, batch: int, what: str) -> None:
+        """``isend`` of ``data``, kept alive until its batch settles; a peer that is gone is one error."""
         try:
-            work = dist.isend(header, dst=to, tag=tag)
+            work = dist.isend(data, dst=to, tag=tag)
         except RuntimeError as e:
-            raise PeerLost(f"rank {self.rank}: cannot send the shape of {name or 'a value'} to rank {to} "
-                           f"({_first_line(e)}); rank {to} has died or cannot be reached") from None
+            raise PeerLost(f"rank {self.rank}: cannot send {what} to rank {to} ({_first_line(e)}); rank {to} has "
+                           f"died or cannot be reached") from None
         if work is not None:
-            self.pending.append((batch, work, header))
+            self.pending.append((batch, work, data))
 
     def recv_shape(self, frm: int, tag: int, ndim: int, *, name: str = "") -> tuple[int, ...]:
         """The shape ``send_shape`` sent."""

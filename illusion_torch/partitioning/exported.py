@@ -32,7 +32,6 @@ dynamic (an example of one serves any batch); a model that fixes it is captured 
 
 from __future__ import annotations
 
-import copy
 import math
 import operator
 import os
@@ -119,22 +118,21 @@ def _is_float64_model(model: nn.Module) -> bool:
     return all(t.dtype == torch.float64 for t in (*model.parameters(), *model.buffers()) if t.is_floating_point())
 
 
-def _float64_copy(model: nn.Module) -> nn.Module:
-    memo: dict[int, object] = {}
-    for t in (*model.parameters(), *model.buffers()):
-        if id(t) not in memo:
-            memo[id(t)] = (nn.Parameter(t.detach().double(), requires_grad=False)
-                           if isinstance(t, nn.Parameter) else t.double()) if t.is_floating_point() else t
-    out = copy.deepcopy(model, memo).eval()
+def _capture_copy(model: nn.Module) -> nn.Module:
+    """The float64 copy torch.export captures (``partition._float64_copy``, tables cast too), asking a
+    transformers model for no KV cache in its output."""
+    from .partition import _float64_copy  # partition imports trace, which imports this module
+
+    out = _float64_copy(model, keep_tables=False)
     config = getattr(out, "config", None)
-    if config is not None and getattr(config, "use_cache", False):      # transformers: no KV cache in the output
+    if config is not None and getattr(config, "use_cache", False):
         config.use_cache = False
     return out
 
 
 def _export(model: nn.Module, example: tuple[torch.Tensor, ...]) -> torch.export.ExportedProgram:
     """torch.export (non-strict) of a float64 copy of ``model``, its batch dimension dynamic where it can be."""
-    m64 = model if _is_float64_model(model) else _float64_copy(model)
+    m64 = model if _is_float64_model(model) else _capture_copy(model)
     args = tuple(t.double() if t.is_floating_point() else t for t in example)
     batch = int(args[0].shape[0]) if args and args[0].dim() else 0
     if batch:

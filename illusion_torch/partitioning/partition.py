@@ -45,14 +45,15 @@ def _to_float64(module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor
     return output.double()
 
 
-def _float64_copy(model: nn.Module) -> nn.Module:
+def _float64_copy(model: nn.Module, keep_tables: bool = True) -> nn.Module:
     """A private eval-mode copy of ``model`` with float64 parameters and buffers, made tensor by tensor (never
     a float32 copy and a float64 one at once). Embedding tables stay in their dtype (shared, read only): a
-    lookup is exact in any dtype, so their rows are cast after it — a large vocabulary is never doubled."""
+    lookup is exact in any dtype, so their rows are cast after it — a large vocabulary is never doubled.
+    ``keep_tables=False``: tables are cast too (a copy to capture, whose graph must not hold the hook's cast)."""
     memo: dict[int, object] = {}
     computed = {id(p) for m in model.modules() if type(m) is not nn.Embedding for p in m.parameters(recurse=False)}
     tables = [m for m in model.modules()          # a table tied to a layer (an LM head) is computed with: cast
-              if type(m) is nn.Embedding and m.max_norm is None and id(m.weight) not in computed]
+              if keep_tables and type(m) is nn.Embedding and m.max_norm is None and id(m.weight) not in computed]
     for m in tables:
         memo[id(m.weight)] = m.weight
     for p in model.parameters():
