@@ -120,3 +120,16 @@ def test_load_hf_reads_a_saved_model_with_its_weights(tmp_path):
     with torch.no_grad():
         assert torch.equal(again(x), model(x))
     assert again.config.vocab_size == 1000 and again.config.input_shape == (16,)
+
+
+def test_a_float64_transformers_model_with_its_kv_cache_on_is_captured_and_left_as_it_was():
+    config = transformers.GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=100, n_positions=32,
+                                     bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config).double().eval()
+    assert model.config.use_cache
+    x = torch.randint(0, 100, (2, 8))
+    system = il.partition(model, x[:1], chips=3, capacity=_capacity(model, x[:1], 3), time_limit_s=3)
+    assert system.graph.capture == "torch.export" and model.config.use_cache      # the user's config untouched
+    with torch.no_grad():
+        assert ((system(x) - model(x).logits).abs().max() / model(x).logits.abs().max()) <= 1e-12

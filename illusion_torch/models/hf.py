@@ -10,7 +10,7 @@ Usage::
 ``illusion partition --model hf:DIR`` and every other command take such a folder. transformers is an optional
 extra (``pip install --no-deps transformers regex typer``; ``make setup`` installs it); the base install never
 imports it. The wrapper passes a token model its attention mask made from the token ids inside the model the
-chips run (an encoder pads with ``pad_token_id``), asks for no KV cache and returns ``logits`` where the model
+chips run (an encoder pads with ``pad_token_id``) and returns ``logits`` where the model
 has them, else ``last_hidden_state``. Its ``config`` is the workload record: token ids below the vocabulary,
 16 of them by default, or the vision config's images.
 """
@@ -62,8 +62,6 @@ class HFModel(nn.Module):
         super().__init__()
         self.hf = hf.eval()
         cfg = hf.config
-        if getattr(cfg, "use_cache", False):
-            cfg.use_cache = False                      # no KV cache: the chips run whole sequences
         self.config = _workload(hf, name or f"hf-{getattr(cfg, 'model_type', type(hf).__name__)}")
         arch = type(hf).__name__
         pad = getattr(cfg, "pad_token_id", None)
@@ -116,4 +114,6 @@ def load_hf(folder: str | os.PathLike, *, seed: int = 0, **kwargs: Any) -> HFMod
     except Exception as e:        # transformers raises many types for a folder it cannot read
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:240]
         raise IllusionError(f"hf:{folder}: transformers cannot load it: {type(e).__name__}: {first}") from None
+    if getattr(hf.config, "use_cache", False):
+        hf.config.use_cache = False                # our own copy: no KV cache, the chips run whole sequences
     return HFModel(hf, f"hf-{path.name}{note}")

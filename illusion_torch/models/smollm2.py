@@ -48,6 +48,7 @@ def _gguf() -> tuple[Any, str, str]:
 
 def _wrapped(hf: Any, seq_len: int) -> HFModel:
     """``hf`` as the chips take it, with the smollm2 workload record (token windows of ``seq_len``)."""
+    hf.config.use_cache = False                    # no KV cache: the chips run whole sequences
     model = HFModel(hf, "smollm2")
     model.config = WorkloadConfig("smollm2", input_shape=(seq_len,), dataset="sotu-smollm2",
                                   vocab_size=model.config.vocab_size)

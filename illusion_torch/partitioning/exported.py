@@ -124,15 +124,20 @@ def _capture_copy(model: nn.Module) -> nn.Module:
     from .partition import _float64_copy  # partition imports trace, which imports this module
 
     out = _float64_copy(model, keep_tables=False)
-    config = getattr(out, "config", None)
-    if config is not None and getattr(config, "use_cache", False):
+    for config in _caching(out):
         config.use_cache = False
     return out
 
 
+def _caching(model: nn.Module) -> list[Any]:
+    """The transformers configs inside ``model`` that ask for a KV cache (an output torch.export cannot hold)."""
+    configs = {id(c): c for m in model.modules() if getattr(c := getattr(m, "config", None), "use_cache", 0) is True}
+    return list(configs.values())
+
+
 def _export(model: nn.Module, example: tuple[torch.Tensor, ...]) -> torch.export.ExportedProgram:
     """torch.export (non-strict) of a float64 copy of ``model``, its batch dimension dynamic where it can be."""
-    m64 = model if _is_float64_model(model) else _capture_copy(model)
+    m64 = model if _is_float64_model(model) and not _caching(model) else _capture_copy(model)
     args = tuple(t.double() if t.is_floating_point() else t for t in example)
     batch = int(args[0].shape[0]) if args and args[0].dim() else 0
     if batch:
