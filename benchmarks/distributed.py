@@ -10,6 +10,8 @@ distributed.png is drawn from the timeline part of ``mnist``):
 - identity: each shipped checkpoint (``checkpoint.available()``) at 4, 8 and 16 chips (capacity 1.25 × an even
   share; the mapper may use fewer), one chip per rank plus the host, its first ``--limit`` test inputs: logits
   equal to the in-process runtime's (bit for bit), bytes counted at the sends vs the plan's.
+- lengths: MiniLM on 32 State of the Union sentences at their own token counts (7 to 32: the length changes
+  between messages) at 8 and 16 chips: bit-identity and bytes vs the plan at each length.
 - mnist: the whole MNIST test split (10,000) one input at a time on 8 chips (9 processes) vs the in-process
   runtime one input at a time and batched; the ratio the issue targets (≤ 3×) is distributed / in-process at the
   same schedule (one input at a time); per-rank time split from the ranks' own clocks.
@@ -81,11 +83,41 @@ def identity(limit: int, models: list[str] | None = None) -> list[dict]:
             row = {"model": name, "target": target, "chips": n, "procs": n + 1, "inputs": len(w.x),
                    "bit_identical": bool(torch.equal(r.logits, ref.logits)), "wire_bytes": r.wire_bytes,
                    "plan_bytes": r.expected_wire_bytes, "plan_inter_chip_bytes_per_inference": system.inter_chip_bytes,
+                   "shape_header_bytes": sum(st.header_bytes for st in r.ranks),
                    "host_bytes": r.host_bytes, "distributed_s": round(r.wall_s, 2),
                    "wall_s": round(time.perf_counter() - t, 1)}
             print(row, flush=True)
             rows.append(row)
             _save("identity", rows)
+    return rows
+
+
+def lengths(limit: int = 32) -> list[dict]:
+    """MiniLM (transformers' BertModel, 16-bit post-training quantized) on the first ``limit`` test sentences at
+    their own token counts — no padding, so the length changes from message to message — at 8 and 16 chips
+    (first-fit, one chip per rank plus the host): logits vs the unpartitioned fixed-point model's, bytes vs the
+    plan's at each length (the rows each split-embedding chip looks up counted for these sentences)."""
+    from illusion_torch.data.sentences import sentences, tokenize
+
+    w = job("minilm", limit=limit)
+    ids = [torch.from_numpy(a)[None] for a in tokenize(sentences("test")[:limit], pad=False)]
+    rows = []
+    for target in (8, 16):
+        t = time.perf_counter()
+        system = il.partition(w.model, w.x[:1], chips=target, capacity=capacity_for(w, target, None),
+                              solver="first-fit")
+        refs = torch.cat([system.reference(x) for x in ids])
+        n = system.mapping.n_chips
+        r = run_distributed(system, ids, procs=n + 1, timeout_s=600)
+        row = {"model": "minilm", "target": target, "chips": n, "procs": n + 1, "sentences": len(ids),
+               "lengths": sorted({x.shape[1] for x in ids}), "free_dims": list(system.graph.gm.meta["free_dims"]),
+               "bit_identical": bool(torch.equal(r.logits, refs)), "wire_bytes": r.wire_bytes,
+               "plan_bytes": r.expected_wire_bytes, "shape_header_bytes": sum(st.header_bytes for st in r.ranks),
+               "host_bytes": r.host_bytes, "distributed_s": round(r.wall_s, 2),
+               "wall_s": round(time.perf_counter() - t, 1)}
+        print(row, flush=True)
+        rows.append(row)
+        _save("lengths", rows)
     return rows
 
 
@@ -309,6 +341,8 @@ def main() -> int:
     for part in args.parts.split(","):
         if part == "identity":
             identity(args.limit, args.models.split(",") if args.models else None)
+        elif part == "lengths":
+            lengths()
         elif part == "mnist":
             mnist()
         elif part == "rss":

@@ -133,3 +133,27 @@ def test_a_float64_transformers_model_with_its_kv_cache_on_is_captured_and_left_
     assert system.graph.capture == "torch.export" and model.config.use_cache      # the user's config untouched
     with torch.no_grad():
         assert ((system(x) - model(x).logits).abs().max() / model(x).logits.abs().max()) <= 1e-12
+
+
+def test_token_sequences_of_any_length_in_process_and_on_ranks():
+    """A transformers encoder is captured for token sequences of any length: in process and with its chips as
+    processes (the length changing from message to message) it is bit-identical to the unpartitioned
+    fixed-point model, and the bytes between chip ranks are the message plan's at each length."""
+    from illusion_torch.distributed import run_distributed
+    from illusion_torch.errors import IllusionError
+
+    model, x = _model("bert")
+    fixed = fixed_point_version(model, x[:1])
+    system = il.partition(fixed, x[:1], chips=4, capacity=_capacity(fixed, x[:1], 4), solver="first-fit")
+    assert system.graph.gm.meta["free_dims"] == (1,)
+    gen = torch.Generator().manual_seed(5)
+    xs = [torch.randint(1, 1000, (2, n), generator=gen) for n in (16, 5, 31)]
+    refs = [system.reference(xi) for xi in xs]
+    assert [ref.shape[1] for ref in refs] == [16, 5, 31]
+    assert all(torch.equal(system(xi), ref) for xi, ref in zip(xs, refs, strict=True))
+    r = run_distributed(system, xs, procs=system.mapping.n_chips + 1, batch=2)
+    assert all(torch.equal(a, b) for a, b in zip(r.logits, refs, strict=True))
+    assert r.lengths == {5: 2, 16: 2, 31: 2}
+    assert r.wire_bytes == r.expected_wire_bytes > 0
+    with pytest.raises(IllusionError, match=r"traced on inputs of shape \(N, L\)"):
+        system(torch.ones(2, 4, 3, dtype=torch.long))

@@ -19,17 +19,22 @@ import math
 import operator
 from collections.abc import Callable
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..layers import QLSTM, QuantPoint
+from ..partitioning.indices import index_bits
 from ..partitioning.ops import Role, op_of, state_of, stateful
 from ..partitioning.recurrent import GATES, Recurrent, RecurrentSlice
 from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice, TableLookup, embedding_share_bytes
 from ..partitioning.trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph
 from ..partitioning.wakes import ChipPrograms
+
+if TYPE_CHECKING:
+    from ..partitioning.partition import Partition
 from .counters import Counters
 from .dataflow import LayerShape
 from .profile import Branch, LayerWork, Profile, Store, StoreKind, Transfer, WakeWork, WeightSlot
@@ -367,12 +372,35 @@ def expanded_shapes(graph: OpGraph, programs: ChipPrograms) -> None:
     programs.expanded.meta["shapes_of_one_input"] = True
 
 
+def profile_at(system: Partition, each: tuple[int, ...]) -> Profile:
+    """The profile of ``system`` for inputs of shape ``each`` (one input's, past the batch): a model
+    captured for token sequences of any length (``partitioning.exported.free_dims``), at another length.
+    The chip programs' shapes are those of the example again afterwards."""
+    programs = system.chips
+    gm = programs.expanded
+    saved = {n: n.meta.get("tensor_meta") for n in gm.graph.nodes}
+    placeholder = next(n for n in system.graph.gm.graph.nodes if n.op == "placeholder")
+    dtype = placeholder.meta["tensor_meta"].dtype
+    try:
+        ShapeProp(gm).propagate(torch.zeros((1, *each), dtype=programs.dtype if dtype.is_floating_point else dtype))
+        return profile(system.graph, programs, system.mapping.n_chips)
+    finally:
+        for n, meta in saved.items():
+            if meta is None:
+                n.meta.pop("tensor_meta", None)
+            else:
+                n.meta["tensor_meta"] = meta
+
+
 def profile(graph: OpGraph, programs: ChipPrograms, n_chips: int) -> Profile:
     """Count the per-inference work of every wake of ``programs`` (the chip programs of ``graph``)."""
     expanded_shapes(graph, programs)
     k = _Counter(graph, programs)
+    codes = index_bits(k.gm)                    # token and position ids: the bytes of the codes that hold them
     for n in k.gm.graph.nodes:
         k.count(n)
+        if n.name in codes:
+            k.vbytes[n.name] = codes[n.name] // 8
     for name, w in k.wake_of.items():           # wakes that only slice and send still wake their chip
         if k.chip_of[name] != HOST:
             k.wakes.setdefault(w, WakeWork(w, k.chip_of[name]))  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ Usage::
     from illusion_torch.data.sentences import load_sentences, sentences
     x, y, meta = load_sentences("test", limit=1000)   # x (N, 32) token ids ([CLS] … [SEP], 0-padded), y −1
     sentences("test")[:2]                             # the texts, in the same order
+    tokenize(sentences("test")[:2], pad=False)        # each sentence's own ids, of its own length
 
 Sentences are cut at '.', '?' or '!' followed by a space and a capital letter; those of 6 to 40 words are
 kept, each address's in order. The split follows ``sotu`` (addresses from 2011 on are ``test``). Tokens:
@@ -41,14 +42,17 @@ def sentences(split: str) -> list[str]:
     return list(_sentences(split))
 
 
-def tokenize(texts: list[str], seq_len: int = 32) -> np.ndarray:
-    """(N, seq_len) int64 WordPiece ids of all-MiniLM-L6-v2's tokenizer, truncated and 0-padded."""
+def tokenize(texts: list[str], seq_len: int = 32, *, pad: bool = True) -> np.ndarray | list[np.ndarray]:
+    """(N, seq_len) int64 WordPiece ids of all-MiniLM-L6-v2's tokenizer, truncated and 0-padded; with
+    ``pad=False`` one array per text of its own length (≤ ``seq_len``)."""
     from tokenizers import Tokenizer
 
     from ..pretrained.sources import SOURCES, read_member
 
     tok = Tokenizer.from_str(read_member(SOURCES["minilm"], "tokenizer").decode())
     tok.enable_truncation(max_length=seq_len)
+    if not pad:
+        return [np.array(e.ids, dtype=np.int64) for e in tok.encode_batch(texts)]
     tok.enable_padding(length=seq_len, pad_id=0, pad_token="[PAD]")
     return np.array([e.ids for e in tok.encode_batch(texts)], dtype=np.int64)
 

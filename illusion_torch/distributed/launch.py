@@ -6,6 +6,7 @@ Usage::
     result = run_distributed(system, x, procs=5)                    # spawns 4 chip ranks on this machine
     result.logits, result.wire_bytes, result.ranks[1].peak_rss
     run_distributed(system, x, procs=5, schedule="pipelined", depth=8)
+    run_distributed(system, [ids_12, ids_30], procs=4)   # token sequences of two lengths (a captured HF model)
 
 The calling process is rank 0: it partitions nothing itself, ships each rank a bundle (its wakes, memory
 images and steps: ``rank.make_bundle``) over the process group, feeds the inputs and collects the outputs.
@@ -32,15 +33,19 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import fx
 
+from ..cost.work import profile_at
 from ..errors import IllusionError
 from ..interrupt import temporary
+from ..partitioning.inputs import check_batch
 from ..partitioning.partition import Partition
+from ..partitioning.slices import EmbeddingRows
 from ..partitioning.trace import HOST
 from .rank import Bundle, Walker, make_bundle, probe_shapes
 from .routes import Routes, plan_routes
@@ -80,6 +85,7 @@ class DistributedResult:
     runs: dict = field(default_factory=dict)          # {route: inferences}
     expected_wire_bytes: int = 0    # the message plan's bytes between chips on different ranks, for ``runs``
     chip_ranks: dict = field(default_factory=dict)   # chip -> rank
+    lengths: dict = field(default_factory=dict)      # token sequences: {length: inputs} (else {0: inputs})
 
 
 def distributed_meta(r: DistributedResult) -> dict:
@@ -204,7 +210,8 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
     route_value = getattr(out[1], "name", None) if system.chips.gated and isinstance(out, (tuple, list)) else None
     late = late_inputs(system.chips, routes, route_value)
     branch_of_value = _value_branches(rt.profile, routes, route_value, late) if system.chips.gated else {}
-    probe = probe_shapes(system.chips, x)
+    batches, lengths, free = _batches(system, x, batch)
+    probe = probe_shapes(system.chips, batches[0], free)
 
     def bundle(r: int) -> Bundle:
         return make_bundle(system, routes, r, images, dtype, probe, branch_of_wake, branch_of_value,
@@ -213,18 +220,18 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
     for r in range(1, world):
         dist.send_object_list([bundle(r)], dst=r)
     walker = Walker(bundle(0), Link(0, dtype))
-    sizes = [min(batch, len(x) - i) for i in range(0, len(x), batch)]
+    base = batches[0].shape[1] if free else 1
+    sizes = [(len(xi), Fraction(xi.shape[1], base)) if free else len(xi) for xi in batches]
     ahead = depth if schedule == "pipelined" else 0
     for r in range(1, world):
         dist.send_object_list([(sizes, max(ahead, 1), timeline)], dst=r)
-    x = x.to(dtype) if x.is_floating_point() else x
+    batches = [xi.to(dtype) if xi.is_floating_point() else xi for xi in batches]
     out_step = walker.b.steps[-1].name
     outs: list = []
     started = time.perf_counter()
     split = walker.host_split()
     queue: list = []
-    for i, n in enumerate(sizes):
-        xi = x[i * batch:i * batch + n]
+    for i, (n, xi) in enumerate(zip(sizes, batches, strict=True)):
         if schedule == "one":
             env, _ = walker.batch(xi, n, i)
             outs.append(env[out_step])
@@ -246,13 +253,49 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
         box: list = [None]
         dist.recv_object_list(box, src=r)
         stats.append(box[0])
-    logits = torch.cat([o[0] for o in outs]).double()
+    firsts = [o[0].double() for o in outs]
+    logits = torch.cat(firsts) if len({t.shape[1:] for t in firsts}) == 1 else firsts
     route = torch.cat([o[1] for o in outs]) if system.chips.gated else None
-    runs = {None: len(x)} if route is None else {int(r): int((route == r).sum()) for r in route.unique()}
+    total = sum(len(xi) for xi in batches)
+    runs = {None: total} if route is None else {int(r): int((route == r).sum()) for r in route.unique()}
+    if route is None:                   # the plan for these inputs: at each length, each message, each lookup
+        shared = _shared(routes, probe)
+        plan = 0
+        for length in sorted(lengths):
+            group = [xi for xi in batches if (xi.shape[1] if free else 0) == length]
+            at = profile_at(system, (length,)) if free else profile
+            plan += expected_wire_bytes(at, routes, {None: lengths[length]}, shared, len(group),
+                                        _looked_up_bytes(system, routes, group))
+    else:
+        plan = expected_wire_bytes(profile, routes, runs)
     return DistributedResult(logits, route, world, schedule, batch, sum(s.chip_bytes for s in stats[1:]),
-                             sum(s.host_bytes for s in stats), wall, stats, runs=runs,
-                             expected_wire_bytes=expected_wire_bytes(profile, routes, runs),
-                             chip_ranks=dict(routes.rank_of_chip))
+                             sum(s.host_bytes for s in stats), wall, stats, runs=runs, expected_wire_bytes=plan,
+                             chip_ranks=dict(routes.rank_of_chip), lengths=dict(sorted(lengths.items())))
+
+
+def _batches(system: Partition, x: torch.Tensor | list[torch.Tensor],
+             batch: int) -> tuple[list[torch.Tensor], dict[int, int], tuple[int, ...]]:
+    """``x`` (a tensor, or a list of tensors: token sequences of different lengths) cut into messages of
+    ``batch`` inputs; {length: inputs} and the inputs' free dimensions (the length's, for a model captured
+    for token sequences of any length: ``partitioning.exported.free_dims``)."""
+    free = tuple(system.graph.gm.meta.get("free_dims", ()))
+    parts = list(x) if isinstance(x, (list, tuple)) else [x]
+    if not parts or any(not isinstance(p, torch.Tensor) for p in parts):
+        raise IllusionError("the inputs must be a tensor (a batch) or a list of tensors (batches of token "
+                            "sequences, each of one length)")
+    for p in parts:
+        check_batch(system.graph.gm, p)
+    batches = [p[i:i + batch] for p in parts for i in range(0, len(p), batch)]
+    batches = [b for b in batches if len(b)]
+    if not batches:
+        raise IllusionError("no inputs to run")
+    if len({b.shape[1:] for b in batches}) > 1 and not free:
+        raise IllusionError("the inputs have different shapes, but the model was captured for one shape")
+    lengths: dict[int, int] = {}
+    for b in batches:
+        key = b.shape[1] if free else 0
+        lengths[key] = lengths.get(key, 0) + len(b)
+    return batches, lengths, free
 
 
 def late_inputs(programs, routes: Routes, route_value: str | None) -> frozenset[str]:
@@ -324,10 +367,15 @@ def _branches(rt, system: Partition) -> dict[int, frozenset]:
     return out
 
 
-def expected_wire_bytes(profile, routes: Routes, runs: dict) -> int:
+def expected_wire_bytes(profile, routes: Routes, runs: dict, shared: frozenset[str] | dict = frozenset(),
+                        messages: int = 0, looked_up: dict[str, int] | None = None) -> int:
     """The message plan's bytes between chips on different ranks for ``runs`` ({route: inferences}): a value
     goes once to each rank that needs it (one chip per rank: the plan's inter-chip bytes), and a gated
-    model's transfers count only for the inferences whose route takes their branch."""
+    model's transfers count only for the inferences whose route takes their branch. A value the same for
+    every input of a message (``shared``: a slice of stored position ids) goes once per message; the rows a
+    split embedding's chip looked up are the bytes ``looked_up`` counted for the inputs (the plan itself
+    counts an even share of the ids)."""
+    looked_up = looked_up or {}
     total, seen = 0, set()
     for t in profile.transfers:
         if t.src == HOST or t.dst == HOST:
@@ -336,8 +384,56 @@ def expected_wire_bytes(profile, routes: Routes, runs: dict) -> int:
         if src == dst or (t.tensor, t.src, dst, t.branch) in seen:
             continue
         seen.add((t.tensor, t.src, dst, t.branch))
-        total += t.bytes * sum(n for r, n in runs.items() if t.branch is None or t.branch == r)
+        if t.tensor in looked_up:
+            total += looked_up[t.tensor]
+            continue
+        count = messages if t.tensor in shared else sum(n for r, n in runs.items() if t.branch is None or t.branch == r)
+        total += t.bytes * count
     return total
+
+
+def _looked_up_bytes(system: Partition, routes: Routes, batches: list[torch.Tensor]) -> dict[str, int]:
+    """{a split embedding's lookup (expanded-graph name): the bytes of the rows it looks up for ``batches``}:
+    its ids are computed from the inputs (their ancestors in the chip programs only) and counted in its rows."""
+    gm = system.chips.expanded
+    lookups = [n for n in gm.graph.nodes if n.op == "call_module" and
+               isinstance(gm.get_submodule(str(n.target)), EmbeddingRows) and isinstance(n.args[0], fx.Node)]
+    wires = {routes.expanded_name.get(v.name): v.wire for v in routes.values.values()}
+    lookups = [n for n in lookups if n.name in wires]
+    if not lookups:
+        return {}
+    needed: set[fx.Node] = set()
+    stack = [n.args[0] for n in lookups]
+    while stack:
+        a = stack.pop()
+        if a not in needed:
+            needed.add(a)
+            stack.extend(a.all_input_nodes)
+    g, env = fx.Graph(), {}
+    for n in gm.graph.nodes:
+        if n in needed:
+            env[n] = g.node_copy(n, lambda a: env[a])
+    g.output(tuple(env[n.args[0]] for n in lookups))
+    ids_of = fx.GraphModule(gm, g)
+    out = dict.fromkeys((n.name for n in lookups), 0)
+    with torch.no_grad():
+        for xi in batches:
+            for n, ids in zip(lookups, ids_of(xi), strict=True):
+                m = gm.get_submodule(str(n.target))
+                rows = int(((ids >= m.start) & (ids < m.start + m.weight.shape[0])).sum())
+                out[n.name] += rows * m.weight.shape[1] * wires[n.name].bits // 8
+    return out
+
+
+def _shared(routes: Routes, probe: dict) -> frozenset[str]:
+    """The expanded-graph names of values whose shape does not grow with the inputs (one per message)."""
+    out = set()
+    for name, shape in probe.items():
+        base = name.split("[")[0]
+        if base in routes.values and "[" not in name and not isinstance(shape[0], str) and shape[1] == () \
+                and base in routes.expanded_name:
+            out.add(routes.expanded_name[base])
+    return frozenset(out)
 
 
 def routes_for(system: Partition, procs: int) -> Routes:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -97,13 +98,17 @@ def _steps(top: fx.GraphModule, routes: Routes) -> list[Step]:
     return out
 
 
-Shape = tuple[tuple[int, ...], tuple[int, ...] | None, torch.dtype]   # shape for 1 input, dims that scale
-#                                                                       (None: depends on the input), dtype
+Shape = tuple   # (shape for 1 input, dims that scale with the inputs' count (None: with their content), dtype,
+#                 per dim the power of the inputs' length it scales with — () for inputs of one length); a
+#                 number (a size): ("scalar", its value for 1 input, for 2, its powers of the length)
+Count = int | tuple[int, Fraction]      # a batch: how many inputs (and their length over the probes' length)
 
 
-def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, Shape]:
-    """Every top-graph value's shape and dtype, from in-process runs of 1 and 2 inputs: its shape for one
-    input and the dimensions that grow with the inputs (the batch, or heads × batch after a reshape)."""
+def probe_shapes(programs: ChipPrograms, x: torch.Tensor, free: tuple[int, ...] = ()) -> dict[str, Shape]:
+    """Every top-graph value's shape and dtype, from in-process runs of 1 and 2 inputs (and, for a model
+    whose inputs' length is free — ``free`` = (1,) — of 1 input of another length): its shape for one input,
+    the dimensions that grow with the inputs (the batch, or heads × batch after a reshape) and the power of
+    the length each dimension grows with (attention scores: L × L)."""
     runs: list[dict[str, tuple[tuple[int, ...], torch.dtype]]] = []
 
     class Probe(fx.Interpreter):
@@ -120,13 +125,20 @@ def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, Shape]:
                         out[f"{n.name}[{k}]"] = (tuple(item.shape), item.dtype)
             return value
 
+    if free and (free != (1,) or x.dim() != 2):
+        raise IllusionError(f"inputs free in dimensions {free}: the distributed runtime takes token sequences "
+                            f"of any length (dimension 1 of a (batch, length) input) only")
     scalars: list[dict[str, Any]] = []
     x2 = x[:2] if len(x) >= 2 else torch.cat([x[:1], x[:1]])
-    for xs in (x2[:1], x2, x2[1:2]):
+    probes = [x2[:1], x2, x2[1:2]]
+    if free:
+        probes.append(_other_length(x2[:1]))
+    for xs in probes:
         runs.append({})
         scalars.append({})
         with torch.no_grad():
             Probe(programs.top).run(xs.to(programs.dtype) if xs.is_floating_point() else xs)
+    lengths = (x.shape[1], probes[-1].shape[1]) if free else None
     moved = [f"{k} (a number: {v} for one input, {scalars[2][k]} for another)" for k, v in scalars[0].items()
              if k in scalars[2] and scalars[2][k] != v]
     if moved:
@@ -137,12 +149,53 @@ def probe_shapes(programs: ChipPrograms, x: torch.Tensor) -> dict[str, Shape]:
     shapes = {}
     for name, (one, dtype) in runs[0].items():
         two = runs[1][name][0]
+        powers = () if lengths is None else _powers(one, runs[3].get(name, (None,))[0], *lengths)
+        if powers is None:
+            variable.add(name)                  # a size the length does not set by a power: sent ahead of it
         grows = None if name in variable else \
             tuple(d for d, (a, b) in enumerate(zip(one, two, strict=True)) if a != b)
-        shapes[name] = (one, grows, dtype)
+        shapes[name] = (one, grows, dtype, powers or ())
     for name, one in scalars[0].items():                # sizes and the like: known from the inputs' count
-        shapes[name] = ("scalar", one, scalars[1][name])  # type: ignore[assignment]
+        powers = () if lengths is None else _powers(one, scalars[3].get(name), *lengths)
+        if powers is None:
+            raise IllusionError(f"size {name} ({one} for {lengths[0]} tokens, {scalars[3].get(name)} for "
+                                f"{lengths[1]}) is not a power of the inputs' length; the distributed runtime "
+                                f"cannot know it — run this model in process")
+        shapes[name] = ("scalar", one, scalars[1][name], powers)
     return shapes
+
+
+def _other_length(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (one token sequence) at another length: its first tokens again after its last ones."""
+    extra = max(1, x.shape[1] // 2)
+    return torch.cat([x, x[:, :extra]], dim=1)
+
+
+def _powers(one: Any, other: Any, length: int, other_length: int) -> Any:
+    """Per size in ``one`` (a shape, a size or a tuple of sizes) the power of the length it scales with,
+    from its value ``other`` at ``other_length``; None if some size is no fixed power of the length."""
+    if isinstance(one, (tuple, list)):
+        if not isinstance(other, (tuple, list)) or len(other) != len(one):
+            return None
+        out = tuple(_powers(a, b, length, other_length) for a, b in zip(one, other, strict=True))
+        return None if any(p is None for p in out) else out
+    if not isinstance(one, int) or isinstance(one, bool) or not isinstance(other, int):
+        return 0 if one == other else None
+    for power in range(4):
+        if Fraction(one) * Fraction(other_length, length) ** power == other:
+            return power
+    return None
+
+
+def _count(n: Count) -> tuple[int, Fraction]:
+    return (n[0], n[1]) if isinstance(n, tuple) else (n, Fraction(1))
+
+
+def _scaled(size: int, count: int, grows: bool, scale: Fraction, power: int) -> int:
+    out = Fraction(size) * (count if grows else 1) * scale ** power
+    if out.denominator != 1:
+        raise IllusionError(f"a size of {size} at the probes' length is no whole size at this length")
+    return int(out)
 
 
 def _proportional(one: tuple[int, ...], two: tuple[int, ...]) -> bool:
@@ -163,7 +216,12 @@ def _looked_up_rows(programs: ChipPrograms) -> set[str]:
         for k, item in enumerate(items):
             if isinstance(item, fx.Node) and item.op == "call_module" and \
                     isinstance(wake.get_submodule(str(item.target)), EmbeddingRows):
-                out.add(f"{n.name}[{k}]" if isinstance(result, (tuple, list)) else n.name)
+                if not isinstance(result, (tuple, list)):
+                    out.add(n.name)
+                    continue
+                out.add(f"{n.name}[{k}]")
+                out.update(u.name for u in n.users if u.op == "call_function" and u.target is operator.getitem
+                           and u.args[1] == k)               # the item as the top graph names it
     return out
 
 
@@ -175,24 +233,29 @@ def _scalar(value: Any) -> bool:
                                                                        for v in value)
 
 
-def scalar_for(one: Any, two: Any, n: int) -> Any:
-    """The scalar for ``n`` inputs, from its values for 1 and 2 (the same, or growing with the inputs)."""
+def scalar_for(one: Any, two: Any, n: Count, powers: Any = 0) -> Any:
+    """The scalar for a batch ``n``, from its values for 1 and 2 inputs (the same, or growing with the inputs)
+    and the power of the inputs' length it grows with."""
     if isinstance(one, (tuple, list)):
-        return type(one)(scalar_for(a, b, n) for a, b in zip(one, two, strict=True))
+        powers = powers or (0,) * len(one)
+        return type(one)(scalar_for(a, b, n, p) for a, b, p in zip(one, two, powers, strict=True))
+    count, scale = _count(n)
     if one == two:
-        return one
+        return _scaled(one, count, False, scale, powers or 0) if type(one) is int else one
     if two == 2 * one:
-        return one * n
+        return _scaled(one, count, True, scale, powers or 0)
     raise IllusionError(f"a size that is neither fixed nor proportional to the inputs ({one}, {two})")
 
 
-def shape_for(shape: Shape, n: int) -> tuple[int, ...]:
-    """The value's shape for ``n`` inputs (a value whose shape depends on the input's content has none: its
+def shape_for(shape: Shape, n: Count) -> tuple[int, ...]:
+    """The value's shape for a batch ``n`` (a value whose shape depends on the input's content has none: its
     shape travels ahead of it, ``Link.send_shape``)."""
-    one, grows, _ = shape
+    one, grows, _, powers = shape
     if grows is None:
         raise IllusionError("a value whose shape depends on the input has no shape before it arrives")
-    return tuple(size * n if d in grows else size for d, size in enumerate(one))
+    count, scale = _count(n)
+    powers = powers or (0,) * len(one)
+    return tuple(_scaled(size, count, d in grows, scale, powers[d]) for d, size in enumerate(one))
 
 
 def variable(shape: Shape | None) -> bool:
@@ -482,10 +545,10 @@ class Walker:
             return env[name]
         if self._is_scalar(name):
             if name not in env:
-                _, one, two = self.b.shapes[name]
-                env[name] = scalar_for(one, two, n)
+                _, one, two, powers = self.b.shapes[name]
+                env[name] = scalar_for(one, two, n, powers)
             return env[name]
-        shape = self.b.shapes.get(name, ((n,), (0,), torch.float32))
+        shape = self.b.shapes.get(name, ((1,), (0,), torch.float32, ()))
         dtype = shape[2]
         if name not in env and v.rank == self.rank and name in self.item_of:    # an item of a tuple made here
             source, item = self.item_of[name]

@@ -26,6 +26,7 @@ from torch import fx, nn
 
 from ..errors import IllusionError
 from ..fixed import FixedPoint, grid_fl
+from ..partitioning.indices import index_bits
 from ..partitioning.ops import op_of
 from ..partitioning.slices import BiasAdd, GroupSlice, TableLookup
 from ..partitioning.trace import HOST, Chip
@@ -223,9 +224,12 @@ class _WireRules:
         self.wfmt = weight_format
         self.per_tensor = per_tensor
         self.memo: dict = {}
+        self.codes = index_bits(self.gm)
 
     def __call__(self, name: str | None) -> Wire:
         node = self.nodes.get(name or "")
+        if node is not None and node.name in self.codes:   # token or position ids: the plan's integer codes
+            return Wire(0, self.codes[node.name])
         if node is None or self.wfmt is None:
             return Wire(None, self.word_bits)
         meta = node.meta.get("tensor_meta")

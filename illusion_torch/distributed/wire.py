@@ -45,6 +45,8 @@ def decode(codes: torch.Tensor, wire: Wire, dtype: torch.dtype, like: torch.dtyp
     """The value back from its wire tensor (``like``: the dtype it had, for values sent as they are)."""
     if wire.dtype is None or wire.fl is None:
         return codes.to(like) if like is not None and codes.dtype != like else codes
+    if like is not None and not like.is_floating_point and wire.fl == 0:
+        return codes.to(like)                                 # integer codes of integers (token ids)
     return (codes.double() * 2.0 ** -wire.fl).to(dtype)      # exact: the value was one of ``dtype``'s
 
 

@@ -136,18 +136,36 @@ def _caching(model: nn.Module) -> list[Any]:
 
 
 def _export(model: nn.Module, example: tuple[torch.Tensor, ...]) -> torch.export.ExportedProgram:
-    """torch.export (non-strict) of a float64 copy of ``model``, its batch dimension dynamic where it can be."""
+    """torch.export (non-strict) of a float64 copy of ``model``, its batch dimension dynamic where it can be,
+    and a sequence of token ids (an integer (batch, length) input) of any length the model takes."""
     m64 = model if _is_float64_model(model) and not _caching(model) else _capture_copy(model)
     args = tuple(t.double() if t.is_floating_point() else t for t in example)
     batch = int(args[0].shape[0]) if args and args[0].dim() else 0
     if batch:
         two = tuple(t.expand(max(batch, 2), *t.shape[1:]).clone() for t in args)
         dim = torch.export.Dim("batch")
-        try:
-            return torch.export.export(m64, two, dynamic_shapes=tuple({0: dim} for _ in two), strict=False)
-        except Exception:  # noqa: BLE001 - a model that fixes its batch is captured for its example's batch
-            pass
+        length = torch.export.Dim.AUTO            # dynamic over the range the model allows, or fixed by it
+        tries = [tuple({0: dim, 1: length} if _token_ids(t) else {0: dim} for t in two),
+                 tuple({0: dim} for _ in two)]
+        for dynamic in tries if any(map(_token_ids, two)) else tries[1:]:
+            try:
+                return torch.export.export(m64, two, dynamic_shapes=dynamic, strict=False)
+            except Exception:  # noqa: BLE001, S112 - a model that fixes its batch is captured for its example's
+                continue
     return torch.export.export(m64, args, strict=False)
+
+
+def _token_ids(t: torch.Tensor) -> bool:
+    """A batch of token-id sequences: an integer (batch, length) tensor."""
+    return t.dim() == 2 and not t.is_floating_point() and t.dtype != torch.bool
+
+
+def free_dims(ep: torch.export.ExportedProgram) -> tuple[int, ...]:
+    """The dimensions past the batch of the program's first input that are free (a sequence's length)."""
+    holders = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs]
+    val = holders[0].meta.get("val") if holders else None
+    shape = getattr(val, "shape", ())
+    return tuple(d for d, size in enumerate(shape) if d > 0 and not isinstance(size, int))
 
 
 def lift_export(model: nn.Module, example: tuple[torch.Tensor, ...]) -> fx.GraphModule:
@@ -183,6 +201,7 @@ class _Lifter:
     """Builds the lifted graph node by node from the exported one."""
 
     def __init__(self, ep: torch.export.ExportedProgram, model: nn.Module | None) -> None:
+        self.ep = ep
         self.src = ep.module()
         self.graph = fx.Graph()
         self.root: dict[str, Any] = {}
@@ -511,6 +530,7 @@ class _Lifter:
         gm.graph.lint()
         gm.recompile()
         gm.meta["lifted"] = True
+        gm.meta["free_dims"] = free_dims(self.ep)
         return gm.eval()
 
     _bn_tuple: set[fx.Node]

@@ -209,10 +209,13 @@ def check_batch(gm: fx.GraphModule, x: Any, what: str = "the inputs") -> None:
                             f"pass x.cpu()")
     if meta is None:
         return
+    free = gm.meta.get("free_dims", ())                 # a token sequence's length, captured free
     each = tuple(meta.shape[1:])
-    if x.dim() != len(meta.shape) or tuple(x.shape[1:]) != each:
+    if x.dim() != len(meta.shape) or any(a != b for d, (a, b) in enumerate(zip(x.shape, meta.shape, strict=True))
+                                         if d > 0 and d not in free):
+        sizes = ", ".join("L" if d + 1 in free else str(s) for d, s in enumerate(each))
         raise IllusionError(f"{what} have shape {tuple(x.shape)}; the system was traced on inputs of shape "
-                            f"(N, {', '.join(map(str, each))}): give a batch of those (one input: x[None])"
+                            f"(N, {sizes}): give a batch of those (one input: x[None])"
                             if each else f"{what} have shape {tuple(x.shape)}; the system takes a batch (N,)")
     if x.is_floating_point() != meta.dtype.is_floating_point:
         takes = "values (a floating-point tensor)" if meta.dtype.is_floating_point else "token ids (an integer tensor)"

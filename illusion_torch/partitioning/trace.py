@@ -190,6 +190,8 @@ def _symbolic_trace(model: nn.Module, n_inputs: int = 1) -> fx.GraphModule:
         err.reason = f"{type(e).__name__}: {first}" + (f" at {where}" if where else "")
         raise err from None
     gm = fx.GraphModule(model, graph, type(model).__name__)
+    if isinstance(model, fx.GraphModule) and "free_dims" in model.meta:    # a captured graph, quantized say
+        gm.meta["free_dims"] = model.meta["free_dims"]
     if concrete:
         drop_bound(gm, n_inputs)
     return gm
@@ -398,7 +400,9 @@ def captured(model: nn.Module | torch.export.ExportedProgram, example_inputs: tu
     if isinstance(model, torch.export.ExportedProgram):
         return lift(model), "torch.export"
     if isinstance(model, fx.GraphModule) and model.meta.get("lifted") and capture != "fx":
-        return fx.GraphModule(model, copy.deepcopy(model.graph), type(model).__name__), "torch.export"
+        gm = fx.GraphModule(model, copy.deepcopy(model.graph), type(model).__name__)
+        gm.meta.update(model.meta)
+        return gm, "torch.export"
     fx_error: TraceError | None = None
     if capture in ("auto", "fx"):
         try:

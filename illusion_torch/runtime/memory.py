@@ -124,6 +124,8 @@ def build_images(prof: Profile, root: nn.Module, fmt: FixedPoint | None, *,
     for w in prof.weights:
         p = getattr(root.get_submodule(w.module), w.param).detach()
         own = FixedPoint(fmt.wl, grid_fl(p, fmt.wl)) if fmt is not None and per_tensor else fmt
+        if own is not None and not p.is_floating_point():
+            own = FixedPoint(fmt.wl, 0)        # stored integers (position ids, say): codes with no fraction
         codes = _codes(p, own, w.label)
         r = Region(w.label, Space.NVM, nvm_next[w.chip], p.numel(), prof.weight_bytes, w.reads_per_value, 0.0, w.branch,
                    RegionKind.WEIGHT, codes, own, tuple(p.shape), w.module, w.param)
