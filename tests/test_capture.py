@@ -173,3 +173,33 @@ def test_a_bound_default_still_read_inside_the_graph_runs_through_the_cost_profi
     assert [n.op for n in system.graph.gm.graph.nodes].count("placeholder") == 1
     report = system.run(torch.randn(3, 6), preset="accelerator-28nm")
     assert report.mismatches == 0
+
+
+class _Conv1dNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv1d(4, 32, 3, padding=1)
+        self.c2 = nn.Conv1d(32, 32, 5, stride=2, groups=4)
+        self.fc = nn.Linear(32, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.c2(torch.relu(self.c1(x)))).mean(-1))
+
+
+def test_conv1d_is_lifted_as_a_conv2d_on_a_view_of_its_weight_and_split_exactly():
+    """``aten.conv1d`` becomes the nn.Conv2d the op table splits, on a (1, k) view of the user's own weight;
+    split over chips it is exact against the model itself."""
+    torch.manual_seed(0)
+    model = _Conv1dNet().eval()
+    x = torch.randn(3, 4, 40)
+    g = partitioning.trace(model, x[:1], capture="torch.export")
+    c2 = g.gm.get_submodule("c2")
+    assert isinstance(c2, nn.Conv2d) and c2.kernel_size == (1, 5) and c2.stride == (1, 2) and c2.groups == 4
+    assert c2.weight.untyped_storage().data_ptr() == model.c2.weight.untyped_storage().data_ptr()
+    system = il.partition(model, x[:1], chips=4, capacity=g.weight_bytes // 3, capture="torch.export",
+                          time_limit_s=2)
+    assert system.mapping.n_chips >= 3
+    with torch.no_grad():
+        ref = model.double()(x.double())
+    model.float()
+    assert ((system(x) - ref).abs().max() / ref.abs().max()).item() <= 1e-12

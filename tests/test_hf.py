@@ -157,3 +157,26 @@ def test_token_sequences_of_any_length_in_process_and_on_ranks():
     assert r.wire_bytes == r.expected_wire_bytes > 0
     with pytest.raises(IllusionError, match=r"traced on inputs of shape \(N, L\)"):
         system(torch.ones(2, 4, 3, dtype=torch.long))
+
+
+def test_a_tied_lm_head_runs_on_its_tables_chips_and_is_stored_once():
+    """Llama's LM head is its token embedding's table: the head's slices run on the chips holding the table's
+    rows, with those very rows (one region per chip), so the chips' memory holds the table once."""
+    from illusion_torch.runtime import Runtime
+
+    model, x = _model("llama")
+    system = il.partition(model, x[:1], chips=16, capacity=_capacity(model, x[:1], 16), time_limit_s=2)
+    head = next(ly for ly in system.graph.layers if ly.tied)
+    assert head.name == "hf_lm_head" and head.tied == "hf_model_embed_tokens" and head.weight_bytes == 0
+    rows = [(c, p.start, p.stop) for c, p in system.mapping.pieces_of(head.tied)]
+    assert [(c, p.start, p.stop) for c, p in system.mapping.pieces_of(head.name)] == rows and len(rows) > 1
+    runtime = Runtime(system)
+    stored = sum(r.nbytes for img in runtime.images for r in img.regions if r.kind.value == "weight")
+    table = 1000 * 64 * 2
+    assert stored == sum(system.mapping.chip_weight_bytes())
+    assert system.placed_bytes <= stored < system.placed_bytes + table      # parameters once (and a buffer)
+    assert torch.equal(runtime.run(x).logits, system(x))
+    with torch.no_grad():
+        ref = model.double()(x)
+    model.float()
+    assert ((system(x) - ref).abs().max() / ref.abs().max()).item() <= 1e-12

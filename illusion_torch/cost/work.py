@@ -69,6 +69,7 @@ class _Counter:
         self.vbytes: dict[str, int] = {}                # bytes per value of each node's result
         self.weights: list[WeightSlot] = []
         self.slots: dict[tuple[str, str], WeightSlot] = {}
+        self.stored: dict[tuple, tuple[str, str]] = {}    # (chip, id(parameter)) -> the slot that stores it
         self.stores: list[Store] = []
         self.buffers: dict[tuple, int] = {}
         self.events: list[tuple[int, int, int]] = []
@@ -97,6 +98,7 @@ class _Counter:
         values = 0.0
         for pname, p in state_of(module):
             key = (str(node.target), pname)
+            key = self.stored.setdefault((self.chip_of[node.name], id(p)), key)   # a tied head's rows: its table's
             if key in self.slots:
                 self.slots[key].reads_per_value += reads_per_value
             else:

@@ -52,6 +52,7 @@ def tokenize(texts: list[str], seq_len: int = 32, *, pad: bool = True) -> np.nda
     tok = Tokenizer.from_str(read_member(SOURCES["minilm"], "tokenizer").decode())
     tok.enable_truncation(max_length=seq_len)
     if not pad:
+        tok.no_padding()                      # the fetched tokenizer.json pads to 128 itself
         return [np.array(e.ids, dtype=np.int64) for e in tok.encode_batch(texts)]
     tok.enable_padding(length=seq_len, pad_id=0, pad_token="[PAD]")
     return np.array([e.ids for e in tok.encode_batch(texts)], dtype=np.int64)

@@ -15,7 +15,8 @@ What is lifted (the rest stays as aten ops, which the op table reads like torch 
 - ``aten.linear`` with a parameter weight → ``nn.Linear``; ``addmm`` / ``mm`` / ``matmul`` with a parameter
   operand (GPT-2's ``Conv1D`` keeps its weight transposed) → ``nn.Linear`` on a transposed view of it (no copy),
   applied to the un-flattened input so its output keeps the sequence dimension.
-- ``aten.conv2d`` → ``nn.Conv2d``; ``aten.embedding`` → ``nn.Embedding``; ``aten.layer_norm`` → ``nn.LayerNorm``;
+- ``aten.conv2d`` → ``nn.Conv2d``; ``aten.conv1d`` → ``nn.Conv2d`` on a (1, k) view of its weight, between an
+  unsqueeze and a squeeze of the height; ``aten.embedding`` → ``nn.Embedding``; ``aten.layer_norm`` → ``nn.LayerNorm``;
   ``aten.group_norm`` → ``nn.GroupNorm``; eval batch norm → ``nn.BatchNorm2d``/``1d``; ``aten.rms_norm`` →
   ``nn.RMSNorm``. A parameter multiplied or added elementwise (an RMS norm written out, as Llama's is) → a
   ``ParamOp`` stored whole on one chip, its statistics left as the weightless ops they are.
@@ -337,6 +338,26 @@ class _Lifter:
                          padding=padding, dilation=dilation, groups=groups, bias=bias is not None, device="meta")
         return self.module_call(w, _holding(conv, weight, bias), self.env[x])
 
+    def conv1d(self, n: fx.Node) -> fx.Node | None:
+        """A 1-D convolution over (N, C, L) as the nn.Conv2d the op table splits, on (N, C, 1, L) and a (1, k)
+        view of the weight (no copy); the result squeezed back to (N, C', L')."""
+        x, w = n.args[0], n.args[1]
+        b = n.args[2] if len(n.args) > 2 else None
+        weight, bias = self.param(w), self.param(b) if b is not None else None
+        if weight is None or weight.dim() != 3 or (b is not None and bias is None):
+            return None
+        stride, padding, dilation, groups = (list(n.args[3:7]) + [1, 0, 1, 1][len(n.args[3:7]):])
+        if isinstance(padding, str):
+            return None
+        one = [(v[0] if isinstance(v, (list, tuple)) else v) for v in (stride, padding, dilation)]
+        conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], (1, weight.shape[2]), stride=(1, one[0]),
+                         padding=(0, one[1]), dilation=(1, one[2]), groups=groups, bias=bias is not None,
+                         device="meta")
+        view = nn.Parameter(weight.unsqueeze(2), requires_grad=weight.requires_grad)      # a view: no copy
+        x4 = self.graph.call_function(aten.unsqueeze.default, (self.env[x], 2))
+        out = self.module_call(w, _holding(conv, view, bias), x4)
+        return self.graph.call_function(aten.squeeze.dim, (out, 2))
+
     def embedding(self, n: fx.Node) -> fx.Node | None:
         w, idx = n.args[0], n.args[1]
         weight = self.param(w)
@@ -452,6 +473,7 @@ class _Lifter:
     RULES: dict[Any, str] = {
         aten.linear.default: "linear", aten.addmm.default: "addmm", aten.mm.default: "mm",
         aten.matmul.default: "mm", aten.conv2d.default: "conv", aten.embedding.default: "embedding",
+        aten.conv1d.default: "conv1d",
         aten.layer_norm.default: "layer_norm", aten.rms_norm.default: "rms_norm",
         aten.group_norm.default: "group_norm",
         aten.mul.Tensor: "elementwise", aten.add.Tensor: "elementwise", aten.sub.Tensor: "elementwise",

@@ -74,6 +74,17 @@ class _Expander:
         self.count = 0
         self.current = ""
         self.route_node = graph.config.route_node
+        self.rows: dict[tuple, nn.Parameter] = {}     # (chip, table layer, start, stop) -> the rows it stores
+
+    def stored_rows(self, chip, layer: str, start: int, stop: int, module: nn.Module) -> nn.Module:
+        """``module`` (a table's rows, or a tied head's slice of them) holding the one parameter its chip
+        stores for rows [start, stop) of ``layer``'s table (``tied``): the first one made there."""
+        key = (chip, layer, start, stop)
+        if key in self.rows:
+            module.weight = self.rows[key]
+        else:
+            self.rows[key] = module.weight
+        return module
 
     # -- emitting --------------------------------------------------------------------------------------
     def emit(self, chip, op, target, args=(), kwargs=None) -> fx.Node:
@@ -198,6 +209,9 @@ class _Expander:
             kwargs = fx.node.map_arg(n.kwargs, lambda a: self.full_on(a.name, c))
             own = TableLookup(module.weight) if type(module) is nn.Embedding and module.max_norm is None else \
                 copy.deepcopy(module)
+            table = self.graph.layer(n.name).tied or (n.name if isinstance(own, TableLookup) else "")
+            if table:
+                own = self.stored_rows(c, table, 0, module.weight.shape[0], own)
             self.env[n.name] = _Full(self.emit(c, "call_module", self.add(own), args, kwargs), c)
             return
         if isinstance(module, QLSTM):
@@ -208,8 +222,8 @@ class _Expander:
             return
         if isinstance(module, nn.Embedding):      # rows split: each chip looks up the rows it holds; the last
             last = pieces[-1][0]                  # puts them in place
-            rows = [self.module(c, EmbeddingRows(module.weight[p.start:p.stop], p.start, module.num_embeddings),
-                                self.full_on(x, c)) for c, p in pieces]
+            rows = [self.module(c, self.stored_rows(c, n.name, p.start, p.stop, EmbeddingRows(
+                module.weight[p.start:p.stop], p.start, module.num_embeddings)), self.full_on(x, c)) for c, p in pieces]
             join = EmbeddingJoin([(p.start, p.stop) for _, p in pieces])
             self.env[n.name] = _Full(self.module(last, join, self.full_on(x, last), *rows), last)
             return
@@ -224,6 +238,8 @@ class _Expander:
                     sub: nn.Module = GroupSlice(module, p.start, p.stop)
                 else:
                     sub = sliced(module, w[p.start:p.stop], None if b is None else b[p.start:p.stop])
+                    if self.graph.layer(n.name).tied:
+                        sub = self.stored_rows(c, self.graph.layer(n.name).tied, p.start, p.stop, sub)
                 units = w.shape[0]
                 parts.append((self.module(c, sub, self.full_on(x, c)), c, p.start / units, p.stop / units))
             self.env[n.name] = _Slices(parts, dim)

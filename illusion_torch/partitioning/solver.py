@@ -31,6 +31,7 @@ from .chain_dp import OutOfTime, chain_dp
 from .greedy import first_fit, sequential
 from .ops import Split, Use
 from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes, unplaced
+from .tied import store_once
 from .trace import HOST, OpGraph
 
 __all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapper", "forced_split_bound"]
@@ -159,7 +160,8 @@ def solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None = Non
     """
     if graph.config.weights_only if weights_only is None else weights_only:
         graph = graph.weights_only()
-    result = _solve(graph, capacity, chips=chips, max_chips=max_chips, solver=solver, time_limit_s=time_limit_s)
+    result = store_once(graph, _solve(graph, capacity, chips=chips, max_chips=max_chips, solver=solver,
+                                      time_limit_s=time_limit_s))
     if activation_cap is not None:
         cap = parse_bytes(activation_cap)
         for c, b in enumerate(activation_bytes(graph, result)):

@@ -85,6 +85,8 @@ class Layer:
     state_bytes: int = 0        # a recurrent layer's whole h of one step: what its chips exchange every step
     absorbed: tuple[str, ...] = ()   # per-channel ops (batch norms) stored and run with this layer
     projection: int = 0         # an LSTM's proj_size: its chips' partial sums of h added along them every step
+    tied: str = ""              # an LM head whose weight is this embedding layer's table: it runs on the
+    #                             table's chips, on the rows they hold, and stores nothing (``tied.store_once``)
 
     @property
     def recurrent(self) -> bool:
@@ -285,6 +287,20 @@ def _flattened_channels(node: fx.Node, features: int) -> int:
     return features
 
 
+def _tie(layer: Layer, module: nn.Module, tables: dict[tuple, str]) -> None:
+    """Note an embedding's table; a bias-free Linear whose weight is a table noted before (an LM head tied to
+    the token embedding) is ``tied`` to it: its weight bytes are the table's chips'."""
+    w = getattr(module, "weight", None)
+    if not isinstance(w, torch.Tensor):
+        return
+    key = (w.untyped_storage().data_ptr(), w.storage_offset(), tuple(w.shape), w.stride())
+    if layer.kind is LayerKind.EMBEDDING:
+        tables.setdefault(key, layer.name)
+    elif type(module) is nn.Linear and module.bias is None and key in tables:
+        layer.tied = tables[key]
+        layer.weight_bytes = 0
+
+
 def _first_reads(tensors, counted: set[tuple[int, int]]) -> int:
     """Values among ``tensors`` not counted yet (a tensor and a transposed view of it are one), marked now."""
     n = 0
@@ -482,6 +498,7 @@ def trace(model: nn.Module | torch.export.ExportedProgram, example_inputs: torch
 
     owner: dict[str, str] = {}
     counted: set[tuple[int, int]] = set()       # parameters already counted (a tied LM head reads its table)
+    tables: dict[tuple, str] = {}               # an embedding's table (storage, offset, shape) -> its layer
     rank: dict[str, int] = {}                   # layer -> topological index
     value_bytes: dict[str, int] = {}
     layers: list[Layer] = []
@@ -494,6 +511,7 @@ def trace(model: nn.Module | torch.export.ExportedProgram, example_inputs: torch
         elif layer_kind(module) is not None:
             layers.append(_layer(node, module, weight_bpv))
             layers[-1].param_count = _first_reads(module.parameters(), counted)     # tied weights: once
+            _tie(layers[-1], module, tables)
             owner[node.name] = node.name
             rank[node.name] = len(layers)
             value_bytes[node.name] = module.q_h.format.bytes if isinstance(module, QLSTM) else float_bpv
