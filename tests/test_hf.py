@@ -180,3 +180,36 @@ def test_a_tied_lm_head_runs_on_its_tables_chips_and_is_stored_once():
         ref = model.double()(x)
     model.float()
     assert ((system(x) - ref).abs().max() / ref.abs().max()).item() <= 1e-12
+
+
+def test_a_pretrained_language_model_folder_with_its_tokenizer_runs_on_real_text_with_its_perplexity(tmp_path):
+    """``illusion run --model hf:DIR`` on a causal LM folder with weights and a tokenizer: the held-out State of
+    the Union text in windows of the folder's own tokens, and the chips' perplexity beside the model's."""
+    import json
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from illusion_torch.data.sentences import sentences
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(sentences("train")[:500], trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<unk>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>")
+    folder = tmp_path / "tiny-gpt2"
+    fast.save_pretrained(folder)
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        n_embd=32, n_layer=1, n_head=2, vocab_size=len(fast), n_positions=32, bos_token_id=0,
+        eos_token_id=0)).save_pretrained(folder)
+    run = subprocess.run([sys.executable, "-m", "illusion_torch.cli", "run", "--model", f"hf:{folder}", "--chips",
+                          "4", "--input-shape", "16", "--limit", "3", "--time-limit", "2", "--out",
+                          str(tmp_path / "run")], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "perplexity" in run.stdout and "3 real State of the Union" in run.stdout
+    meta = json.loads((tmp_path / "run" / "report.json").read_text())
+    metric = meta["meta"]["metric"] if "meta" in meta else meta["metric"]
+    assert metric["name"] == "perplexity" and metric["samples"] == 3
+    assert abs(metric["value"] - metric["float_value"]) <= 1e-6 * metric["float_value"]
+    assert meta.get("synthetic", meta.get("meta", {}).get("synthetic")) is False

@@ -161,7 +161,8 @@ def run(args: argparse.Namespace) -> None:
     if w.metric is not None:
         say(args, f"\n{where}: {metric_text(report.meta['metric'])} on "
                    f"{len(w.x)} real {w.dataset} test inputs{marker}; {report.mismatches} inputs whose outputs "
-                   f"differ from the unpartitioned fixed-point model's; {tail}")
+                   f"differ from the unpartitioned {'fixed-point ' if system.graph.config.fixed_point else ''}"
+                   f"model's; {tail}")
     elif report.accuracy is not None and report.reference_accuracy is not None:
         say(args, f"\n{where}: accuracy {percent(report.accuracy)} on {len(w.x)} {w.dataset} test samples"
                    f"{marker}; unpartitioned {percent(report.reference_accuracy)}; {report.mismatches} inputs "

@@ -89,10 +89,10 @@ for _name in ("resnet18", "resnet50", "vgg16", "alexnet"):
 
 def weight_bytes(model: nn.Module, word_bits: int | None = None) -> int:
     """Bytes of all weights and biases at the model's weight format (or ``word_bits``; default 16). A tensor
-    tied to two modules (an LM head reading its embedding table) is counted for each: the chips of both hold it
-    (``Partition.params_bytes`` counts it once)."""
+    tied to two modules (an LM head reading its embedding table) is counted once: the chips store it once
+    (``partitioning.tied``)."""
     if word_bits is None:
         fmt = config_of(model).weight_format
         word_bits = fmt.wl if fmt is not None else 16
     per_value = (word_bits + 7) // 8
-    return sum(p.numel() for _, p in model.named_parameters(remove_duplicate=False)) * per_value
+    return sum(p.numel() for p in model.parameters()) * per_value
