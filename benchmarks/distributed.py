@@ -62,6 +62,13 @@ def _mib(b: int) -> float:
     return round(b / 2**20, 1)
 
 
+def _sent(r, started: float) -> dict:
+    """A distributed run's bytes (counted at the sends, the plan's, shape headers, host I/O) and times."""
+    return {"wire_bytes": r.wire_bytes, "plan_bytes": r.expected_wire_bytes,
+            "shape_header_bytes": sum(st.header_bytes for st in r.ranks), "host_bytes": r.host_bytes,
+            "distributed_s": round(r.wall_s, 2), "wall_s": round(time.perf_counter() - started, 1)}
+
+
 def identity(limit: int, models: list[str] | None = None) -> list[dict]:
     saved = json.loads(OUT.read_text()).get("identity", []) if OUT.is_file() and models else []
     rows = [r for r in saved if r["model"] not in models] if models else []
@@ -81,11 +88,8 @@ def identity(limit: int, models: list[str] | None = None) -> list[dict]:
                 _save("identity", rows)
                 continue
             row = {"model": name, "target": target, "chips": n, "procs": n + 1, "inputs": len(w.x),
-                   "bit_identical": bool(torch.equal(r.logits, ref.logits)), "wire_bytes": r.wire_bytes,
-                   "plan_bytes": r.expected_wire_bytes, "plan_inter_chip_bytes_per_inference": system.inter_chip_bytes,
-                   "shape_header_bytes": sum(st.header_bytes for st in r.ranks),
-                   "host_bytes": r.host_bytes, "distributed_s": round(r.wall_s, 2),
-                   "wall_s": round(time.perf_counter() - t, 1)}
+                   "bit_identical": bool(torch.equal(r.logits, ref.logits)), **_sent(r, t),
+                   "plan_inter_chip_bytes_per_inference": system.inter_chip_bytes}
             print(row, flush=True)
             rows.append(row)
             _save("identity", rows)
@@ -111,10 +115,7 @@ def lengths(limit: int = 32) -> list[dict]:
         r = run_distributed(system, ids, procs=n + 1, timeout_s=600)
         row = {"model": "minilm", "target": target, "chips": n, "procs": n + 1, "sentences": len(ids),
                "lengths": sorted({x.shape[1] for x in ids}), "free_dims": list(system.graph.gm.meta["free_dims"]),
-               "bit_identical": bool(torch.equal(r.logits, refs)), "wire_bytes": r.wire_bytes,
-               "plan_bytes": r.expected_wire_bytes, "shape_header_bytes": sum(st.header_bytes for st in r.ranks),
-               "host_bytes": r.host_bytes, "distributed_s": round(r.wall_s, 2),
-               "wall_s": round(time.perf_counter() - t, 1)}
+               "bit_identical": bool(torch.equal(r.logits, refs)), **_sent(r, t)}
         print(row, flush=True)
         rows.append(row)
         _save("lengths", rows)

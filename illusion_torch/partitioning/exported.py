@@ -325,15 +325,24 @@ class _Lifter:
             return None
         return self.transposed_linear(x, w, None)
 
-    def conv(self, n: fx.Node) -> fx.Node | None:
+    def conv_args(self, n: fx.Node, dims: int) -> tuple | None:
+        """(input, weight node, weight, bias, stride, padding, dilation, groups) of an ``aten.conv{1,2}d`` whose
+        weight (of ``dims`` dimensions) and bias are stored parameters; None otherwise."""
         x, w = n.args[0], n.args[1]
         b = n.args[2] if len(n.args) > 2 else None
         weight, bias = self.param(w), self.param(b) if b is not None else None
-        if weight is None or weight.dim() != 4 or (b is not None and bias is None):
+        if weight is None or weight.dim() != dims or (b is not None and bias is None):
             return None
         stride, padding, dilation, groups = (list(n.args[3:7]) + [1, 0, 1, 1][len(n.args[3:7]):])
         if isinstance(padding, str):
             return None
+        return x, w, weight, bias, stride, padding, dilation, groups
+
+    def conv(self, n: fx.Node) -> fx.Node | None:
+        args = self.conv_args(n, 4)
+        if args is None:
+            return None
+        x, w, weight, bias, stride, padding, dilation, groups = args
         conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), stride=stride,
                          padding=padding, dilation=dilation, groups=groups, bias=bias is not None, device="meta")
         return self.module_call(w, _holding(conv, weight, bias), self.env[x])
@@ -341,14 +350,10 @@ class _Lifter:
     def conv1d(self, n: fx.Node) -> fx.Node | None:
         """A 1-D convolution over (N, C, L) as the nn.Conv2d the op table splits, on (N, C, 1, L) and a (1, k)
         view of the weight (no copy); the result squeezed back to (N, C', L')."""
-        x, w = n.args[0], n.args[1]
-        b = n.args[2] if len(n.args) > 2 else None
-        weight, bias = self.param(w), self.param(b) if b is not None else None
-        if weight is None or weight.dim() != 3 or (b is not None and bias is None):
+        args = self.conv_args(n, 3)
+        if args is None:
             return None
-        stride, padding, dilation, groups = (list(n.args[3:7]) + [1, 0, 1, 1][len(n.args[3:7]):])
-        if isinstance(padding, str):
-            return None
+        x, w, weight, bias, stride, padding, dilation, groups = args
         one = [(v[0] if isinstance(v, (list, tuple)) else v) for v in (stride, padding, dilation)]
         conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], (1, weight.shape[2]), stride=(1, one[0]),
                          padding=(0, one[1]), dilation=(1, one[2]), groups=groups, bias=bias is not None,
