@@ -35,12 +35,13 @@ setup: $(VENV)/.installed
 # in pyproject's dependencies. Hugging Face transformers (the optional `hf:DIR` models, models.hf) is installed
 # without its requirements too: what it imports (huggingface_hub, tokenizers, safetensors) comes with the base
 # install, regex and typer are added, and its optional hub kernels are left out (the machine is offline);
-# gguf, accelerate and psutil let it read SmolLM2's GGUF file.
+# gguf, accelerate and psutil let it read SmolLM2's GGUF file. onnx, onnxruntime and onnxscript (the optional
+# `deploy` extra: `illusion export` and the runner it writes) install with their own requirements.
 $(VENV)/.installed: pyproject.toml Makefile
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,deploy]'
 	$(PY) -m pip install -q --no-deps nn-dataflow==2.1
 	$(PY) -m pip install -q --no-deps transformers==5.25.0 regex typer gguf==0.19.0 accelerate psutil
 	touch $@

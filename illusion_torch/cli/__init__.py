@@ -173,6 +173,15 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("--plot", type=plot_path, default=None, help="picture of the mapping")
     pa.set_defaults(func=commands.partition)
 
+    ex = sub.add_parser("export", help="per-chip ONNX programs, memory images and a runner without torch")
+    model_source(ex, None)
+    chip_counts(ex, None)
+    ex.add_argument("--capacity", type=size, default=None, help=capacity_help)
+    ex.add_argument("--solver", default="bilp", choices=SOLVERS)
+    ex.add_argument("--time-limit", type=number(positive=True), default=60.0, help="seconds for the BILP")
+    ex.add_argument("--out", required=True, help="a new folder (or one an earlier export wrote) for the programs")
+    ex.set_defaults(func=commands.export)
+
     sub.add_parser("models", help="registered models").set_defaults(func=commands.models)
     sub.add_parser("datasets", help="datasets and the sources found").set_defaults(func=commands.datasets)
     return parser

@@ -284,6 +284,24 @@ def partition(args: argparse.Namespace) -> None:
     write_json(args.json, result)
 
 
+def export(args: argparse.Namespace) -> None:
+    from ..deploy import export as export_programs
+    from ..deploy.onnx_export import _replaceable
+    from ..jobs import capacity_for, job
+
+    _replaceable(Path(args.out))                      # refused before any work
+    w = job(args.model, limit=1, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
+    capacity = capacity_for(w, args.chips or args.max_chips or 8, args.capacity)
+    system = _partition(args, w, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,
+                        time_limit_s=args.time_limit)
+    system.graph.model_name = args.model
+    say(args, system.summary().splitlines()[0])
+    result = export_programs(system, args.out, progress=True)
+    say(args, f"{result.wakes} wakes on {result.chips} chips exported to {result.folder}/ in {result.seconds:.1f} s "
+              f"({result.plan_bytes:,} B between chips per inference); run it without torch: python "
+              f"{result.folder}/run.py --inputs x.npy --out logits.npy")
+
+
 def models(args: argparse.Namespace) -> None:
     from .. import checkpoint
     from ..models import list_models

@@ -1,0 +1,6 @@
+"""Per-chip programs that leave the simulator: a folder of ONNX graphs, memory images and a manifest, run by a
+runner that needs only numpy and onnxruntime (``deploy.onnx_export``, ``deploy/run.py``)."""
+
+from .onnx_export import MANIFEST_VERSION, ExportResult, export
+
+__all__ = ["export", "ExportResult", "MANIFEST_VERSION"]

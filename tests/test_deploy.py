@@ -1,0 +1,146 @@
+"""Per-chip programs that leave the simulator: ``illusion export`` writes ONNX graphs, memory images and a
+manifest; ``run.py`` (numpy and onnxruntime, no torch) runs them bit-identical to the system, passing the plan's
+bytes between chips."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import illusion_torch as il
+from illusion_torch.errors import IllusionError
+from illusion_torch.jobs import capacity_for, job
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+
+@pytest.fixture(scope="module")
+def mnist_export(tmp_path_factory):
+    from illusion_torch.deploy import export
+
+    w = job("mnist", limit=64)
+    system = il.partition(w.model, w.x[:1], chips=4, capacity=capacity_for(w, 4, None), time_limit_s=5)
+    folder = tmp_path_factory.mktemp("export") / "mnist"
+    export(system, folder)
+    return w, system, folder
+
+
+def _run(folder, x, tmp_path, *extra):
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "y.npy"
+    run = subprocess.run([sys.executable, str(folder / "run.py"), "--inputs", str(tmp_path / "x.npy"), "--out",
+                          str(out), *extra], capture_output=True, text=True)
+    return run, (np.load(out) if out.exists() else None)
+
+
+def test_the_runner_is_bit_identical_to_the_system_and_passes_the_plans_bytes(mnist_export, tmp_path):
+    w, system, folder = mnist_export
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["version"] == 1 and len(manifest["chips"]) == system.mapping.n_chips
+    assert manifest["plan_bytes_per_inference"] == system.inter_chip_bytes
+    assert sum(m["bytes_per_inference"] for m in manifest["messages"]) == system.inter_chip_bytes
+    run, y = _run(folder, w.x.numpy(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert np.array_equal(y.astype(np.float64), system(w.x).numpy())
+    sent = int(run.stdout.split(" B passed")[0].split()[-1])
+    assert sent == system.inter_chip_bytes * len(w.x)
+    # the runner imports no torch
+    probe = subprocess.run([sys.executable, "-c", f"import sys, runpy; sys.argv=['run.py', '--help']; "
+                            f"runpy.run_path({str(folder / 'run.py')!r}, run_name='__main__')"],
+                           capture_output=True, text=True)
+    assert probe.returncode == 0
+    check = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(folder)!r}); import run; "
+                            f"run.System({str(folder)!r}); print('torch' in sys.modules)"],
+                           capture_output=True, text=True)
+    assert check.stdout.strip() == "False", check.stderr
+
+
+def test_a_bit_flipped_in_a_chips_image_changes_the_logits_as_our_stuck_bit_run_does(mnist_export, tmp_path):
+    import shutil
+
+    from illusion_torch.runtime import Runtime
+    from illusion_torch.wear.faults import FaultyChips
+
+    w, system, folder = mnist_export
+    manifest = json.loads((folder / "manifest.json").read_text())
+    chip = manifest["chips"][1]
+    image = bytearray((folder / chip["image"]).read_bytes())
+    faulty = FaultyChips(Runtime(system))
+    words = faulty.nvm_words(1) + 4096
+    clean = system(w.x).numpy()
+    for byte in range(0, len(image), 7):             # the first weight byte whose top bit, flipped, matters
+        bit = 7
+        was = (image[byte] >> bit) & 1
+        and_w, or_w = np.full(words, 0xFFFF, dtype=np.int64), np.zeros(words, dtype=np.int64)
+        mask = 1 << (8 * (byte % 2) + bit)
+        if was:
+            and_w[byte // 2] &= ~mask & 0xFFFF
+        else:
+            or_w[byte // 2] |= mask
+        faulty.set_masks(1, and_w, or_w)
+        stuck = faulty.run(w.x).numpy()
+        if not np.array_equal(stuck, clean):
+            break
+    else:
+        pytest.fail("no flipped bit of chip 1's weights changes a logit")
+    copy = tmp_path / "flipped"
+    shutil.copytree(folder, copy)
+    image[byte] ^= 1 << bit
+    (copy / chip["image"]).write_bytes(bytes(image))
+    run, y = _run(copy, w.x.numpy(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert np.array_equal(y.astype(np.float64), stuck)           # the runner computes what the stuck bit does
+
+
+def test_bad_folders_and_inputs_are_one_line_each(mnist_export, tmp_path):
+    import shutil
+
+    w, _, folder = mnist_export
+    copy = tmp_path / "edited"
+    shutil.copytree(folder, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["version"] = 99
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    run, y = _run(copy, w.x.numpy()[:2], tmp_path)
+    assert run.returncode == 2 and y is None and "manifest version 99" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "version": 1}))
+    (copy / manifest["chips"][0]["image"]).write_bytes(b"\0")
+    run, _ = _run(copy, w.x.numpy()[:2], tmp_path)
+    assert run.returncode == 2 and "export the system again" in run.stderr
+    run, _ = _run(folder, w.x.numpy()[:2, :, :5], tmp_path)
+    assert run.returncode == 2 and "the system takes" in run.stderr
+
+
+def test_export_never_replaces_a_folder_it_did_not_write(tmp_path):
+    from illusion_torch.deploy import export
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    w = job("mnist", limit=2)
+    system = il.partition(w.model, w.x[:1], chips=2, capacity=capacity_for(w, 2, None), time_limit_s=2)
+    with pytest.raises(IllusionError, match="an export did not write"):
+        export(system, mine)
+    assert (mine / "notes.txt").read_text() == "keep me" and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_a_system_float32_cannot_compute_exactly_is_refused_with_its_reason():
+    from illusion_torch.deploy import export
+
+    w = job("resnet", limit=2)
+    system = il.partition(w.model, w.x[:1], chips=4, capacity=capacity_for(w, 4, None), time_limit_s=2)
+    with pytest.raises(IllusionError, match="float32 is not proven exact"):
+        export(system, "unused-folder")
+
+
+def test_importing_the_package_does_not_import_onnx():
+    check = subprocess.run([sys.executable, "-c", "import sys, illusion_torch, illusion_torch.deploy; "
+                            "print(any(m in sys.modules for m in ('onnx', 'onnxruntime', 'onnxscript')))"],
+                           capture_output=True, text=True)
+    assert check.stdout.strip() == "False", check.stderr
