@@ -144,3 +144,28 @@ def test_importing_the_package_does_not_import_onnx():
                             "print(any(m in sys.modules for m in ('onnx', 'onnxruntime', 'onnxscript')))"],
                            capture_output=True, text=True)
     assert check.stdout.strip() == "False", check.stderr
+
+
+@pytest.mark.slow
+def test_the_gated_model_runs_every_wake_and_counts_a_branchs_messages_only_when_its_route_takes_it(tmp_path):
+    """D2NN: its fully connected wakes run in float64 (float32 is not proven exact for them), its convolutions
+    in float32 (proven); a branch's messages count only for the inputs routed there — the plan's bytes."""
+    from illusion_torch.deploy import export
+    from illusion_torch.distributed.launch import expected_wire_bytes, routes_for
+    from illusion_torch.runtime import Runtime
+
+    w = job("d2nn", limit=48)
+    system = il.partition(w.model, w.x[:1], chips=8, capacity=capacity_for(w, 8, None), time_limit_s=5)
+    export(system, tmp_path / "d2nn")
+    manifest = json.loads((tmp_path / "d2nn" / "manifest.json").read_text())
+    assert manifest["gated"] and {s["dtype"] for s in manifest["steps"] if s["op"] == "wake"} == {"float32",
+                                                                                                 "float64"}
+    run, y = _run(tmp_path / "d2nn", w.x.numpy(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert np.array_equal(y.astype(np.float64), system(w.x).numpy())
+    runtime = Runtime(system)
+    result = runtime.run(w.x)
+    runs = {int(r): int((result.routes == r).sum()) for r in result.routes.unique()}
+    plan = expected_wire_bytes(runtime.profile, routes_for(system, system.mapping.n_chips + 1), runs)
+    assert int(run.stdout.split(" B passed")[0].split()[-1]) == plan
+    assert len(runs) == 2                                      # both routes taken among these inputs

@@ -23,14 +23,18 @@ The folder:
 - ``run.py`` — the runner (``deploy/run.py``): it walks the steps, passes each value between chips as its
   codes, counts those bytes and prints them beside the plan's.
 
-The graphs compute in float32, which ``runtime.precision.exact_dtype`` must prove exact for the system (every
-sum below 2^23 LSBs): onnxruntime has no float64 convolution. A system float32 cannot compute exactly, a gated
-one (D2NN) or a value whose shape depends on the input is refused with one line.
+The graphs compute in float32 where ``runtime.precision.exact_dtype`` proves it exact for the system (every sum
+below 2^23 LSBs), else in float64 (exact for fixed-point sums below 2^53 LSBs) — but onnxruntime has no float64
+convolution, so there a wake with a convolution runs in float32 (every convolution's sums proven exact in it,
+else one refusal) and the others in float64. A value whose shape depends on the input is refused with one
+line. A gated model (D2NN) runs every wake (the select keeps the route's branch, as in process) and counts a
+branch's messages only for the inputs whose route takes it, as the plan does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import shutil
@@ -46,6 +50,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from ..errors import IllusionError
 from ..partitioning.partition import Partition
+from ..partitioning.slices import GroupSlice
 from ..partitioning.trace import HOST
 
 __all__ = ["export", "ExportResult", "MANIFEST_VERSION", "INSTALL_HINT"]
@@ -123,19 +128,39 @@ def export(system: Partition, folder: str | Path, *, example: torch.Tensor | Non
     started = time.perf_counter()
     programs = system.chips
     cfg = system.graph.config
-    if programs.gated:
-        raise IllusionError("a gated model (D2NN: a route decides which branch's chips wake) cannot be exported "
-                            "yet; export an ungated model")
     if cfg.weight_format is None:
         raise IllusionError("a float model has no integer memory image to export; export its fixed-point version "
                             "(illusion_torch.quantized.fixed_point_version or ptq.post_training_quantize)")
     dtype, reason = exact_dtype(programs, cfg.weight_format, per_tensor=cfg.per_tensor_formats)
     if dtype != torch.float32:
-        raise IllusionError(f"onnxruntime computes convolutions in float32 at most, and float32 is not proven "
-                            f"exact for this system ({reason}); an integer lowering is not written yet")
+        _convolutions_exact_in_float32(programs, cfg, reason)
     target = _replaceable(Path(folder))
     with _fresh(target) as folder:
-        return _write(system, folder, target, example, progress, reason, started)
+        return _write(system, folder, target, example, progress, reason, started, dtype)
+
+
+def _convolutions(gm: fx.GraphModule) -> set[str]:
+    """The model layers (``orig``) of ``gm``'s convolution nodes."""
+    modules = dict(gm.named_modules())
+    return {n.meta.get("orig", n.name) for n in gm.graph.nodes if n.op == "call_module"
+            and isinstance(modules.get(str(n.target)), (nn.Conv2d, GroupSlice))}
+
+
+def _convolutions_exact_in_float32(programs, cfg, reason: str) -> None:
+    """A system that needs float64 somewhere: its wakes with convolutions run in float32 (onnxruntime has no
+    float64 convolution), so every convolution's sums must be proven exact there; else one refusal."""
+    from ..runtime.precision import LIMIT, layer_bounds
+
+    convs = _convolutions(programs.expanded)
+    if not convs:
+        return
+    problem, ratios = layer_bounds(programs, cfg.weight_format, per_tensor=cfg.per_tensor_formats)
+    wide = sorted(k for k in convs if ratios.get(k, LIMIT) >= LIMIT)
+    if problem or wide:
+        raise IllusionError(f"onnxruntime computes convolutions in float32 at most, and float32 is not proven "
+                            f"exact for this system ({problem or f'convolution {wide[0]} may reach '}"
+                            f"{'' if problem else f'{ratios.get(wide[0], float(LIMIT)):.3g} LSBs'}); an integer "
+                            f"lowering is not written yet")
 
 
 def _replaceable(folder: Path) -> Path:
@@ -188,7 +213,7 @@ class _fresh:
 
 
 def _write(system: Partition, folder: Path, target: Path, example, progress: bool, reason: str,
-           started: float) -> ExportResult:
+           started: float, dtype: torch.dtype) -> ExportResult:
     from ..distributed.launch import expected_wire_bytes, routes_for
     from ..distributed.rank import _steps
     from ..runtime import Runtime
@@ -236,23 +261,28 @@ def _write(system: Partition, folder: Path, target: Path, example, progress: boo
             tensors = dict(gm.named_parameters()) | dict(gm.named_buffers())
             bound = [name for name, t in tensors.items() if id(t) in region_of]
             values = args_of[str(top_nodes[s.name].target)]
-            weights = [tensors[name].detach().float() for name in bound]
-            key = _structure(gm, bound, values, tensors)
+            wake_dtype = torch.float32 if dtype == torch.float32 or _convolutions(gm) else torch.float64
+            weights = [tensors[name].detach().to(wake_dtype) for name in bound]
+            key = _structure(gm, bound, values, tensors) + str(wake_dtype)
             if key in files:                           # the same program on other weights: one graph
                 file, (outs, structure) = files[key]
             else:
-                outs, structure = _export_wake(gm, bound, values, weights, folder / file)
+                outs, structure = _export_wake(gm, bound, values, weights, folder / file, wake_dtype)
                 files[key] = (file, (outs, structure))
                 if progress:
                     print(f"graph {len(files)}: wake {s.wake} (chip {chip})", flush=True)
             manifest_steps.append({
                 "op": "wake", "name": s.name, "index": s.wake, "chip": None if chip == HOST else int(chip),
                 "file": file, "reads": [a[1] for a in s.args], "outputs": outs,
-                "structure": structure,
+                "structure": structure, "dtype": str(wake_dtype).removeprefix("torch."),
                 "binds": [{"input": f"w{j}", **_weight(*region_of[id(tensors[name])])} for j, name in
                           enumerate(bound)]})
-    values, messages = _values(system, routes, chip_of_rank, example)
+    values, messages = _values(system, routes, chip_of_rank, example, runtime.profile)
     plan = expected_wire_bytes(runtime.profile, routes, {None: 1})
+    if programs.gated:               # the plan's bytes per inference for each route the gate can take
+        plan_routes = {str(r): expected_wire_bytes(runtime.profile, routes, {r: 1})
+                       for r in runtime.profile.routes if r is not None}
+        plan = 0
     chips = []
     for c, img in enumerate(images):
         data = _image_bytes(img)
@@ -263,10 +293,12 @@ def _write(system: Partition, folder: Path, target: Path, example, progress: boo
                                                                           > 1 else 0])})
     inp = next(n for n in system.graph.gm.graph.nodes if n.op == "placeholder").meta["tensor_meta"]
     manifest = {"format": FORMAT, "version": MANIFEST_VERSION,
-                "model": system.graph.model_name, "compute": "float32 (proven exact: " + reason + ")",
+                "model": system.graph.model_name, "dtype": str(dtype).removeprefix("torch."),
+                "compute": f"{str(dtype).removeprefix('torch.')} ({reason})",
                 "input": {"shape_per_input": list(inp.shape[1:]), "dtype": str(inp.dtype).removeprefix("torch.")},
                 "chips": chips, "steps": manifest_steps, "values": values, "messages": messages,
-                "plan_bytes_per_inference": plan}
+                "plan_bytes_per_inference": plan, "gated": bool(programs.gated),
+                "plan_bytes_per_route": plan_routes if programs.gated else {}}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     shutil.copyfile(Path(__file__).with_name("run.py"), folder / "run.py")
     return ExportResult(target, len(programs.wakes), n_chips, time.perf_counter() - started, plan)
@@ -314,12 +346,17 @@ def _module_key(m: nn.Module) -> str:
     return f"{type(m).__qualname__}|{m!r}|{sorted((k, repr(v)) for k, v in plain.items())}"
 
 
-def _export_wake(gm: fx.GraphModule, bound: list[str], values: list, weights: list, path: Path) -> tuple[list, object]:
+def _export_wake(gm: fx.GraphModule, bound: list[str], values: list, weights: list, path: Path,
+                 dtype: torch.dtype = torch.float32) -> tuple[list, object]:
     """One wake as ONNX: inputs x0… (values, batch free) then w0… (weights); outputs y0…."""
     import torch.onnx
 
     gm.recompile()
-    values = [v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for v in values]
+    if dtype != torch.float32:                 # a copy in the compute dtype (its kept tensors too)
+        gm = copy.deepcopy(gm).to(dtype)
+    values = [v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else
+              tuple(t.to(dtype) if t.is_floating_point() else t for t in v) if isinstance(v, tuple) else v
+              for v in values]
     leaves, spec = tree_flatten(list(values))
     wrapper = _Wake(gm, bound, spec).eval()
     with torch.no_grad():
@@ -344,8 +381,13 @@ def _jsonable(structure):
     return [_jsonable(s) for s in structure] if isinstance(structure, (tuple, list)) else structure
 
 
-def _values(system: Partition, routes, chip_of_rank: dict, example: torch.Tensor) -> tuple[dict, list]:
-    """Every top-graph value's maker chip, wire format and destination chips; the messages between chips."""
+def _values(system: Partition, routes, chip_of_rank: dict, example: torch.Tensor, profile) -> tuple[dict, list]:
+    """Every top-graph value's maker chip, wire format and destination chips (with, for a gated model, the
+    routes for which the plan sends it there: a branch's value only when the route takes the branch); the
+    messages between chips."""
+    branches: dict[tuple, set] = {}
+    for t in profile.transfers:
+        branches.setdefault((t.tensor, t.src, t.dst), set()).add(t.branch)
     from ..distributed.rank import probe_shapes, shape_for, variable
 
     shapes = probe_shapes(system.chips, example)
@@ -364,8 +406,15 @@ def _values(system: Partition, routes, chip_of_rank: dict, example: torch.Tensor
             dests = sorted({chip_of_rank[d] for d in v.dests} - {src}, key=str)
             one = shape_for(shape, 1)
             bits = wire.bits if wire.fl is not None else torch.empty(0, dtype=shape[2]).element_size() * 8
+            tensor = routes.expanded_name.get(v.name)
+            only = {}
+            for d in dests:
+                routes_taken = branches.get((tensor, src, d), {None})
+                if None not in routes_taken:
+                    only[str(d)] = sorted(routes_taken)
             values[name] = {"chip": None if src == HOST else src, "fl": wire.fl, "bits": int(bits),
-                            "shape_per_input": list(one[1:]), "to": [None if d == HOST else d for d in dests]}
+                            "shape_per_input": list(one[1:]), "to": [None if d == HOST else d for d in dests],
+                            "only_for_routes": only}
             if src != HOST:
                 for d in dests:
                     if d != HOST:

@@ -68,7 +68,8 @@ class System:
                 except Exception as e:  # onnxruntime raises its own types for a file it cannot read
                     raise ExportError(f"{file}: onnxruntime cannot load it ({str(e).splitlines()[0][:160]}); "
                                       f"export the system again") from None
-        self.weights = {}                       # (chip, address) -> float32 values, decoded once
+        self.weights = {}                       # (chip, address) -> values, decoded once
+        self.routes: list[int] = []             # a gated model's route of every input run
 
     def weight(self, w: dict) -> np.ndarray:
         """A weight's values from its chip's image: codes × 2^-fl, in its shape."""
@@ -77,7 +78,7 @@ class System:
             n, width = w["numel"], w["bytes_per_value"]
             raw = self.images[w["chip"]][w["address"]:w["address"] + n * width]
             codes = np.frombuffer(raw, dtype=STORED[width]).astype(np.float64)
-            self.weights[key] = (codes * 2.0 ** -w["fl"]).astype(np.float32).reshape(w["shape"])
+            self.weights[key] = (codes * 2.0 ** -w["fl"]).reshape(w["shape"])
         return self.weights[key]
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -86,6 +87,7 @@ class System:
         env: dict[str, np.ndarray] = {}
         sent = 0
         delivered: set[tuple[str, int]] = set()
+        later: list[tuple[int, list[int]]] = []      # a branch's message: (bytes per input, routes it goes for)
         for step in self.manifest["steps"]:
             op = step["op"]
             if op == "input":
@@ -106,17 +108,34 @@ class System:
                         if v is not None and chip is not None and v["chip"] is not None and v["chip"] != chip \
                                 and (key, chip) not in delivered:
                             part, nbytes = _passed(part, v)
-                            sent += nbytes
+                            only = v.get("only_for_routes", {}).get(str(chip))
+                            if only is None:
+                                sent += nbytes
+                            else:                   # counted once the route is known (the plan's rule)
+                                later.append((nbytes // max(1, len(part)), only))
                             delivered.add((key, chip))
                         leaves.extend(_leaves(part))
-                feed = {f"x{i}": (p.astype(np.float32) if p.dtype.kind == "f" else p) for i, p in enumerate(leaves)}
+                dtype = np.float64 if step.get("dtype") == "float64" else np.float32
+                feed = {f"x{i}": (_as(p, dtype) if p.dtype.kind == "f" else p) for i, p in enumerate(leaves)}
                 for b in step["binds"]:
-                    feed[b["input"]] = self.weight(b)
+                    feed[b["input"]] = self.weight(b).astype(dtype, copy=False)
                 outs = self.sessions[step["index"]].run(None, feed)
                 env[step["name"]] = _nested(step["structure"], outs)
             elif op == "output":
+                if self.manifest.get("gated"):
+                    route = np.asarray(env[step["values"][1]]).reshape(-1)
+                    self.routes.extend(int(r) for r in route)
+                    sent += sum(per_input * int(np.isin(route, only).sum()) for per_input, only in later)
                 return env[step["values"][0]], sent
         raise ExportError("the manifest has no output step; export the system again")
+
+
+def _as(value: np.ndarray, dtype) -> np.ndarray:
+    """``value`` in a wake's dtype, checked exact (a fixed-point value fits both float32 and float64)."""
+    out = value.astype(dtype, copy=False)
+    if out.dtype != value.dtype and not np.array_equal(out.astype(value.dtype), value):
+        raise ExportError(f"a value does not fit {np.dtype(dtype).name} exactly on its way into a wake")
+    return out
 
 
 def _leaves(value) -> list:
@@ -170,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - started
         np.save(args.out, np.concatenate(outs))
         plan = system.manifest["plan_bytes_per_inference"] * len(x)
+        if system.manifest.get("gated"):       # per route taken: the routes come with the outputs
+            routes = system.routes
+            plan = sum(system.manifest["plan_bytes_per_route"][str(int(r))] for r in routes)
         print(f"{len(x)} inputs in {seconds:.2f} s; {sent} B passed between chips (the plan's: {plan} B)")
         return 0
     except ExportError as e:

@@ -31,7 +31,7 @@ from ..partitioning.ops import op_of
 from ..partitioning.slices import BiasAdd, GroupSlice, LstmSlice
 from ..partitioning.wakes import ChipPrograms
 
-__all__ = ["exact_dtype", "format_of", "LIMIT"]
+__all__ = ["exact_dtype", "layer_bounds", "format_of", "LIMIT"]
 
 LIMIT = 2.0 ** 23
 
@@ -69,9 +69,22 @@ def exact_dtype(programs: ChipPrograms, weight_format: FixedPoint | None, *,
                 per_tensor: bool = False) -> tuple[torch.dtype, str]:
     """(dtype, reason): float32 when the bound above proves every sum exact in it, else float64.
     ``per_tensor``: each weight has its own fractional bits (``fixed.grid_fl``), the format gives the word."""
-    wfmt = weight_format
-    if wfmt is None:
+    if weight_format is None:
         return torch.float64, "a float model (no weight format)"
+    problem, ratios = layer_bounds(programs, weight_format, per_tensor=per_tensor)
+    if problem:
+        return torch.float64, problem
+    worst = max(((r, k) for k, r in ratios.items()), default=(0.0, ""))
+    if worst[0] >= LIMIT:
+        return torch.float64, f"layer {worst[1]} may reach {worst[0]:.3g} LSBs (float32 is exact below 2^23)"
+    return torch.float32, f"every sum stays below {worst[0]:.3g} LSBs (< 2^23): float32 is exact"
+
+
+def layer_bounds(programs: ChipPrograms, weight_format: FixedPoint, *,
+                 per_tensor: bool = False) -> tuple[str | None, dict[str, float]]:
+    """(the first node float32 cannot be proven exact for whatever the sums, or None; per weighted layer of the
+    model — the expanded nodes' ``orig`` — the bound on its sums in LSBs): ``exact_dtype``'s evidence."""
+    wfmt = weight_format
     gm = programs.expanded
     modules = dict(gm.named_modules())
     memo: dict[str, FixedPoint | None] = {}
@@ -127,9 +140,6 @@ def exact_dtype(programs: ChipPrograms, weight_format: FixedPoint | None, *,
         else:
             problem = f"{n.name} ({n.target}) is not proven exact in float32"
         if problem:
-            return torch.float64, problem
+            return problem, {}
     total = {k: sum(v) if k in partial else max(v) for k, v in bound.items()}
-    worst = max(((total[k] / lsb[k], k) for k in total), default=(0.0, ""))
-    if worst[0] >= LIMIT:
-        return torch.float64, f"layer {worst[1]} may reach {worst[0]:.3g} LSBs (float32 is exact below 2^23)"
-    return torch.float32, f"every sum stays below {worst[0]:.3g} LSBs (< 2^23): float32 is exact"
+    return None, {k: total[k] / lsb[k] for k in total}
