@@ -37,6 +37,7 @@ import contextlib
 import copy
 import io
 import json
+import re
 import shutil
 import time
 import warnings
@@ -265,16 +266,24 @@ def _write(system: Partition, folder: Path, target: Path, example, progress: boo
             weights = [tensors[name].detach().to(wake_dtype) for name in bound]
             key = _structure(gm, bound, values, tensors) + str(wake_dtype)
             if key in files:                           # the same program on other weights: one graph
-                file, (outs, structure) = files[key]
+                file, (outs, structure, single) = files[key]
             else:
-                outs, structure = _export_wake(gm, bound, values, weights, folder / file, wake_dtype)
-                files[key] = (file, (outs, structure))
+                try:
+                    outs, structure, single = _export_wake(gm, bound, values, weights, folder / file, wake_dtype)
+                except Exception as e:  # noqa: BLE001 - the exporter raises many types; one line names the wake
+                    while e.__cause__ is not None:               # the exporter wraps the reason
+                        e = e.__cause__
+                    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()     # the exporter's colours
+                    first = (text.splitlines() or [type(e).__name__])[0][:200]
+                    raise IllusionError(f"wake {s.wake} (chip {chip}) cannot be exported to ONNX: "
+                                        f"{type(e).__name__}: {first}") from None
+                files[key] = (file, (outs, structure, single))
                 if progress:
                     print(f"graph {len(files)}: wake {s.wake} (chip {chip})", flush=True)
             manifest_steps.append({
                 "op": "wake", "name": s.name, "index": s.wake, "chip": None if chip == HOST else int(chip),
                 "file": file, "reads": [a[1] for a in s.args], "outputs": outs,
-                "structure": structure, "dtype": str(wake_dtype).removeprefix("torch."),
+                "structure": structure, "dtype": str(wake_dtype).removeprefix("torch."), "one_at_a_time": single,
                 "binds": [{"input": f"w{j}", **_weight(*region_of[id(tensors[name])])} for j, name in
                           enumerate(bound)]})
     values, messages = _values(system, routes, chip_of_rank, example, runtime.profile)
@@ -347,7 +356,7 @@ def _module_key(m: nn.Module) -> str:
 
 
 def _export_wake(gm: fx.GraphModule, bound: list[str], values: list, weights: list, path: Path,
-                 dtype: torch.dtype = torch.float32) -> tuple[list, object]:
+                 dtype: torch.dtype = torch.float32) -> tuple[list, object, bool]:
     """One wake as ONNX: inputs x0… (values, batch free) then w0… (weights); outputs y0…."""
     import torch.onnx
 
@@ -367,13 +376,21 @@ def _export_wake(gm: fx.GraphModule, bound: list[str], values: list, weights: li
     dynamic = tuple({0: batch} for _ in leaves) + tuple(None for _ in weights)
     names = [f"x{i}" for i in range(len(leaves))] + [f"w{j}" for j in range(len(weights))]
     outs = [f"y{k}" for k in range(n_out)]
+    one_at_a_time = False
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):   # the exporter's own chatter
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(wrapper, tuple(leaves) + tuple(weights), dynamo=True, input_names=names,
-                                    output_names=outs, dynamic_shapes=(dynamic,), optimize=True, verbose=False)
+        try:
+            program = torch.onnx.export(wrapper, tuple(leaves) + tuple(weights), dynamo=True, input_names=names,
+                                        output_names=outs, dynamic_shapes=(dynamic,), optimize=True,
+                                        verbose=False)
+        except Exception:  # noqa: BLE001 - a program that fixes its batch: exported for one input at a time
+            one_at_a_time = True
+            single = [t[:1] if isinstance(t, torch.Tensor) and t.dim() else t for t in leaves]
+            program = torch.onnx.export(wrapper, tuple(single) + tuple(weights), dynamo=True, input_names=names,
+                                        output_names=outs, optimize=True, verbose=False)
     program.save(str(path))
     structure = tree_unflatten(list(range(n_out)), tree_flatten(out_nested)[1])
-    return outs, _jsonable(structure)
+    return outs, _jsonable(structure), one_at_a_time
 
 
 def _jsonable(structure):

@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                               f"{', '.join(map(str, want))})")
         started = time.perf_counter()
         outs, sent = [], 0
+        if any(s.get("one_at_a_time") for s in system.manifest["steps"]):
+            args.batch = 1                      # a wake exported for one input at a time
         for i in range(0, len(x), args.batch):
             out, nbytes = system.run(np.ascontiguousarray(x[i:i + args.batch]))
             outs.append(out)
