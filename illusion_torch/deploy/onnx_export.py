@@ -142,26 +142,33 @@ def export(system: Partition, folder: str | Path, *, example: torch.Tensor | Non
 
 def _convolutions(gm: fx.GraphModule) -> set[str]:
     """The model layers (``orig``) of ``gm``'s convolution nodes."""
-    modules = dict(gm.named_modules())
-    return {n.meta.get("orig", n.name) for n in gm.graph.nodes if n.op == "call_module"
-            and isinstance(modules.get(str(n.target)), (nn.Conv2d, GroupSlice))}
+    nodes = {n.name: n for n in gm.graph.nodes}
+    return {nodes[name].meta.get("orig", name) for name in _conv_nodes(gm)}
 
 
 def _convolutions_exact_in_float32(programs, cfg, reason: str) -> None:
     """A system that needs float64 somewhere: its wakes with convolutions run in float32 (onnxruntime has no
-    float64 convolution), so every convolution's sums must be proven exact there; else one refusal."""
+    float64 convolution), so in each of them every node must be proven exact in float32 and every convolution's
+    sums bounded below 2^23 LSBs; else one refusal naming the first that is not."""
     from ..runtime.precision import LIMIT, layer_bounds
 
-    convs = _convolutions(programs.expanded)
-    if not convs:
-        return
-    problem, ratios = layer_bounds(programs, cfg.weight_format, per_tensor=cfg.per_tensor_formats)
-    wide = sorted(k for k in convs if ratios.get(k, LIMIT) >= LIMIT)
-    if problem or wide:
-        raise IllusionError(f"onnxruntime computes convolutions in float32 at most, and float32 is not proven "
-                            f"exact for this system ({problem or f'convolution {wide[0]} may reach '}"
-                            f"{'' if problem else f'{ratios.get(wide[0], float(LIMIT)):.3g} LSBs'}); an integer "
-                            f"lowering is not written yet")
+    problems, ratios = layer_bounds(programs, cfg.weight_format, per_tensor=cfg.per_tensor_formats)
+    conv_wakes = {programs.wake_of[n] for n in _conv_nodes(programs.expanded)}
+    for name, why in problems.items():
+        if programs.wake_of.get(name) in conv_wakes:
+            raise IllusionError(f"onnxruntime computes convolutions in float32 at most, and float32 is not proven "
+                                f"exact for this system ({why}, in a wake with a convolution); an integer "
+                                f"lowering is not written yet")
+    for layer in sorted(_convolutions(programs.expanded)):
+        if ratios.get(layer, float(LIMIT)) >= LIMIT:
+            raise IllusionError(f"onnxruntime computes convolutions in float32 at most, and float32 is not proven "
+                                f"exact for convolution {layer} ({reason}); an integer lowering is not written yet")
+
+
+def _conv_nodes(gm: fx.GraphModule) -> list[str]:
+    modules = dict(gm.named_modules())
+    return [n.name for n in gm.graph.nodes if n.op == "call_module"
+            and isinstance(modules.get(str(n.target)), (nn.Conv2d, GroupSlice))]
 
 
 def _replaceable(folder: Path) -> Path:

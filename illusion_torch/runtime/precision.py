@@ -71,9 +71,9 @@ def exact_dtype(programs: ChipPrograms, weight_format: FixedPoint | None, *,
     ``per_tensor``: each weight has its own fractional bits (``fixed.grid_fl``), the format gives the word."""
     if weight_format is None:
         return torch.float64, "a float model (no weight format)"
-    problem, ratios = layer_bounds(programs, weight_format, per_tensor=per_tensor)
-    if problem:
-        return torch.float64, problem
+    problems, ratios = layer_bounds(programs, weight_format, per_tensor=per_tensor)
+    if problems:
+        return torch.float64, next(iter(problems.values()))
     worst = max(((r, k) for k, r in ratios.items()), default=(0.0, ""))
     if worst[0] >= LIMIT:
         return torch.float64, f"layer {worst[1]} may reach {worst[0]:.3g} LSBs (float32 is exact below 2^23)"
@@ -81,9 +81,11 @@ def exact_dtype(programs: ChipPrograms, weight_format: FixedPoint | None, *,
 
 
 def layer_bounds(programs: ChipPrograms, weight_format: FixedPoint, *,
-                 per_tensor: bool = False) -> tuple[str | None, dict[str, float]]:
-    """(the first node float32 cannot be proven exact for whatever the sums, or None; per weighted layer of the
-    model — the expanded nodes' ``orig`` — the bound on its sums in LSBs): ``exact_dtype``'s evidence."""
+                 per_tensor: bool = False) -> tuple[dict[str, str], dict[str, float]]:
+    """({expanded node float32 cannot be proven exact for, whatever the sums: why}, in graph order; per weighted
+    layer of the model — the expanded nodes' ``orig`` — the bound on its sums in LSBs, for the layers whose
+    inputs have a known format): ``exact_dtype``'s evidence."""
+    problems: dict[str, str] = {}
     wfmt = weight_format
     gm = programs.expanded
     modules = dict(gm.named_modules())
@@ -140,6 +142,6 @@ def layer_bounds(programs: ChipPrograms, weight_format: FixedPoint, *,
         else:
             problem = f"{n.name} ({n.target}) is not proven exact in float32"
         if problem:
-            return problem, {}
-    total = {k: sum(v) if k in partial else max(v) for k, v in bound.items()}
-    return None, {k: total[k] / lsb[k] for k in total}
+            problems[n.name] = problem
+    total = {k: sum(v) if k in partial else max(v) for k, v in bound.items() if k in lsb}
+    return problems, {k: total[k] / lsb[k] for k in total}
