@@ -169,3 +169,24 @@ def test_the_gated_model_runs_every_wake_and_counts_a_branchs_messages_only_when
     plan = expected_wire_bytes(runtime.profile, routes_for(system, system.mapping.n_chips + 1), runs)
     assert int(run.stdout.split(" B passed")[0].split()[-1]) == plan
     assert len(runs) == 2                                      # both routes taken among these inputs
+
+
+def test_illusion_export_from_the_cli_writes_a_folder_the_runner_runs(tmp_path):
+    out = tmp_path / "svhn-export"
+    run = subprocess.run([sys.executable, "-m", "illusion_torch.cli", "export", "--model", "svhn", "--chips", "4",
+                          "--time-limit", "5", "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "run it without torch" in run.stdout and "[torch.onnx]" not in run.stdout
+    w = job("svhn", limit=8)
+    ran, y = _run(out, w.x.numpy(), tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert y.shape == (8, 10)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "data.csv").write_text("1,2\n")
+    again = subprocess.run([sys.executable, "-m", "illusion_torch.cli", "export", "--model", "svhn", "--chips", "4",
+                            "--time-limit", "5", "--out", str(theirs)], capture_output=True, text=True,
+                           cwd=tmp_path)
+    assert again.returncode == 2 and "an export did not write" in again.stderr
+    assert (theirs / "data.csv").read_text() == "1,2\n"
+    assert len(again.stderr.strip().splitlines()) == 1
