@@ -157,12 +157,16 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--overwrite", action="store_true", help="replace a checkpoint of that name in --out")
     tr.set_defaults(func=commands.train)
 
+    def mapping_options(p: argparse.ArgumentParser) -> None:
+        """The model, its chips and how they are mapped: what partition and export share."""
+        model_source(p, None)
+        chip_counts(p, None)
+        p.add_argument("--capacity", type=size, default=None, help=capacity_help)
+        p.add_argument("--solver", default="bilp", choices=SOLVERS)
+        p.add_argument("--time-limit", type=number(positive=True), default=60.0, help="seconds for the BILP")
+
     pa = sub.add_parser("partition", help="map a model onto chips of small memory")
-    model_source(pa, None)
-    chip_counts(pa, None)
-    pa.add_argument("--capacity", type=size, default=None, help=capacity_help)
-    pa.add_argument("--solver", default="bilp", choices=SOLVERS)
-    pa.add_argument("--time-limit", type=number(positive=True), default=60.0, help="seconds for the BILP")
+    mapping_options(pa)
     pa.add_argument("--weights-only", action="store_true", default=None,
                     help="fill chips counting weights only (no biases, norms, constants), as the paper's scale-up "
                          "simulator; the paper-* networks always do")
@@ -174,11 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     pa.set_defaults(func=commands.partition)
 
     ex = sub.add_parser("export", help="per-chip ONNX programs, memory images and a runner without torch")
-    model_source(ex, None)
-    chip_counts(ex, None)
-    ex.add_argument("--capacity", type=size, default=None, help=capacity_help)
-    ex.add_argument("--solver", default="bilp", choices=SOLVERS)
-    ex.add_argument("--time-limit", type=number(positive=True), default=60.0, help="seconds for the BILP")
+    mapping_options(ex)
     ex.add_argument("--out", required=True, help="a new folder (or one an earlier export wrote) for the programs")
     ex.set_defaults(func=commands.export)
 
