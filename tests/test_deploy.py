@@ -115,6 +115,11 @@ def test_bad_folders_and_inputs_are_one_line_each(mnist_export, tmp_path):
     assert run.returncode == 2 and "export the system again" in run.stderr
     run, _ = _run(folder, w.x.numpy()[:2, :, :5], tmp_path)
     assert run.returncode == 2 and "the system takes" in run.stderr
+    (tmp_path / "mine.npy").write_bytes(b"a user's file")     # --out mine: np.save would write mine.npy
+    run = subprocess.run([sys.executable, str(folder / "run.py"), "--inputs", str(tmp_path / "x.npy"), "--out",
+                          str(tmp_path / "mine")], capture_output=True, text=True)
+    assert run.returncode == 2 and "mine.npy exists" in run.stderr
+    assert (tmp_path / "mine.npy").read_bytes() == b"a user's file"
 
 
 def test_export_never_replaces_a_folder_it_did_not_write(tmp_path):

@@ -213,3 +213,19 @@ def test_a_pretrained_language_model_folder_with_its_tokenizer_runs_on_real_text
     assert metric["name"] == "perplexity" and metric["samples"] == 3
     assert abs(metric["value"] - metric["float_value"]) <= 1e-6 * metric["float_value"]
     assert meta.get("synthetic", meta.get("meta", {}).get("synthetic")) is False
+
+
+def test_a_tied_head_on_the_same_chip_and_wake_as_its_table_computes_in_float64():
+    """One chip holds everything: the table's lookup and the head share one wake and one parameter; the float64
+    run casts it for the head (a lookup alone is left uncast) and stays exact."""
+    from illusion_torch.runtime import Runtime
+
+    model, x = _model("llama")
+    system = il.partition(model, x[:1], chips=1, capacity=10**7, time_limit_s=2)
+    assert system.mapping.n_chips == 1
+    out = system(x)
+    with torch.no_grad():
+        ref = model.double()(x)
+    model.float()
+    assert ((out - ref).abs().max() / ref.abs().max()).item() <= 1e-12
+    assert torch.equal(Runtime(system).run(x).logits, out)

@@ -32,12 +32,12 @@ from ..partitioning.recurrent import GATES, Recurrent, RecurrentSlice
 from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice, TableLookup, embedding_share_bytes
 from ..partitioning.trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph
 from ..partitioning.wakes import ChipPrograms
-
-if TYPE_CHECKING:
-    from ..partitioning.partition import Partition
 from .counters import Counters
 from .dataflow import LayerShape
 from .profile import Branch, LayerWork, Profile, Store, StoreKind, Transfer, WakeWork, WeightSlot
+
+if TYPE_CHECKING:
+    from ..partitioning.partition import Partition
 
 __all__ = ["profile", "expanded_shapes", "LSTM_OPS_PER_UNIT"]
 

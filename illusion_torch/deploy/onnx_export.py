@@ -230,6 +230,8 @@ def _write(system: Partition, folder: Path, target: Path, example, progress: boo
     n_chips = system.mapping.n_chips
     routes = routes_for(system, n_chips + 1)            # one chip per rank: rank c + 1 is chip c
     chip_of_rank = {r: c for c, r in routes.rank_of_chip.items()}
+    if progress:
+        print(f"memory images of {n_chips} chips, then one ONNX graph per wake structure", flush=True)
     runtime = Runtime(system)
     images = runtime.images
     region_of: dict[int, tuple[int, object]] = {}      # id(tensor) -> (chip, region)

@@ -167,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folder", default=str(Path(__file__).resolve().parent))
     args = ap.parse_args(argv)
     try:
-        if Path(args.out).exists():
-            raise ExportError(f"{args.out} exists; give a new file for the outputs")
+        target = Path(args.out if args.out.endswith(".npy") else args.out + ".npy")   # np.save adds the suffix
+        if target.exists():
+            raise ExportError(f"{target} exists; give a new file for the outputs")
         if args.batch < 1:
             raise ExportError(f"--batch must be at least 1, got {args.batch}")
         try:
@@ -189,7 +190,12 @@ def main(argv: list[str] | None = None) -> int:
             outs.append(out)
             sent += nbytes
         seconds = time.perf_counter() - started
-        np.save(args.out, np.concatenate(outs))
+        partial = target.with_name(f".{target.name}.partial.npy")
+        try:                                    # whole or not at all: an interrupted write leaves no file
+            np.save(partial, np.concatenate(outs))
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
         plan = system.manifest["plan_bytes_per_inference"] * len(x)
         if system.manifest.get("gated"):       # per route taken: the routes come with the outputs
             routes = system.routes

@@ -260,10 +260,12 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
     runs = {None: total} if route is None else {int(r): int((route == r).sum()) for r in route.unique()}
     if route is None:                   # the plan for these inputs: at each length, each message, each lookup
         shared = _shared(routes, probe)
+        holder = next(n for n in system.graph.gm.graph.nodes if n.op == "placeholder")
+        example_length = holder.meta["tensor_meta"].shape[1] if free else None
         plan = 0
         for length in sorted(lengths):
             group = [xi for xi in batches if (xi.shape[1] if free else 0) == length]
-            at = profile_at(system, (length,)) if free else profile
+            at = profile_at(system, (length,)) if free and length != example_length else profile
             plan += expected_wire_bytes(at, routes, {None: lengths[length]}, shared, len(group),
                                         _looked_up_bytes(system, routes, group))
     else:

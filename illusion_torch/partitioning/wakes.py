@@ -119,9 +119,12 @@ class _InDtype(fx.Interpreter):
 
     def call_module(self, target, args, kwargs):  # type: ignore[override]
         wake = self.fetch_attr(str(target))
-        tables = {id(p) for m in wake.modules() if getattr(m, "lookup_only", False) for p in m.parameters()}
+        computed = {id(p) for m in wake.modules() if not getattr(m, "lookup_only", False)
+                    for p in m.parameters(recurse=False)}           # a tied LM head computes with its table
+        tables = {id(p) for m in wake.modules() if getattr(m, "lookup_only", False) for p in m.parameters()} - computed
         state = {f"wake.{name}": self.cast(t) if t.is_floating_point() and id(t) not in tables else t
-                 for name, t in (*wake.named_parameters(), *wake.named_buffers())}
+                 for name, t in (*wake.named_parameters(remove_duplicate=False),    # a tensor two modules hold:
+                                 *wake.named_buffers(remove_duplicate=False))}     # cast for both (once)
         return torch.func.functional_call(_Interpreted(wake), state, args, kwargs, tie_weights=False)
 
 
