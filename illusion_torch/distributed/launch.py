@@ -73,7 +73,7 @@ class RankStats:
 
 @dataclass
 class DistributedResult:
-    logits: torch.Tensor
+    logits: torch.Tensor | list   # a list when the outputs differ in shape (token sequences of several lengths)
     routes: torch.Tensor | None
     procs: int
     schedule: str
