@@ -7,7 +7,9 @@ wall time and graphs, then the runner over the test split (``--limit`` inputs; d
 time in a fresh process — its logits against ``system(x)`` bit for bit, the bytes it passed between chips
 against the plan's — and, on the same inputs one at a time, our torch chip-by-chip runtime
 (``Runtime.run(batch_size=1)``) for the throughput ratio. A system the export refuses is a row with its reason.
-Writes benchmarks/results/deploy.{json,md}.
+For the paper's test chips (MNIST, SVHN, D2NN, KWS) also the integer-only C programs: built with gcc, run one
+process per chip by ``run_c.py`` over the same inputs, checked the same way, and each chip's code and data
+bytes (``size`` of its object) beside its memory capacity. Writes benchmarks/results/deploy.{json,md}.
 """
 
 from __future__ import annotations
@@ -31,6 +33,40 @@ from illusion_torch.runtime import Runtime
 RESULTS = Path(__file__).parent / "results"
 
 
+C_MODELS = ("mnist", "svhn", "d2nn", "kws")          # the paper's test chips: C programs too
+
+
+def _run(runner: Path, tmp: str) -> tuple[subprocess.CompletedProcess, float]:
+    Path(tmp, "y.npy").unlink(missing_ok=True)
+    t = time.perf_counter()
+    run = subprocess.run([sys.executable, str(runner), "--inputs", str(Path(tmp) / "x.npy"),
+                          "--out", str(Path(tmp) / "y.npy")], capture_output=True, text=True)
+    return run, time.perf_counter() - t
+
+
+def c_row(folder: Path, tmp: str, ref: np.ndarray) -> dict:
+    """Build the C programs, run them (one process per chip) and size each chip's program."""
+    build = subprocess.run(["make", "-s", "-j2", "-C", str(folder / "c")], capture_output=True, text=True)
+    if build.returncode != 0:
+        return {"c_error": build.stderr.strip().splitlines()[-1]}
+    run, _ = _run(folder / "run_c.py", tmp)
+    if run.returncode != 0:
+        return {"c_error": run.stderr.strip().splitlines()[-1]}
+    y = np.load(Path(tmp) / "y.npy").astype(np.float64)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    programs = json.loads((folder / "c" / "programs.json").read_text())
+    sizes = []
+    for c, chip in sorted(programs["chips"].items(), key=lambda kv: int(kv[0])):
+        text, data, bss = map(int, subprocess.run(["size", str(folder / f"{chip['program']}.o")], capture_output=True,
+                                                  text=True).stdout.splitlines()[1].split()[:3])
+        info = manifest["chips"][int(c)]
+        sizes.append({"chip": int(c), "code_bytes": text, "data_bytes": data + bss, "image_bytes": info["image_bytes"],
+                      "arena_bytes": 4 * chip["arena_values"], "capacity_bytes": info["capacity_bytes"]})
+    return {"c_bit_identical": bool(np.array_equal(y, ref)), "c_mismatches": int((y != ref).any(axis=1).sum()),
+            "c_bytes_passed": int(run.stdout.split(" B passed")[0].split()[-1]),
+            "c_s": float(run.stdout.split(" inputs in ")[1].split(" s;")[0]), "c_chips": sizes}
+
+
 def row(name: str, chips: int, limit: int | None) -> dict:
     w = job(name, limit=limit)
     system = il.partition(w.model, w.x[:1], chips=chips, capacity=capacity_for(w, chips, None), time_limit_s=20)
@@ -38,22 +74,20 @@ def row(name: str, chips: int, limit: int | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / name
         try:
-            result = export(system, folder)
+            result = export(system, folder, c=name in C_MODELS)
         except IllusionError as e:
             return {**out, "refused": str(e)}
         graphs = len(list((folder / "wakes").glob("*.onnx")))
         np.save(Path(tmp) / "x.npy", w.x.numpy())
-        t = time.perf_counter()
-        run = subprocess.run([sys.executable, str(folder / "run.py"), "--inputs", str(Path(tmp) / "x.npy"),
-                              "--out", str(Path(tmp) / "y.npy")], capture_output=True, text=True)
-        runner_s = time.perf_counter() - t
+        run, runner_s = _run(folder / "run.py", tmp)
         if run.returncode != 0:
             return {**out, "runner_error": run.stderr.strip().splitlines()[-1]}
         y = np.load(Path(tmp) / "y.npy").astype(np.float64)
         inner_s = float(run.stdout.split(" inputs in ")[1].split(" s;")[0])
         sent = int(run.stdout.split(" B passed")[0].split()[-1])
         plan = int(run.stdout.split("the plan's: ")[1].split(" B")[0])
-    ref = system(w.x).numpy()
+        ref = system(w.x).numpy()
+        c = c_row(folder, tmp, ref) if name in C_MODELS else {}
     t = time.perf_counter()
     Runtime(system).run(w.x, batch_size=1)
     ours_s = time.perf_counter() - t
@@ -63,12 +97,12 @@ def row(name: str, chips: int, limit: int | None) -> dict:
             "plan_bytes": plan, "plan_bytes_ours": None if system.chips.gated else system.inter_chip_bytes * len(w.x),
             "runner_s": round(inner_s, 2),
             "runner_with_startup_s": round(runner_s, 2), "torch_runtime_one_at_a_time_s": round(ours_s, 2),
-            "runner_speedup": round(ours_s / inner_s, 2)}
+            "runner_speedup": round(ours_s / inner_s, 2), **c}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="mnist,svhn,kws,resnet,d2nn")
+    ap.add_argument("--models", default="mnist,svhn,kws,resnet,d2nn,mobilenet_v2,resnet18-fashion,gpt,minilm")
     ap.add_argument("--append", action="store_true", help="add the rows to the saved ones (other models kept)")
     ap.add_argument("--chips", type=int, default=8)
     ap.add_argument("--limit", type=int, default=None)
@@ -94,6 +128,17 @@ def main() -> int:
                          f"{r['inputs']:,} | {r['bit_identical']} ({r['mismatches']} mismatches) | "
                          f"{r['bytes_passed']:,} ({r['plan_bytes']:,}) | {r['runner_s']} "
                          f"({r['torch_runtime_one_at_a_time_s']}) | |")
+    lines += ["", "## The paper's test chips as integer-only C (one process per chip, messages over pipes)", "",
+              "| model | inputs | bit-identical | bytes passed (plan) | C s | per chip: code B / data B (image B + "
+              "values B) / capacity B |", "|---|---:|---|---|---:|---|"]
+    for r in rows:
+        if "c_error" in r:
+            lines.append(f"| {r['model']} | — | — | — | — | {r['c_error']} |")
+        elif "c_chips" in r:
+            per = "; ".join(f"{c['chip']}: {c['code_bytes']:,} / {c['data_bytes']:,} ({c['image_bytes']:,} + "
+                            f"{c['arena_bytes']:,}) / {c['capacity_bytes']:,}" for c in r["c_chips"])
+            lines.append(f"| {r['model']} | {r['inputs']:,} | {r['c_bit_identical']} ({r['c_mismatches']} mismatches) "
+                         f"| {r['c_bytes_passed']:,} ({r['plan_bytes']:,}) | {r['c_s']} | {per} |")
     (RESULTS / "deploy.md").write_text("\n".join(lines) + "\n")
     return 0
 

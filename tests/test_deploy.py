@@ -5,11 +5,15 @@ bytes between chips."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import illusion_torch as il
 from illusion_torch.errors import IllusionError
@@ -26,16 +30,23 @@ def mnist_export(tmp_path_factory):
     w = job("mnist", limit=64)
     system = il.partition(w.model, w.x[:1], chips=4, capacity=capacity_for(w, 4, None), time_limit_s=5)
     folder = tmp_path_factory.mktemp("export") / "mnist"
-    export(system, folder)
+    export(system, folder, c=True)
+    if shutil.which("gcc") and shutil.which("make"):
+        build = subprocess.run(["make", "-s", "-C", str(folder / "c")], capture_output=True, text=True)
+        assert build.returncode == 0, build.stderr
     return w, system, folder
 
 
-def _run(folder, x, tmp_path, *extra):
+def _run(folder, x, tmp_path, *extra, runner="run.py"):
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "y.npy"
-    run = subprocess.run([sys.executable, str(folder / "run.py"), "--inputs", str(tmp_path / "x.npy"), "--out",
+    out.unlink(missing_ok=True)
+    run = subprocess.run([sys.executable, str(folder / runner), "--inputs", str(tmp_path / "x.npy"), "--out",
                           str(out), *extra], capture_output=True, text=True)
     return run, (np.load(out) if out.exists() else None)
+
+
+needs_gcc = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("make")), reason="needs gcc and make")
 
 
 def test_the_runner_is_bit_identical_to_the_system_and_passes_the_plans_bytes(mnist_export, tmp_path):
@@ -60,9 +71,35 @@ def test_the_runner_is_bit_identical_to_the_system_and_passes_the_plans_bytes(mn
     assert check.stdout.strip() == "False", check.stderr
 
 
-def test_a_bit_flipped_in_a_chips_image_changes_the_logits_as_our_stuck_bit_run_does(mnist_export, tmp_path):
-    import shutil
+@needs_gcc
+def test_the_chips_c_programs_are_bit_identical_and_pass_the_plans_bytes_over_pipes(mnist_export, tmp_path):
+    w, system, folder = mnist_export
+    run, y = _run(folder, w.x.numpy(), tmp_path, runner="run_c.py")
+    assert run.returncode == 0, run.stderr
+    assert np.array_equal(y.astype(np.float64), system(w.x).numpy())
+    assert int(run.stdout.split(" B passed")[0].split()[-1]) == system.inter_chip_bytes * len(w.x)
+    programs = json.loads((folder / "c" / "programs.json").read_text())
+    assert sorted(map(int, programs["chips"])) == list(range(system.mapping.n_chips))
+    source = "".join(p.read_text() for p in (folder / "c").glob("chip_*.c")) + (folder / "c" / "chip.h").read_text()
+    code = re.sub(r"/\*.*?\*/", "", source, flags=re.S)                       # without the comments
+    assert not re.search(r"\b(float|double|malloc|calloc|realloc)\b", code)   # integer only, no heap
+    check = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(folder)!r}); import run_c; "
+                            f"print(any(m in sys.modules for m in ('torch', 'onnxruntime')))"],
+                           capture_output=True, text=True)
+    assert check.stdout.strip() == "False", check.stderr
+    copy = tmp_path / "short-image"                  # a chip given an image of the wrong size: one line
+    shutil.copytree(folder, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    image = copy / manifest["chips"][0]["image"]
+    image.write_bytes(image.read_bytes()[:-1])
+    manifest["chips"][0]["image_bytes"] -= 1
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    run, y = _run(copy, w.x.numpy()[:2], tmp_path, runner="run_c.py")
+    assert run.returncode == 2 and y is None and "not the size the program was built for" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
 
+
+def test_a_bit_flipped_in_a_chips_image_changes_the_logits_as_our_stuck_bit_run_does(mnist_export, tmp_path):
     from illusion_torch.runtime import Runtime
     from illusion_torch.wear.faults import FaultyChips
 
@@ -95,11 +132,13 @@ def test_a_bit_flipped_in_a_chips_image_changes_the_logits_as_our_stuck_bit_run_
     run, y = _run(copy, w.x.numpy(), tmp_path)
     assert run.returncode == 0, run.stderr
     assert np.array_equal(y.astype(np.float64), stuck)           # the runner computes what the stuck bit does
+    if (copy / "c" / "chip_0001").is_file():                     # and so do the C programs, reading the image
+        run, y = _run(copy, w.x.numpy(), tmp_path, runner="run_c.py")
+        assert run.returncode == 0, run.stderr
+        assert np.array_equal(y.astype(np.float64), stuck)
 
 
 def test_bad_folders_and_inputs_are_one_line_each(mnist_export, tmp_path):
-    import shutil
-
     w, _, folder = mnist_export
     copy = tmp_path / "edited"
     shutil.copytree(folder, copy)
@@ -135,13 +174,38 @@ def test_export_never_replaces_a_folder_it_did_not_write(tmp_path):
     assert (mine / "notes.txt").read_text() == "keep me" and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
 
 
-def test_a_system_float32_cannot_compute_exactly_is_refused_with_its_reason():
-    from illusion_torch.deploy import export
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(0, 2),
+       st.integers(1, 2), st.integers(4, 9), st.booleans())
+def test_a_convolution_as_one_product_per_kernel_tap_equals_conv2d(groups, per_in, per_out, stride, pad, dilation,
+                                                                  size, bias):
+    import torch
+    import torch.nn.functional as F
+
+    from illusion_torch.deploy.lowering import conv2d_by_products
+
+    g = torch.Generator().manual_seed(groups * 100 + size)
+    x = torch.randint(-128, 128, (2, groups * per_in, size, size), generator=g).double()
+    w = torch.randint(-128, 128, (groups * per_out, per_in, 3, 3), generator=g).double()
+    b = torch.randint(-99, 99, (groups * per_out,), generator=g).double() if bias else None
+    if size + 2 * pad < 2 * dilation + 1:
+        return
+    want = F.conv2d(x, w, b, stride, pad, dilation, groups)
+    assert torch.equal(conv2d_by_products(x, w, b, stride, pad, dilation, groups), want)
+
+
+def test_residual_adds_are_bounded_sums_and_travel_as_integer_codes():
+    from illusion_torch.runtime.precision import layer_bounds, sum_formats
 
     w = job("resnet", limit=2)
     system = il.partition(w.model, w.x[:1], chips=4, capacity=capacity_for(w, 4, None), time_limit_s=2)
-    with pytest.raises(IllusionError, match="float32 is not proven exact"):
-        export(system, "unused-folder")
+    problems, ratios = layer_bounds(system.chips, system.graph.config.weight_format)
+    adds = [n.name for n in system.chips.expanded.graph.nodes if n.name in ratios]
+    assert adds and not any("add" in why for why in problems.values())      # y + skip: a sum with a bound
+    formats = sum_formats(system.chips, system.graph.config.weight_format, adds)
+    assert set(formats) == set(adds)
+    for name, fmt in formats.items():            # the bound holds in the format: its codes fit
+        assert ratios[name] < 2.0 ** (fmt.wl - 1) and fmt.fl == system.graph.config.weight_format.fl + 8
 
 
 def test_importing_the_package_does_not_import_onnx():
@@ -161,7 +225,7 @@ def test_the_gated_model_runs_every_wake_and_counts_a_branchs_messages_only_when
 
     w = job("d2nn", limit=48)
     system = il.partition(w.model, w.x[:1], chips=8, capacity=capacity_for(w, 8, None), time_limit_s=5)
-    export(system, tmp_path / "d2nn")
+    export(system, tmp_path / "d2nn", c=True)
     manifest = json.loads((tmp_path / "d2nn" / "manifest.json").read_text())
     assert manifest["gated"] and {s["dtype"] for s in manifest["steps"] if s["op"] == "wake"} == {"float32",
                                                                                                  "float64"}
@@ -174,6 +238,40 @@ def test_the_gated_model_runs_every_wake_and_counts_a_branchs_messages_only_when
     plan = expected_wire_bytes(runtime.profile, routes_for(system, system.mapping.n_chips + 1), runs)
     assert int(run.stdout.split(" B passed")[0].split()[-1]) == plan
     assert len(runs) == 2                                      # both routes taken among these inputs
+    if shutil.which("gcc") and shutil.which("make"):           # the C programs route the same way
+        assert subprocess.run(["make", "-s", "-C", str(tmp_path / "d2nn" / "c")]).returncode == 0
+        run, y = _run(tmp_path / "d2nn", w.x.numpy(), tmp_path, runner="run_c.py")
+        assert run.returncode == 0, run.stderr
+        assert np.array_equal(y.astype(np.float64), system(w.x).numpy())
+        assert int(run.stdout.split(" B passed")[0].split()[-1]) == plan
+
+
+@pytest.mark.slow
+def test_the_residual_network_runs_exactly_with_float64_convolutions_as_products(tmp_path):
+    """ResNet-style: 16-bit activations, so float32 is not proven exact; its convolutions run in float64 as one
+    matrix product per kernel tap, its residual sums travel as integer codes: bit-identical, bytes = plan."""
+    from illusion_torch.deploy import export
+
+    w = job("resnet", limit=16)
+    system = il.partition(w.model, w.x[:1], chips=4, capacity=capacity_for(w, 4, None), time_limit_s=5)
+    export(system, tmp_path / "resnet")
+    manifest = json.loads((tmp_path / "resnet" / "manifest.json").read_text())
+    assert "float64" in {s["dtype"] for s in manifest["steps"] if s["op"] == "wake"}
+    run, y = _run(tmp_path / "resnet", w.x.numpy(), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert np.array_equal(y.astype(np.float64), system(w.x).numpy())
+    assert int(run.stdout.split(" B passed")[0].split()[-1]) == system.inter_chip_bytes * len(w.x)
+
+
+@pytest.mark.slow
+def test_an_exact_gelu_that_must_run_in_float64_is_refused_in_one_line(tmp_path):
+    from illusion_torch.deploy import export
+
+    w = job("gpt", limit=2)
+    system = il.partition(w.model, w.x[:1], chips=4, capacity=capacity_for(w, 4, None), time_limit_s=5)
+    with pytest.raises(IllusionError, match="no float64 kernel") as refused:
+        export(system, tmp_path / "gpt")
+    assert "\n" not in str(refused.value) and not (tmp_path / "gpt").exists()
 
 
 def test_illusion_export_from_the_cli_writes_a_folder_the_runner_runs(tmp_path):

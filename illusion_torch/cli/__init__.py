@@ -180,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="per-chip ONNX programs, memory images and a runner without torch")
     mapping_options(ex)
     ex.add_argument("--out", required=True, help="a new folder (or one an earlier export wrote) for the programs")
+    ex.add_argument("--c", action="store_true", help="also integer-only C for each chip (make -C OUT/c; run_c.py)")
     ex.set_defaults(func=commands.export)
 
     sub.add_parser("models", help="registered models").set_defaults(func=commands.models)

@@ -296,10 +296,13 @@ def export(args: argparse.Namespace) -> None:
                         time_limit_s=args.time_limit)
     system.graph.model_name = args.model
     say(args, system.summary().splitlines()[0])
-    result = export_programs(system, args.out, progress=True)
+    result = export_programs(system, args.out, progress=True, c=args.c)
     say(args, f"{result.wakes} wakes on {result.chips} chips exported to {result.folder}/ in {result.seconds:.1f} s "
               f"({result.plan_bytes:,} B between chips per inference); run it without torch: python "
               f"{result.folder}/run.py --inputs x.npy --out logits.npy")
+    if args.c:
+        say(args, f"C for each chip: make -C {result.folder}/c && python {result.folder}/run_c.py --inputs x.npy "
+                  f"--out logits.npy")
 
 
 def models(args: argparse.Namespace) -> None:

@@ -9,7 +9,9 @@ Usage::
 
 The folder:
 
-- ``wakes/wake_NNN.onnx`` — wake NNN's program (``ChipPrograms.wakes``), exported by ``torch.onnx`` (dynamo).
+- ``wakes/wake_NNN.onnx`` — wake NNN's program (``ChipPrograms.wakes``), exported by ``torch.onnx``: the
+  TorchScript tracer first (milliseconds; kept only when onnxruntime then reproduces the program exactly for one
+  and two inputs), else the dynamo exporter (seconds). Wakes with one structure share one graph.
   Its first inputs are the values it receives, the rest the weights it reads: those are graph inputs, not
   initializers, so the runner binds them from the chip's image (a flipped bit in the image changes what the
   chip computes, as it would on the chip). The batch dimension is free.
@@ -24,11 +26,12 @@ The folder:
   codes, counts those bytes and prints them beside the plan's.
 
 The graphs compute in float32 where ``runtime.precision.exact_dtype`` proves it exact for the system (every sum
-below 2^23 LSBs), else in float64 (exact for fixed-point sums below 2^53 LSBs) — but onnxruntime has no float64
-convolution, so there a wake with a convolution runs in float32 (every convolution's sums proven exact in it,
-else one refusal) and the others in float64. A value whose shape depends on the input is refused with one
-line. A gated model (D2NN) runs every wake (the select keeps the route's branch, as in process) and counts a
-branch's messages only for the inputs whose route takes it, as the plan does.
+below 2^23 LSBs), else in float64 (exact for fixed-point sums below 2^53 LSBs). onnxruntime has no float64
+convolution: a wake with a convolution runs in float32 where every sum it computes is proven exact in float32,
+else in float64 with each convolution lowered to one matrix product per kernel tap (``deploy.lowering``). A
+value whose shape depends on the input is refused with one line. A gated model (D2NN) runs every wake (the
+select keeps the route's branch, as in process) and counts a branch's messages only for the inputs whose route
+takes it, as the plan does.
 """
 
 from __future__ import annotations
@@ -53,12 +56,13 @@ from ..errors import IllusionError
 from ..partitioning.partition import Partition
 from ..partitioning.slices import GroupSlice
 from ..partitioning.trace import HOST
+from .lowering import convolutions_as_products
 
 __all__ = ["export", "ExportResult", "MANIFEST_VERSION", "INSTALL_HINT"]
 
 MANIFEST_VERSION = 1
 INSTALL_HINT = "pip install onnx onnxruntime onnxscript (or: pip install 'illusion_torch[deploy]')"
-FILES = ("manifest.json", "run.py", "wakes", "images")          # what an export writes in its folder
+FILES = ("manifest.json", "run.py", "wakes", "images", "c", "run_c.py")          # what an export writes in its folder
 FORMAT = "illusion_torch per-chip programs"
 
 
@@ -94,6 +98,56 @@ class _Wake(nn.Module):
         return tuple(tree_flatten(out)[0])
 
 
+class _TracedWake(nn.Module):
+    """``_Wake`` for the TorchScript tracer, which cannot trace ``functional_call``: a copy of the program whose
+    bound weights are plain attributes, set from the arguments on each call."""
+
+    def __init__(self, gm: fx.GraphModule, bound: list[str], spec) -> None:
+        super().__init__()
+        self.gm, self.bound, self.spec = copy.deepcopy(gm), bound, spec
+        for name in bound:
+            owner, _, attr = name.rpartition(".")
+            m = self.gm.get_submodule(owner)
+            m._parameters.pop(attr, None)
+            m._buffers.pop(attr, None)
+
+    def forward(self, *args: torch.Tensor):
+        k = len(args) - len(self.bound)
+        for name, t in zip(self.bound, args[k:], strict=True):
+            owner, _, attr = name.rpartition(".")
+            setattr(self.gm.get_submodule(owner), attr, t)
+        return tuple(tree_flatten(self.gm(*tree_unflatten(list(args[:k]), self.spec)))[0])
+
+
+def _traced_export(gm, bound, spec, leaves, weights, names, outs, path: Path) -> list[str] | None:
+    """Export by the TorchScript tracer (tens of milliseconds where the dynamo exporter takes seconds) and keep
+    it only if onnxruntime then computes the program's own outputs exactly for one and for two inputs: the
+    inputs the graph takes (the tracer drops those it does not read); None otherwise (the caller uses the dynamo
+    exporter)."""
+    import onnxruntime as ort
+
+    try:
+        traced = _TracedWake(gm, bound, spec).eval()
+        torch.onnx.export(traced, tuple(leaves) + tuple(weights), str(path), dynamo=False, input_names=names,
+                          output_names=outs, dynamic_axes={n: {0: "batch"} for n in names[:len(leaves)]})
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        taken = [i.name for i in session.get_inputs()]
+        if [n for n in names if n in taken] != taken:
+            return None
+        for rows in (1, 2):
+            args = [t[:rows] if isinstance(t, torch.Tensor) and t.dim() else t for t in leaves] + list(weights)
+            with torch.no_grad():
+                want = traced(*args)
+            got = session.run(None, {n: a.numpy() for n, a in zip(names, args, strict=True) if n in taken})
+            if len(got) != len(want) or not all(np.array_equal(g, w.numpy()) for g, w in zip(got, want, strict=True)):
+                return None
+        return taken
+    except Exception:  # noqa: BLE001 - the tracer or onnxruntime refused: the dynamo exporter decides
+        return None
+
+
 def _wake_args(system: Partition, x: torch.Tensor) -> dict[str, list]:
     """Each top-graph wake call's arguments for the batch ``x`` (float32 values), in order."""
     seen: dict[str, list] = {}
@@ -120,9 +174,10 @@ def _image_bytes(img) -> bytes:
 
 
 def export(system: Partition, folder: str | Path, *, example: torch.Tensor | None = None,
-           progress: bool = False) -> ExportResult:
+           progress: bool = False, c: bool = False) -> ExportResult:
     """Write ``system``'s per-chip programs into ``folder`` (see the module); ``example``: a batch to trace
-    the wakes with (default: zeros of the traced input's shape, two of them)."""
+    the wakes with (default: zeros of the traced input's shape, two of them); ``c``: also integer-only C for
+    each chip (``deploy.c_export``)."""
     from ..runtime.precision import exact_dtype
 
     _require_onnx()
@@ -133,11 +188,10 @@ def export(system: Partition, folder: str | Path, *, example: torch.Tensor | Non
         raise IllusionError("a float model has no integer memory image to export; export its fixed-point version "
                             "(illusion_torch.quantized.fixed_point_version or ptq.post_training_quantize)")
     dtype, reason = exact_dtype(programs, cfg.weight_format, per_tensor=cfg.per_tensor_formats)
-    if dtype != torch.float32:
-        _convolutions_exact_in_float32(programs, cfg, reason)
+    float32_wakes = set(programs.wake_of.values()) if dtype == torch.float32 else _float32_wakes(programs, cfg)
     target = _replaceable(Path(folder))
     with _fresh(target) as folder:
-        return _write(system, folder, target, example, progress, reason, started, dtype)
+        return _write(system, folder, target, example, progress, reason, started, dtype, float32_wakes, with_c=c)
 
 
 def _convolutions(gm: fx.GraphModule) -> set[str]:
@@ -146,23 +200,32 @@ def _convolutions(gm: fx.GraphModule) -> set[str]:
     return {nodes[name].meta.get("orig", name) for name in _conv_nodes(gm)}
 
 
-def _convolutions_exact_in_float32(programs, cfg, reason: str) -> None:
-    """A system that needs float64 somewhere: its wakes with convolutions run in float32 (onnxruntime has no
-    float64 convolution), so in each of them every node must be proven exact in float32 and every convolution's
-    sums bounded below 2^23 LSBs; else one refusal naming the first that is not."""
+def _float32_wakes(programs, cfg) -> set[int]:
+    """The wakes float32 computes exactly (``runtime.precision``: no unproven node in them, every sum they
+    compute — a layer's, a residual add's — bounded below 2^23 LSBs)."""
     from ..runtime.precision import LIMIT, layer_bounds
 
     problems, ratios = layer_bounds(programs, cfg.weight_format, per_tensor=cfg.per_tensor_formats)
-    conv_wakes = {programs.wake_of[n] for n in _conv_nodes(programs.expanded)}
-    for name, why in problems.items():
-        if programs.wake_of.get(name) in conv_wakes:
-            raise IllusionError(f"onnxruntime computes convolutions in float32 at most, and float32 is not proven "
-                                f"exact for this system ({why}, in a wake with a convolution); an integer "
-                                f"lowering is not written yet")
-    for layer in sorted(_convolutions(programs.expanded)):
-        if ratios.get(layer, float(LIMIT)) >= LIMIT:
-            raise IllusionError(f"onnxruntime computes convolutions in float32 at most, and float32 is not proven "
-                                f"exact for convolution {layer} ({reason}); an integer lowering is not written yet")
+    wakes = set(programs.wake_of.values())
+    for n in programs.expanded.graph.nodes:
+        key = n.name if n.name in ratios else n.meta.get("orig", n.name)
+        if n.name in problems or ratios.get(key, 0.0) >= LIMIT:
+            wakes.discard(programs.wake_of.get(n.name))
+    return wakes
+
+
+def _erf_node(gm: fx.GraphModule) -> str | None:
+    """The first node of ``gm`` that computes an exact (erf) GELU, or None."""
+    import torch.nn.functional as F
+
+    modules = dict(gm.named_modules())
+    for n in gm.graph.nodes:
+        m = modules.get(str(n.target)) if n.op == "call_module" else None
+        if (isinstance(m, nn.GELU) and m.approximate == "none") or (
+                n.op == "call_function" and n.target in (F.gelu, torch.ops.aten.gelu.default)
+                and n.kwargs.get("approximate", "none") == "none"):
+            return n.name
+    return None
 
 
 def _conv_nodes(gm: fx.GraphModule) -> list[str]:
@@ -221,7 +284,7 @@ class _fresh:
 
 
 def _write(system: Partition, folder: Path, target: Path, example, progress: bool, reason: str,
-           started: float, dtype: torch.dtype) -> ExportResult:
+           started: float, dtype: torch.dtype, float32_wakes: set[int], with_c: bool = False) -> ExportResult:
     from ..distributed.launch import expected_wire_bytes, routes_for
     from ..distributed.rank import _steps
     from ..runtime import Runtime
@@ -271,14 +334,20 @@ def _write(system: Partition, folder: Path, target: Path, example, progress: boo
             tensors = dict(gm.named_parameters()) | dict(gm.named_buffers())
             bound = [name for name, t in tensors.items() if id(t) in region_of]
             values = args_of[str(top_nodes[s.name].target)]
-            wake_dtype = torch.float32 if dtype == torch.float32 or _convolutions(gm) else torch.float64
+            wake_dtype = torch.float32 if s.wake in float32_wakes and _convolutions(gm) else dtype
             weights = [tensors[name].detach().to(wake_dtype) for name in bound]
             key = _structure(gm, bound, values, tensors) + str(wake_dtype)
+            erf = _erf_node(gm) if wake_dtype == torch.float64 else None
+            if erf is not None:
+                raise IllusionError(f"wake {s.wake} (chip {chip}) computes in float64 and {erf} is an exact GELU "
+                                    f"(erf), which onnxruntime has no float64 kernel for; such models cannot be "
+                                    f"exported exactly yet")
             if key in files:                           # the same program on other weights: one graph
-                file, (outs, structure, single) = files[key]
+                file, (outs, structure, single, taken) = files[key]
             else:
                 try:
-                    outs, structure, single = _export_wake(gm, bound, values, weights, folder / file, wake_dtype)
+                    outs, structure, single, taken = _export_wake(gm, bound, values, weights, folder / file,
+                                                                  wake_dtype)
                 except Exception as e:  # noqa: BLE001 - the exporter raises many types; one line names the wake
                     while e.__cause__ is not None:               # the exporter wraps the reason
                         e = e.__cause__
@@ -286,12 +355,12 @@ def _write(system: Partition, folder: Path, target: Path, example, progress: boo
                     first = (text.splitlines() or [type(e).__name__])[0][:200]
                     raise IllusionError(f"wake {s.wake} (chip {chip}) cannot be exported to ONNX: "
                                         f"{type(e).__name__}: {first}") from None
-                files[key] = (file, (outs, structure, single))
+                files[key] = (file, (outs, structure, single, taken))
                 if progress:
                     print(f"graph {len(files)}: wake {s.wake} (chip {chip})", flush=True)
             manifest_steps.append({
                 "op": "wake", "name": s.name, "index": s.wake, "chip": None if chip == HOST else int(chip),
-                "file": file, "reads": [a[1] for a in s.args], "outputs": outs,
+                "file": file, "reads": [a[1] for a in s.args], "outputs": outs, "inputs": taken,
                 "structure": structure, "dtype": str(wake_dtype).removeprefix("torch."), "one_at_a_time": single,
                 "binds": [{"input": f"w{j}", **_weight(*region_of[id(tensors[name])])} for j, name in
                           enumerate(bound)]})
@@ -319,6 +388,12 @@ def _write(system: Partition, folder: Path, target: Path, example, progress: boo
                 "plan_bytes_per_route": plan_routes if programs.gated else {}}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     shutil.copyfile(Path(__file__).with_name("run.py"), folder / "run.py")
+    if with_c:
+        from .c_export import write_c
+
+        if progress:
+            print("integer-only C for each chip", flush=True)
+        write_c(system, folder, manifest, args_of, region_of)
     return ExportResult(target, len(programs.wakes), n_chips, time.perf_counter() - started, plan)
 
 
@@ -365,13 +440,16 @@ def _module_key(m: nn.Module) -> str:
 
 
 def _export_wake(gm: fx.GraphModule, bound: list[str], values: list, weights: list, path: Path,
-                 dtype: torch.dtype = torch.float32) -> tuple[list, object, bool]:
-    """One wake as ONNX: inputs x0… (values, batch free) then w0… (weights); outputs y0…."""
+                 dtype: torch.dtype = torch.float32) -> tuple[list, object, bool, list[str]]:
+    """One wake as ONNX: inputs x0… (values, batch free) then w0… (weights); outputs y0…; (outputs, their
+    nesting, whether the graph takes one input at a time, the inputs it takes)."""
     import torch.onnx
 
     gm.recompile()
+    lowering = contextlib.nullcontext()
     if dtype != torch.float32:                 # a copy in the compute dtype (its kept tensors too)
         gm = copy.deepcopy(gm).to(dtype)
+        lowering = convolutions_as_products()  # onnxruntime has no float64 Conv
     values = [v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else
               tuple(t.to(dtype) if t.is_floating_point() else t for t in v) if isinstance(v, tuple) else v
               for v in values]
@@ -386,8 +464,12 @@ def _export_wake(gm: fx.GraphModule, bound: list[str], values: list, weights: li
     names = [f"x{i}" for i in range(len(leaves))] + [f"w{j}" for j in range(len(weights))]
     outs = [f"y{k}" for k in range(n_out)]
     one_at_a_time = False
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):   # the exporter's own chatter
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), lowering:   # exporter's chatter
         warnings.simplefilter("ignore")
+        taken = _traced_export(gm, bound, spec, leaves, weights, names, outs, path)
+        if taken is not None:
+            structure = tree_unflatten(list(range(n_out)), tree_flatten(out_nested)[1])
+            return outs, _jsonable(structure), False, taken
         try:
             program = torch.onnx.export(wrapper, tuple(leaves) + tuple(weights), dynamo=True, input_names=names,
                                         output_names=outs, dynamic_shapes=(dynamic,), optimize=True,
@@ -399,7 +481,7 @@ def _export_wake(gm: fx.GraphModule, bound: list[str], values: list, weights: li
                                         output_names=outs, optimize=True, verbose=False)
     program.save(str(path))
     structure = tree_unflatten(list(range(n_out)), tree_flatten(out_nested)[1])
-    return outs, _jsonable(structure), one_at_a_time
+    return outs, _jsonable(structure), one_at_a_time, names
 
 
 def _jsonable(structure):
@@ -415,8 +497,12 @@ def _values(system: Partition, routes, chip_of_rank: dict, example: torch.Tensor
     for t in profile.transfers:
         branches.setdefault((t.tensor, t.src, t.dst), set()).add(t.branch)
     from ..distributed.rank import probe_shapes, shape_for, variable
+    from ..runtime.precision import sum_formats
 
     shapes = probe_shapes(system.chips, example)
+    cfg = system.graph.config
+    sums = sum_formats(system.chips, cfg.weight_format, list(routes.expanded_name.values()),
+                       per_tensor=cfg.per_tensor_formats)        # unrounded sums: integer codes of a finer step
     values, messages = {}, []
     for v in routes.values.values():
         names = [v.name] if v.parts is None else [f"{v.name}[{k}]" for k in v.parts]
@@ -433,12 +519,16 @@ def _values(system: Partition, routes, chip_of_rank: dict, example: torch.Tensor
             one = shape_for(shape, 1)
             bits = wire.bits if wire.fl is not None else torch.empty(0, dtype=shape[2]).element_size() * 8
             tensor = routes.expanded_name.get(v.name)
+            fl, holds = wire.fl, bits
+            known = sums.get(tensor) if v.parts is None else None        # the bound of unrounded sums
+            if known is not None and known.wl <= bits and fl in (None, known.fl):
+                fl, holds = known.fl, known.wl      # codes of the plan's width (not floats), within holds_bits
             only = {}
             for d in dests:
                 routes_taken = branches.get((tensor, src, d), {None})
                 if None not in routes_taken:
                     only[str(d)] = sorted(routes_taken)
-            values[name] = {"chip": None if src == HOST else src, "fl": wire.fl, "bits": int(bits),
+            values[name] = {"chip": None if src == HOST else src, "fl": fl, "bits": int(bits), "holds_bits": holds,
                             "shape_per_input": list(one[1:]), "to": [None if d == HOST else d for d in dests],
                             "only_for_routes": only}
             if src != HOST:

@@ -29,9 +29,9 @@ class ExportError(Exception):
 class System:
     """An exported system: its manifest, its chips' images and one session per wake."""
 
-    def __init__(self, folder: str | Path) -> None:
-        import onnxruntime as ort
+    one_at_a_time = False                       # True: ``run`` takes one input at a time
 
+    def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         path = self.folder / "manifest.json"
         try:
@@ -54,6 +54,14 @@ class System:
                 raise ExportError(f"{image}: {len(data)} B where the manifest says {chip['image_bytes']} B; "
                                   f"export the system again")
             self.images[chip["chip"]] = data
+        self.weights = {}                       # (chip, address) -> values, decoded once
+        self.routes: list[int] = []             # a gated model's route of every input run
+        self.open()
+
+    def open(self) -> None:
+        """Load one onnxruntime session per wake."""
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.log_severity_level = 3
         self.sessions = {}
@@ -68,8 +76,18 @@ class System:
                 except Exception as e:  # onnxruntime raises its own types for a file it cannot read
                     raise ExportError(f"{file}: onnxruntime cannot load it ({str(e).splitlines()[0][:160]}); "
                                       f"export the system again") from None
-        self.weights = {}                       # (chip, address) -> values, decoded once
-        self.routes: list[int] = []             # a gated model's route of every input run
+
+    def close(self) -> None:
+        """Release what ``open`` took (nothing for onnxruntime sessions)."""
+
+    def compute(self, step: dict, leaves: list[np.ndarray]) -> list[np.ndarray]:
+        """A wake's flat outputs for its flat inputs (``leaves``), by its onnxruntime session."""
+        dtype = np.float64 if step.get("dtype") == "float64" else np.float32
+        feed = {f"x{i}": (_as(p, dtype) if p.dtype.kind == "f" else p) for i, p in enumerate(leaves)}
+        for b in step["binds"]:
+            feed[b["input"]] = self.weight(b).astype(dtype, copy=False)
+        taken = step.get("inputs", list(feed))         # the inputs the graph reads (the exporter drops others)
+        return self.sessions[step["index"]].run(None, {k: feed[k] for k in taken})
 
     def weight(self, w: dict) -> np.ndarray:
         """A weight's values from its chip's image: codes × 2^-fl, in its shape."""
@@ -115,11 +133,7 @@ class System:
                                 later.append((nbytes // max(1, len(part)), only))
                             delivered.add((key, chip))
                         leaves.extend(_leaves(part))
-                dtype = np.float64 if step.get("dtype") == "float64" else np.float32
-                feed = {f"x{i}": (_as(p, dtype) if p.dtype.kind == "f" else p) for i, p in enumerate(leaves)}
-                for b in step["binds"]:
-                    feed[b["input"]] = self.weight(b).astype(dtype, copy=False)
-                outs = self.sessions[step["index"]].run(None, feed)
+                outs = self.compute(step, leaves)
                 env[step["name"]] = _nested(step["structure"], outs)
             elif op == "output":
                 if self.manifest.get("gated"):
@@ -159,7 +173,7 @@ def _passed(value: np.ndarray, v: dict) -> tuple[np.ndarray, int]:
     return (codes.astype(np.float64) * 2.0 ** -v["fl"]).astype(value.dtype), codes.nbytes
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, system_class: type = System) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--inputs", required=True, help="a .npy file: a batch of inputs (N, ...)")
     ap.add_argument("--out", required=True, help="the .npy file to write the outputs to (not overwritten)")
@@ -176,20 +190,21 @@ def main(argv: list[str] | None = None) -> int:
             x = np.load(args.inputs)
         except (OSError, ValueError) as e:
             raise ExportError(f"{args.inputs}: cannot read it as a .npy array ({e})") from None
-        system = System(args.folder)
+        system = system_class(args.folder)
         want = system.manifest["input"]["shape_per_input"]
         if list(x.shape[1:]) != want:
             raise ExportError(f"{args.inputs}: inputs of shape {list(x.shape)}; the system takes (N, "
                               f"{', '.join(map(str, want))})")
         started = time.perf_counter()
         outs, sent = [], 0
-        if any(s.get("one_at_a_time") for s in system.manifest["steps"]):
+        if system.one_at_a_time or any(s.get("one_at_a_time") for s in system.manifest["steps"]):
             args.batch = 1                      # a wake exported for one input at a time
         for i in range(0, len(x), args.batch):
             out, nbytes = system.run(np.ascontiguousarray(x[i:i + args.batch]))
             outs.append(out)
             sent += nbytes
         seconds = time.perf_counter() - started
+        system.close()
         partial = target.with_name(f".{target.name}.partial.npy")
         try:                                    # whole or not at all: an interrupted write leaves no file
             np.save(partial, np.concatenate(outs))

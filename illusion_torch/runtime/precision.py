@@ -12,13 +12,16 @@ below 2^24 LSBs (in any summation order), and rounding to a fixed-point format (
 bias together) we bound |sum| ≤ max over outputs of Σ|w|·max|x| + |b|, with max|x| from the format of the
 rounding point that produced the input; float32 is used only when every layer's bound is below 2^23 LSBs
 and every other node is one whose float32 result is exact (ReLU, max pooling, rounding, hard sigmoid/tanh,
-slicing, concatenation, adds of fixed-point values, argmax). Anything else — average pooling, a raw
-residual add, an unrounded model input, a float model — computes in float64, which is exact for
+slicing, concatenation, adds of fixed-point values, argmax). A residual add of a layer's unrounded sums
+and another value (a rounded value, or a second layer's sums: ResNet's ``conv2(x) + shortcut(x)``) is one
+sum too: its bound is the bounds of what it adds and its step the finest of their steps. Anything else —
+average pooling, an unrounded model input, a float model — computes in float64, which is exact for
 fixed-point models with sums below 2^53 LSBs (the reference model runs in float64 too).
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from collections import defaultdict
 
@@ -31,7 +34,7 @@ from ..partitioning.ops import op_of
 from ..partitioning.slices import BiasAdd, GroupSlice, LstmSlice
 from ..partitioning.wakes import ChipPrograms
 
-__all__ = ["exact_dtype", "layer_bounds", "format_of", "LIMIT"]
+__all__ = ["exact_dtype", "layer_bounds", "format_of", "sum_formats", "LIMIT"]
 
 LIMIT = 2.0 ** 23
 
@@ -83,8 +86,39 @@ def exact_dtype(programs: ChipPrograms, weight_format: FixedPoint | None, *,
 def layer_bounds(programs: ChipPrograms, weight_format: FixedPoint, *,
                  per_tensor: bool = False) -> tuple[dict[str, str], dict[str, float]]:
     """({expanded node float32 cannot be proven exact for, whatever the sums: why}, in graph order; per weighted
-    layer of the model — the expanded nodes' ``orig`` — the bound on its sums in LSBs, for the layers whose
-    inputs have a known format): ``exact_dtype``'s evidence."""
+    layer of the model — the expanded nodes' ``orig`` — and per residual add, the bound on its sums in LSBs, for
+    those whose inputs have a known format): ``exact_dtype``'s evidence."""
+    problems, ratios, _, _ = _bounds(programs, weight_format, per_tensor)
+    return problems, ratios
+
+
+def sum_formats(programs: ChipPrograms, weight_format: FixedPoint, names: list[str], *,
+                per_tensor: bool = False) -> dict[str, FixedPoint]:
+    """For each expanded node in ``names`` whose value is unrounded sums (a layer's, a residual add's, or a
+    pass-through of them) with a known bound: the format that holds it exactly — fractional bits of its finest
+    step, and the fewest bits (sign included) its bound needs. These values travel as integer codes of that step.
+
+        sum_formats(system.chips, FixedPoint(8, 6), ["getitem_1"])    # {'getitem_1': FixedPoint(27, 14)}
+    """
+    _, _, total, lsb = _bounds(programs, weight_format, per_tensor)
+    modules = dict(programs.expanded.named_modules())
+    nodes = {n.name: n for n in programs.expanded.graph.nodes}
+    memo: dict = {}
+    out = {}
+    for name in names:
+        terms = _terms(nodes[name], modules, memo, {}) if name in nodes else None
+        if not terms or not all(isinstance(t, FixedPoint) or t in total for t in terms):
+            continue
+        size = sum(c * (2.0 ** (t.wl - 1 - t.fl) if isinstance(t, FixedPoint) else total[t]) for t, c in terms.items())
+        fl = max(t.fl if isinstance(t, FixedPoint) else -round(math.log2(lsb[t])) for t in terms)
+        wl = math.floor(math.log2(max(size * 2.0 ** fl, 1.0))) + 2       # 2^(wl-1) > the largest |code|
+        if wl <= 64:
+            out[name] = FixedPoint(wl, fl)
+    return out
+
+
+def _bounds(programs: ChipPrograms, weight_format: FixedPoint, per_tensor: bool):
+    """(problems, ratios, each layer's bound on |sum|, each layer's step): ``layer_bounds`` and ``sum_formats``."""
     problems: dict[str, str] = {}
     wfmt = weight_format
     gm = programs.expanded
@@ -94,6 +128,7 @@ def layer_bounds(programs: ChipPrograms, weight_format: FixedPoint, *,
     partial: set[str] = set()                           # layers split by inputs: their slices' sums add up
     lsb: dict[str, float] = {}
     seen: set[str] = set()
+    residual: dict[str, dict] = {}                      # per cross-layer add: {layer or format: how often}
 
     def layer(node, weight: torch.Tensor, bias: torch.Tensor | None, x_fmt: FixedPoint | None) -> str | None:
         if x_fmt is None:
@@ -136,7 +171,11 @@ def layer_bounds(programs: ChipPrograms, weight_format: FixedPoint, *,
             if same_layer:
                 partial.add(n.meta["orig"])
             elif not (format_of(a, modules, memo) and format_of(b, modules, memo)):
-                problem = f"{n.name}: an add of values without a known fixed-point format"
+                terms = _terms(n, modules, memo, {})
+                if terms is None:
+                    problem = f"{n.name}: an add of values without a known fixed-point format"
+                else:
+                    residual[n.name] = terms
         elif op_of(n, modules).exact_f32:
             pass
         else:
@@ -144,4 +183,45 @@ def layer_bounds(programs: ChipPrograms, weight_format: FixedPoint, *,
         if problem:
             problems[n.name] = problem
     total = {k: sum(v) if k in partial else max(v) for k, v in bound.items() if k in lsb}
-    return problems, {k: total[k] / lsb[k] for k in total}
+    ratios = {k: total[k] / lsb[k] for k in total}
+    for name, terms in residual.items():
+        if all(isinstance(t, FixedPoint) or t in total for t in terms):
+            size = sum(c * (2.0 ** (t.wl - 1 - t.fl) if isinstance(t, FixedPoint) else total[t])
+                       for t, c in terms.items())
+            step = min(2.0 ** -t.fl if isinstance(t, FixedPoint) else lsb[t] for t in terms)
+            ratios[name] = size / step
+        else:
+            problems[name] = f"{name}: an add of values without a known fixed-point format"
+    return problems, ratios, total, lsb
+
+
+def _terms(node: fx.Node, modules: dict[str, nn.Module], memo: dict, done: dict) -> dict | None:
+    """What ``node``'s value sums, as {model layer (its unrounded sums) or FixedPoint (a rounded value): how many
+    times}, through pass-throughs (ReLU, slicing, concatenation: the most of each input) and adds (the sum of
+    both); None where a term is neither."""
+    if node.name in done:
+        return done[node.name]
+    done[node.name] = None
+    fmt = format_of(node, modules, memo)
+    m = modules.get(str(node.target)) if node.op == "call_module" else None
+    out: dict | None = None
+    if fmt is not None:
+        out = {fmt: 1}
+    elif isinstance(m, (nn.Conv2d, nn.Linear, GroupSlice, BiasAdd)):
+        out = {node.meta.get("orig", node.name): 1}
+    elif node.op == "call_function" and node.target in (operator.add, torch.add) and len(node.all_input_nodes) == 2:
+        a, b = (_terms(x, modules, memo, done) for x in node.all_input_nodes)
+        if a is not None and b is not None:
+            if a.keys() == b.keys() == {node.meta.get("orig")} and len(a) == 1:
+                out = a                                 # slices of one layer: its bound already sums them
+            else:
+                out = {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
+    elif op_of(node, modules).keeps_format and node.all_input_nodes:
+        parts = [_terms(x, modules, memo, done) for x in node.all_input_nodes]
+        if all(p is not None for p in parts):
+            out = {}
+            for p in parts:
+                for k, c in p.items():
+                    out[k] = max(out.get(k, 0), c)
+    done[node.name] = out
+    return out
