@@ -509,7 +509,7 @@ def write_c(system, folder: Path, manifest: dict, args_of: dict, region_of: dict
         f"CHIPS = {chips}\n\nall: $(CHIPS)\n\n"
         "chip_%.o: chip_%.c chip.h\n\t$(CC) $(CFLAGS) -c -o $@ $<\n\n"
         "chip_%: chip_%.o\n\t$(CC) -o $@ $<\n\n"
-        "clean:\n\trm -f $(CHIPS) $(CHIPS:=.o)\n\n.PHONY: all clean\n")
+        "clean:\n\trm -f $(CHIPS) $(CHIPS:=.o)\n\n.PHONY: all clean\n.SECONDARY:\n")
     (out / "programs.json").write_text(json.dumps(table, indent=1) + "\n")
     shutil.copyfile(HERE / "run_c.py", folder / "run_c.py")
     return table
