@@ -24,6 +24,7 @@ import torch
 from torch import fx, nn
 
 from .cost.hardware import ChipSpec
+from .errors import IllusionError
 from .partitioning.exported import lift
 from .partitioning.inputs import check_batch
 from .partitioning.partition import Partition
@@ -52,6 +53,16 @@ class IllusionSystem(Partition):
             batch_size: int | None = None, progress: bool = False) -> Report:
         """Run ``x`` chip by chip on ``preset`` chips: accuracy, mismatches, energy and time vs the ideal chip."""
         return simulate(self, x, y, preset=preset, batch_size=batch_size, progress=progress)
+
+    def export(self, folder: str, format: str = "onnx", *, progress: bool = False):
+        """Write the per-chip programs into ``folder`` (``deploy.export``; the ``deploy`` extra): ``"onnx"`` —
+        an ONNX graph per wake, the chips' memory images, ``manifest.json`` and ``run.py``; ``"c"`` — all of that
+        and integer-only C for each chip with ``run_c.py``. ``system.export("mnist-export", format="c")``."""
+        if format not in ("onnx", "c"):
+            raise IllusionError(f"unknown export format {format!r}: use 'onnx' or 'c'")
+        from .deploy import export
+
+        return export(self, folder, progress=progress, c=format == "c")
 
 
 def build(model: nn.Module, graph: OpGraph, mapping: Mapping) -> IllusionSystem:

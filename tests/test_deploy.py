@@ -25,12 +25,10 @@ pytest.importorskip("onnxscript")
 
 @pytest.fixture(scope="module")
 def mnist_export(tmp_path_factory):
-    from illusion_torch.deploy import export
-
     w = job("mnist", limit=64)
     system = il.partition(w.model, w.x[:1], chips=4, capacity=capacity_for(w, 4, None), time_limit_s=5)
     folder = tmp_path_factory.mktemp("export") / "mnist"
-    export(system, folder, c=True)
+    system.export(folder, format="c")                  # = deploy.export(system, folder, c=True)
     if shutil.which("gcc") and shutil.which("make"):
         build = subprocess.run(["make", "-s", "-C", str(folder / "c")], capture_output=True, text=True)
         assert build.returncode == 0, build.stderr

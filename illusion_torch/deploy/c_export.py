@@ -130,6 +130,19 @@ class _Wake:
         self.env[node.name] = v
         return v
 
+    def in_place(self, node: fx.Node, shape, fl: int, bound: float, kind: str = "fixed") -> _Value:
+        """A new value for an elementwise op: in its input's block when the input dies here, else a new block."""
+        src = node.args[0]
+        x = self.env.get(src.name) if isinstance(src, fx.Node) else None
+        if x is None or not x.owned or self.last_use.get(src.name) != node.name or x.numel != math.prod(shape):
+            return self.new(node, shape, fl, bound, kind)
+        if bound >= 2.0 ** 31:
+            raise IllusionError(f"wake {self.index}: {node.name}: its codes may reach {bound:.3g}, beyond int32")
+        x.owned = False                                 # the block passes to the result
+        v = _Value(x.offset, tuple(int(d) for d in shape), fl, kind, bound=bound)
+        self.env[node.name] = v
+        return v
+
     def ref(self, v: _Value) -> str:
         return f"arena + {v.offset}"
 
@@ -197,7 +210,7 @@ class _Wake:
         if isinstance(m, QuantPoint):
             x = ins[0]
             lo, hi = _codes(m.format)
-            y = self.new(n, shape, m.format.fl, 2.0 ** (m.format.wl - 1))
+            y = self.in_place(n, shape, m.format.fl, 2.0 ** (m.format.wl - 1))
             self.lines.append(f"requant({self.ref(y)}, {self.ref(x)}, {y.numel}, {x.fl - m.format.fl}, {lo}, {hi});")
         elif type(m) is nn.Conv2d:
             self.conv(n, m, ins[0], shape)
@@ -220,7 +233,7 @@ class _Wake:
         elif isinstance(m, nn.ReLU) or (n.op in ("call_function", "call_method") and
                                         n.target in (torch.relu, torch.nn.functional.relu, "relu")):
             x = ins[0]
-            y = self.new(n, shape, x.fl, x.bound, x.kind)
+            y = self.in_place(n, shape, x.fl, x.bound, x.kind)
             self.lines.append(f"relu({self.ref(y)}, {self.ref(x)}, {y.numel});")
         elif n.op == "call_function" and n.target is operator.getitem and isinstance(ins[0], _Value) \
                 and ins[0].kind == "tuple":

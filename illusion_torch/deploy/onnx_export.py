@@ -353,8 +353,8 @@ def _write(system: Partition, folder: Path, target: Path, example, progress: boo
                         e = e.__cause__
                     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()     # the exporter's colours
                     first = (text.splitlines() or [type(e).__name__])[0][:200]
-                    raise IllusionError(f"wake {s.wake} (chip {chip}) cannot be exported to ONNX: "
-                                        f"{type(e).__name__}: {first}") from None
+                    why = first if isinstance(e, IllusionError) else f"{type(e).__name__}: {first}"
+                    raise IllusionError(f"wake {s.wake} (chip {chip}) cannot be exported to ONNX: {why}") from None
                 files[key] = (file, (outs, structure, single, taken))
                 if progress:
                     print(f"graph {len(files)}: wake {s.wake} (chip {chip})", flush=True)
@@ -459,6 +459,9 @@ def _export_wake(gm: fx.GraphModule, bound: list[str], values: list, weights: li
         out = wrapper(*leaves, *weights)
         out_nested = torch.func.functional_call(gm, dict(zip(bound, weights, strict=True)), tuple(values))
     n_out = len(out)
+    if not all(isinstance(o, torch.Tensor) for o in out):
+        raise IllusionError("it returns a number computed from its input's shape (a sequence length the chips "
+                            "receive), which the ONNX exporters cannot return as a value")
     batch = torch.export.Dim("batch", min=1)
     dynamic = tuple({0: batch} for _ in leaves) + tuple(None for _ in weights)
     names = [f"x{i}" for i in range(len(leaves))] + [f"w{j}" for j in range(len(weights))]
