@@ -29,7 +29,7 @@ from .partitioning.exported import lift
 from .partitioning.inputs import check_batch
 from .partitioning.partition import Partition
 from .partitioning.plan import Mapping, inter_chip_bytes
-from .partitioning.solver import Mapper, solve
+from .partitioning.solver import Mapper, Objective, solve
 from .partitioning.trace import ORDERS, OpGraph, shorter_branches_first, trace
 from .report import Report, simulate
 
@@ -81,8 +81,13 @@ def partition(model: nn.Module | torch.export.ExportedProgram, example_inputs: t
               capacity: str | int | list, chips: int | None = None, max_chips: int | None = None,
               solver: str | Mapper = "bilp",
               time_limit_s: float = 60.0, activation_cap: str | int | None = None,
-              weights_only: bool | None = None, order: str | None = None, capture: str = "auto") -> IllusionSystem:
+              weights_only: bool | None = None, order: str | None = None, capture: str = "auto",
+              objective: str | Objective = "bytes", preset: str | ChipSpec = "paper-testchip") -> IllusionSystem:
     """trace + solve + build: ``il.partition(model, x[:1], chips=8, capacity="512B")``.
+
+    ``objective``: what the mapping minimizes — ``"bytes"`` between chips (the paper's), ``"energy"`` or
+    ``"time"`` of one inference on ``preset`` (``illusion_torch.objectives``), or your own cost function
+    ``(graph, mapping) -> float``.
 
     ``solver`` is a name (``partitioning.SOLVERS``) or your own mapper: a callable
     ``(graph, capacities, chips=..., max_chips=..., time_limit_s=...) -> Mapping``.
@@ -97,6 +102,13 @@ def partition(model: nn.Module | torch.export.ExportedProgram, example_inputs: t
     that door. ``model`` may also be a ``torch.export.ExportedProgram``."""
     if isinstance(model, torch.export.ExportedProgram):
         model = lift(model)                 # the system keeps an nn.Module: the program's graph, lifted
+    cost = None
+    if callable(objective):
+        cost = objective
+    elif objective != "bytes":
+        from .objectives import mapping_cost
+
+        cost = mapping_cost(model, objective, preset)
     orders = [order] if order is not None else list(ORDERS) if solver == "bilp" else ["model"]
     graphs = [trace(model, example_inputs, order=orders[0], capture=capture)]
     if len(orders) == 2 and _reorders(graphs[0]):        # traced again only where the order changes something
@@ -107,10 +119,11 @@ def partition(model: nn.Module | torch.export.ExportedProgram, example_inputs: t
     best: tuple[OpGraph, Mapping, int] | None = None
     for o, g in zip(orders, graphs, strict=False):
         m = solve(g, capacity, chips=chips, max_chips=max_chips, solver=solver,
-                  time_limit_s=time_limit_s / len(graphs), activation_cap=activation_cap, weights_only=weights_only)
+                  time_limit_s=time_limit_s / len(graphs), activation_cap=activation_cap, weights_only=weights_only,
+                  objective=cost)
         if len(graphs) > 1:
             m.method += f"; graph order: {o}"
-        b = inter_chip_bytes(g, m)
+        b = cost(g, m) if cost is not None else inter_chip_bytes(g, m)
         if best is None or b < best[2]:
             best = (g, m, b)
     assert best is not None

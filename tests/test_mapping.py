@@ -241,3 +241,40 @@ def test_shorter_branches_first_puts_a_shortcut_before_its_main_path_and_partiti
     assert "graph order" in system.mapping.method                # both orders were mapped, one kept
     out, ref = system(x), system.reference(x)
     assert float((out - ref).abs().max() / ref.abs().max()) < 1e-12
+
+
+def test_an_objective_chooses_the_cheapest_mapping_it_finds_and_the_chips_still_run_it_exactly():
+    """A cost function of the user's (here: the most chips, then the fewest bytes) picks among the bytes mapping,
+    first-fit and the chain program at each chip count up to the limit; the system it builds is exact."""
+    from illusion_torch.jobs import job
+
+    w = job("mnist", limit=8)
+    seen = []
+
+    def spread(graph, mapping):
+        seen.append(mapping.n_chips)
+        return -mapping.n_chips + inter_chip_bytes(graph, mapping) * 1e-9
+
+    bytes_first = il.partition(w.model, w.x[:1], capacity="512B", max_chips=12, time_limit_s=4)
+    spread_out = il.partition(w.model, w.x[:1], capacity="512B", max_chips=12, time_limit_s=4, objective=spread)
+    assert len(set(seen)) > 1 and spread_out.mapping.n_chips == max(seen) > bytes_first.mapping.n_chips
+    assert "least spread" in spread_out.mapping.method
+    assert torch.equal(spread_out(w.x), spread_out.reference(w.x))
+
+
+def test_the_energy_objective_is_never_costlier_than_the_bytes_mapping_and_partitioning_imports_no_cost_model():
+    from pathlib import Path
+
+    from illusion_torch.jobs import job
+    from illusion_torch.objectives import mapping_cost
+
+    w = job("mnist", limit=2)
+    energy = mapping_cost(w.model, "energy", "paper-testchip")
+    by_bytes = il.partition(w.model, w.x[:1], capacity="512B", max_chips=10, time_limit_s=4)
+    by_energy = il.partition(w.model, w.x[:1], capacity="512B", max_chips=10, time_limit_s=4, objective="energy")
+    assert energy(by_energy.graph, by_energy.mapping) <= energy(by_bytes.graph, by_bytes.mapping)
+    assert "least energy on paper-testchip" in by_energy.mapping.method
+    with pytest.raises(il.IllusionError, match="unknown objective"):
+        mapping_cost(w.model, "latency", "paper-testchip")
+    package = Path(il.__file__).parent / "partitioning"
+    assert not [f.name for f in package.glob("*.py") if "from ..cost" in f.read_text()]   # a function passed in

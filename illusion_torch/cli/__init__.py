@@ -46,6 +46,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from ..cost.hardware import PRESETS
+    from ..objectives import OBJECTIVES
     from ..partitioning import CAPTURES, SOLVERS
     from ..wear import POLICIES
 
@@ -80,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--capacity", type=size, default=None, help=capacity_help)
     run.add_argument("--preset", default="paper-testchip", choices=sorted(PRESETS))
     run.add_argument("--solver", default="bilp", choices=SOLVERS)
+    run.add_argument("--objective", default="bytes", choices=OBJECTIVES,
+                     help="what the mapping minimizes: bytes between chips (the paper's; default), or the "
+                              "energy or time of one inference on --preset")
     run.add_argument("--time-limit", type=number(positive=True), default=60.0)
     run.add_argument("--weights-only", action="store_true", default=None,
                      help="fill chips counting weights only (no biases, norms, constants), as the paper's scale-up "
@@ -163,6 +167,11 @@ def _parser() -> argparse.ArgumentParser:
         chip_counts(p, None)
         p.add_argument("--capacity", type=size, default=None, help=capacity_help)
         p.add_argument("--solver", default="bilp", choices=SOLVERS)
+        p.add_argument("--objective", default="bytes", choices=OBJECTIVES,
+                       help="what the mapping minimizes: bytes between chips (the paper's; default), or the "
+                              "energy or time of one inference on --preset")
+        p.add_argument("--preset", default="paper-testchip", choices=sorted(PRESETS),
+                       help="the chips that --objective energy or time prices on")
         p.add_argument("--time-limit", type=number(positive=True), default=60.0, help="seconds for the BILP")
 
     pa = sub.add_parser("partition", help="map a model onto chips of small memory")

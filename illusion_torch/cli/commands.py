@@ -38,6 +38,14 @@ def _partition(args: argparse.Namespace, w, capacity: int, *, chips: int | None,
     from ..system import partition
     from ..units import bytes_text
 
+    objective = getattr(args, "objective", "bytes")
+    if objective != "bytes":                          # priced on the run's chips (and its link cost)
+        from ..cost.hardware import preset as get_preset
+
+        spec = get_preset(getattr(args, "preset", "paper-testchip"))
+        if getattr(args, "link_cost", 1.0) != 1.0:
+            spec = spec.with_link_cost(args.link_cost)
+        options.update(objective=objective, preset=spec)
     try:
         return partition(w.model, w.x[:1], chips=chips, max_chips=max_chips, capacity=capacity,
                          capture=getattr(args, "capture", "auto"), **options)

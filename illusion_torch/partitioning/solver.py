@@ -9,6 +9,7 @@ Usage::
     m = solve(g, "4KiB", max_chips=10)             # more chips where that lowers traffic
     m = solve(g, "1MiB", solver="first-fit")       # the paper's greedy simulator rule
     m = solve(g, "1MiB", solver=my_mapper)         # your own: my_mapper(graph, capacities) -> Mapping
+    m = solve(g, "4KiB", max_chips=16, objective=cost)   # the least cost(graph, mapping), e.g. energy
     inter_chip_bytes(g, m), m.optimal, m.gap, m.solve_s
     sweep_chips(g, "4KiB", range(8, 13))           # chips vs bytes: the trade-off to choose from
 
@@ -34,9 +35,10 @@ from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes, unpl
 from .tied import store_once
 from .trace import HOST, OpGraph
 
-__all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapper", "forced_split_bound"]
+__all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapper", "Objective", "forced_split_bound"]
 
 Mapper = Callable[[OpGraph, list[int]], Mapping]
+Objective = Callable[[OpGraph, Mapping], float]
 SOLVERS = ("bilp", "first-fit", "sequential")
 
 EXACT_LIMIT = 1200          # layers × chips above which the chain dynamic program (heuristic) runs instead
@@ -148,20 +150,32 @@ def min_chips(graph: OpGraph, capacity_bytes: int) -> int:
 
 def solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None = None, max_chips: int | None = None,
           solver: str | Mapper = "bilp", time_limit_s: float = 60.0,
-          activation_cap: str | int | None = None, weights_only: bool | None = None) -> Mapping:
+          activation_cap: str | int | None = None, weights_only: bool | None = None,
+          objective: Objective | None = None) -> Mapping:
     """A mapping of ``graph`` onto chips of ``capacity``; see the module docstring for the options.
 
     ``weights_only`` (default: the workload's ``config.weights_only``, set for the paper-* networks) fills
     chips counting weights as the paper's scale-up simulator does (``OpGraph.weights_only``): no biases, norm
     statistics or constants.
 
+    ``objective`` (optional, with the default solver): a cost function ``(graph, mapping) -> float`` — the
+    energy or time of one inference on a chip preset (``illusion_torch.objectives``) — to choose by instead of
+    bytes between chips: the bytes mapping competes with first-fit and the chain program at chip counts from
+    the fewest that fit up to the limit, and the cheapest wins (``_cheapest``; the bytes mapping gets 70 % of
+    the time limit, the rest prices the others).
+
     ``activation_cap`` (optional) bounds each chip's activation buffer (``activation_bytes``); a mapping that
     needs more is refused with the chip and its bytes.
     """
     if graph.config.weights_only if weights_only is None else weights_only:
         graph = graph.weights_only()
+    started = time.perf_counter()
+    share = 0.7 if objective is not None and solver == "bilp" else 1.0     # the rest: pricing other mappings
     result = store_once(graph, _solve(graph, capacity, chips=chips, max_chips=max_chips, solver=solver,
-                                      time_limit_s=time_limit_s))
+                                      time_limit_s=time_limit_s * share))
+    if objective is not None and solver == "bilp":
+        result = _cheapest(objective, graph, result, _capacities(capacity, chips), chips or max_chips,
+                           started + time_limit_s)
     if activation_cap is not None:
         cap = parse_bytes(activation_cap)
         for c, b in enumerate(activation_bytes(graph, result)):
@@ -169,6 +183,49 @@ def solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None = Non
                 raise IllusionError(f"chip {c} of the {result.method} mapping needs {b} B of activation buffer, more "
                                  f"than the cap of {cap} B: raise the cap or use more chips")
     return result
+
+
+def _cheapest(objective: Objective, graph: OpGraph, found: Mapping, caps: list[int], limit: int | None,
+              deadline: float) -> Mapping:
+    """The mapping of least ``objective`` among ``found`` (the bytes mapping), first-fit and the chain program at
+    chip counts k from the fewest that fit to ``limit`` (``found``'s count when there is no limit) — on the full
+    capacity and on an even share (1.05 × weights / k), which spreads the model over k chips; one capacity for
+    all chips. Candidates stop at ``deadline`` once two are priced; ties keep the earlier (``found``)."""
+    candidates = [found]
+    if len(set(caps)) == 1:
+        cap = caps[0]
+        top = limit or found.n_chips
+        low = min(top, min_chips(graph, cap))
+        counts = sorted({low, top, found.n_chips, *(round(low * (top / low) ** (i / 4)) for i in range(1, 4))})
+        try:
+            ff = first_fit(graph, cap)
+            if ff.n_chips <= top:
+                candidates.append(store_once(graph, ff))
+        except IllusionError:
+            pass
+        for k in counts:            # at k chips: the chain program on chips filled to an even share
+            if time.perf_counter() > deadline and len(candidates) >= 2:
+                break
+            share = min(cap, math.ceil(graph.weight_bytes * 1.05 / k))
+            for c in {cap, share}:
+                try:
+                    candidates.append(store_once(graph, chain_dp(graph, c, k, keep=4, deadline=deadline)))
+                except IllusionError:   # too few chips at this count or share, or out of time
+                    continue
+    seen: set = set()
+    priced: list[tuple[float, int, Mapping]] = []
+    for i, m in enumerate(candidates):
+        key = tuple(tuple(pieces) for pieces in m.chips)
+        if key in seen or (i >= 2 and time.perf_counter() > deadline):
+            continue
+        seen.add(key)
+        priced.append((objective(graph, m), i, m))
+    value, _, best = min(priced, key=lambda t: (t[0], t[1]))
+    name = getattr(objective, "__name__", "objective")
+    if best is not found:
+        best.lower_bound, best.optimal, best.gap, best.solver = found.lower_bound, False, None, found.solver
+    best.method += f"; least {name} ({value:.4g}) of {len(priced)} mappings (bytes mapping: {priced[0][0]:.4g})"
+    return best
 
 
 def _check_options(solver: str | Mapper, chips: int | None, max_chips: int | None, time_limit_s: float) -> None:
