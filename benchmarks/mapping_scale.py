@@ -211,8 +211,12 @@ def main() -> int:
     ap.add_argument("--models", default=",".join(ZOO))
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per mapping at 64 chips (× N / 64)")
     ap.add_argument("--baseline", action="store_true", help="also save the rows as today's mapper's baseline")
+    ap.add_argument("--append", action="store_true", help="keep the saved rows of the other parts")
     args = ap.parse_args()
     rows = []
+    saved = RESULTS / "mapping_scale.json"
+    if args.append and saved.is_file():
+        rows = [r for r in json.loads(saved.read_text())["rows"] if args.part != "all" and r["part"] != args.part]
     if args.part in ("zoo", "all"):
         rows += zoo(args.models.split(","), [int(c) for c in args.chips.split(",")], args.time_limit)
     if args.part in ("scaleup", "all"):
@@ -223,8 +227,12 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "mapping_scale.json").write_text(json.dumps({"summary": summ, "rows": rows}, indent=1) + "\n")
     if args.baseline:
-        (RESULTS / "mapping_scale_baseline.json").write_text(json.dumps({"summary": summ, "rows": rows}, indent=1)
-                                                              + "\n")
+        base = RESULTS / "mapping_scale_baseline.json"
+        kept = [r for r in json.loads(base.read_text())["rows"] if r["part"] != args.part] \
+            if args.append and base.is_file() and args.part != "all" else []
+        fresh = [r for r in rows if r["part"] == args.part or args.part == "all"]
+        both = kept + fresh
+        base.write_text(json.dumps({"summary": summary(both), "rows": both}, indent=1) + "\n")
     (RESULTS / "mapping_scale.md").write_text(markdown(rows, summ))
     figure(rows, RESULTS / "mapping_scale.png")
     print(json.dumps(summ), file=sys.stderr)

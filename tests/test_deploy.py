@@ -291,3 +291,18 @@ def test_illusion_export_from_the_cli_writes_a_folder_the_runner_runs(tmp_path):
     assert again.returncode == 2 and "an export did not write" in again.stderr
     assert (theirs / "data.csv").read_text() == "1,2\n"
     assert len(again.stderr.strip().splitlines()) == 1
+
+
+@needs_gcc
+def test_illusion_export_c_from_the_cli_builds_and_runs_one_process_per_chip(tmp_path):
+    out = tmp_path / "mnist-c"
+    run = subprocess.run([sys.executable, "-m", "illusion_torch.cli", "export", "--model", "mnist", "--chips", "4",
+                          "--time-limit", "5", "--out", str(out), "--c"], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "make -C" in run.stdout and (out / "c" / "Makefile").is_file()
+    assert subprocess.run(["make", "-s", "-C", str(out / "c")], capture_output=True).returncode == 0
+    w = job("mnist", limit=16)
+    ran, y = _run(out, w.x.numpy(), tmp_path, runner="run_c.py")
+    ours, z = _run(out, w.x.numpy(), tmp_path)
+    assert ran.returncode == 0 and ours.returncode == 0, ran.stderr + ours.stderr
+    assert np.array_equal(y.astype(np.float64), z.astype(np.float64))   # C and onnxruntime agree bit for bit

@@ -220,7 +220,8 @@ def _cheapest(objective: Objective, graph: OpGraph, found: Mapping, caps: list[i
             continue
         seen.add(key)
         priced.append((objective(graph, m), i, m))
-    value, _, best = min(priced, key=lambda t: (t[0], t[1]))
+    least = min(v for v, _, _ in priced)        # within 1e-9 of it is a tie (float noise): the earlier wins
+    value, _, best = next(t for t in priced if t[0] <= least + 1e-9 * abs(least))
     name = getattr(objective, "__name__", "objective")
     if best is not found:
         best.lower_bound, best.optimal, best.gap, best.solver = found.lower_bound, False, None, found.solver
