@@ -1,5 +1,7 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import illusion_torch as il
 from illusion_torch import partitioning
@@ -278,3 +280,35 @@ def test_the_energy_objective_is_never_costlier_than_the_bytes_mapping_and_parti
         mapping_cost(w.model, "latency", "paper-testchip")
     package = Path(il.__file__).parent / "partitioning"
     assert not [f.name for f in package.glob("*.py") if "from ..cost" in f.read_text()]   # a function passed in
+
+
+@pytest.mark.parametrize("name, cap, chips", [("mnist", 512, 8), ("mnist", 1024, 4), ("svhn", 4096, 8),
+                                              ("svhn", 8192, 4), ("d2nn", 8192, 4), ("d2nn", 4096, 8)])
+def test_the_lower_bound_is_below_every_proven_optimum(name, cap, chips):
+    from illusion_torch.partitioning.bounds import forced_split_bound, lower_bound, window_bound
+
+    g = _trace(name)
+    m = partitioning.solve(g, cap, chips=chips, time_limit_s=20)
+    assert m.optimal
+    assert lower_bound(g, cap) == forced_split_bound(g, cap) + window_bound(g, cap) <= inter_chip_bytes(g, m)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["mnist", "svhn", "d2nn", "resnet"]), st.floats(0.15, 1.0))
+def test_the_lower_bound_is_below_the_bytes_of_every_mapping_found(name, share):
+    """Whatever the capacity, no mapping (first-fit, the chain program, the BILP's) sends fewer bytes."""
+    from illusion_torch.partitioning.bounds import lower_bound
+    from illusion_torch.partitioning.chain_dp import chain_dp
+
+    g = _trace(name)
+    cap = int(g.weight_bytes * share)
+    bound = lower_bound(g, cap)
+    found = []
+    for make in (lambda: partitioning.solve(g, cap, solver="first-fit"),
+                 lambda: partitioning.solve(g, cap, time_limit_s=2),
+                 lambda: chain_dp(g, cap, 3 * partitioning.min_chips(g, cap) + 2, keep=4)):
+        try:
+            found.append(make())
+        except il.IllusionError:     # one unit of a layer larger than such a chip: no mapping to compare
+            pass
+    assert all(bound <= inter_chip_bytes(g, m) for m in found)

@@ -28,12 +28,12 @@ from collections.abc import Callable
 from ..errors import CapacityError, IllusionError
 from ..units import parse_bytes
 from .bilp import solve_bilp
+from .bounds import forced_split_bound, lower_bound
 from .chain_dp import OutOfTime, chain_dp
 from .greedy import first_fit, sequential
-from .ops import Split, Use
 from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes, unplaced
 from .tied import store_once
-from .trace import HOST, OpGraph
+from .trace import OpGraph
 
 __all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapper", "Objective", "forced_split_bound"]
 
@@ -78,44 +78,17 @@ def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
         result = solve_bilp(graph, caps, time_limit_s=left, start=start)
         result.solve_s = time.perf_counter() - started
         if start is not None and not result.optimal and result.lower_bound is not None:
-            result.lower_bound = max(result.lower_bound, forced_split_bound(graph, caps[0]))
+            result.lower_bound = max(result.lower_bound, lower_bound(graph, caps[0]))
         return result
     if start is None:
         raise IllusionError(f"neither the chain program nor first-fit fits {len(caps)} chips of {caps[0]} B; use "
                             f"more chips or a larger capacity")
-    start.lower_bound = forced_split_bound(graph, caps[0])
+    start.lower_bound = lower_bound(graph, caps[0])
     start.optimal = False
     start.solver = "bilp"
     start.method += f"; graph too large for the exact program ({len(graph.layers)} layers × {len(caps)} chips)"
     start.solve_s = time.perf_counter() - started
     return start
-
-
-def forced_split_bound(graph: OpGraph, capacity_bytes: int) -> float:
-    """A proven lower bound on bytes between chips: every layer larger than a chip spans k ≥ ⌈W/C⌉ chips, so
-    it sends ≥ (k − 1) partial sums (input split) or its input reaches ≥ k − 1 chips that lack it (output
-    split). A tensor that feeds m such layers is received at least max over them of (k − 1)·T ≥ their mean,
-    so each layer is charged (k − 1)·T / m for it."""
-    spans = {ly.name: math.ceil(ly.weight_bytes / capacity_bytes) for ly in graph.layers}
-    forced = [e for e in graph.edges if Use.LAYER in e.uses and e.src != HOST and spans.get(e.dst, 0) >= 2]
-    feeds: dict[str, int] = {}                  # tensor -> forced-split layers that take it as their input
-    for e in forced:
-        feeds[e.tensor] = feeds.get(e.tensor, 0) + 1
-    inputs: dict[str, float] = {}               # host input is not traffic between chips
-    for e in forced:
-        inputs[e.dst] = inputs.get(e.dst, 0.0) + e.bytes / feeds[e.tensor]
-    total = 0.0
-    for ly in graph.layers:
-        k = spans[ly.name]
-        if k < 2:
-            continue
-        options = [(k - 1) * inputs.get(ly.name, 0.0)] if Split.OUT in ly.splits else []
-        if Split.IN in ly.splits:
-            options.append((k - 1) * ly.out_numel * graph.partial_sum_bytes)
-        if ly.recurrent:
-            options = [float(ly.exchange_bytes(k))]
-        total += min(options)
-    return total
 
 
 def _capacities(capacity: str | int | list, chips: int | None) -> list[int]:
