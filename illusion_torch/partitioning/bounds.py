@@ -16,7 +16,8 @@ Two arguments, on disjoint sets of messages, so they add up:
   one output of partial sums travels — or two of them lie on different chips, and by connectivity some tensor
   between them travels whole. The window costs at least the least of those. Windows are taken greedily along
   the order so that no two of them, and no forced split, can count the same message: each owns the tensors
-  its layers make and read, and owned sets are disjoint (a tensor is one message per chip it reaches).
+  its cost may count — those between its layers and its layers' inputs — and owned sets are disjoint (a
+  tensor is one message per chip it reaches).
 """
 
 from __future__ import annotations
@@ -68,10 +69,8 @@ def window_bound(graph: OpGraph, capacity_bytes: int) -> float:
                 and ly.kind != LayerKind.EMBEDDING and ly.weight_bytes > 0}
     edges = [e for e in graph.edges if e.src != HOST and e.dst != HOST and e.src != e.dst]
     into: dict[str, list] = {}
-    out_of: dict[str, list] = {}
     for e in edges:
         into.setdefault(e.dst, []).append(e)
-        out_of.setdefault(e.src, []).append(e)
     used = {e.tensor for e in edges if e.dst not in eligible}    # what forced splits (and the rest) may count
     total, i = 0.0, 0
     while i < len(layers):
@@ -83,24 +82,27 @@ def window_bound(graph: OpGraph, capacity_bytes: int) -> float:
         if weight <= capacity_bytes:            # no overflowing window starts here
             i += 1
             continue
-        cost = _window_cost(graph, window, into, out_of, used)
+        cost = _window_cost(graph, window, into, used)
         if cost is None or cost <= 0:
             i += 1
             continue
         total += cost
-        for ly in window:
-            used.update(e.tensor for e in into.get(ly.name, ()))
-            used.update(e.tensor for e in out_of.get(ly.name, ()))
+        used |= _owned(window, {ly.name for ly in window}, into)
         i = j
     return total
 
 
-def _window_cost(graph: OpGraph, window, into: dict, out_of: dict, used: set) -> float | None:
+def _owned(window, names: set, into: dict) -> set:
+    """The tensors whose messages ``window``'s cost may count: those between its layers, and its layers' inputs
+    (an output-split layer's chips each need theirs)."""
+    return {e.tensor for ly in window for e in into.get(ly.name, ()) if e.src in names or Use.LAYER in e.uses}
+
+
+def _window_cost(graph: OpGraph, window, into: dict, used: set) -> float | None:
     """The least bytes any mapping sends for ``window`` (None: it is not connected, or it would share a tensor
     with a window already counted)."""
     names = {ly.name for ly in window}
-    owned = {e.tensor for ly in window for e in (*into.get(ly.name, ()), *out_of.get(ly.name, ()))}
-    if owned & used:
+    if _owned(window, names, into) & used:
         return None
     parent = {n: n for n in names}
 
