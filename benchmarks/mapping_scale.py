@@ -135,6 +135,37 @@ def objectives(time_limit: float) -> list[dict]:
     return rows
 
 
+def rebound(rows: list[dict]) -> list[dict]:
+    """The saved mappings' bounds and gaps recomputed with today's ``partitioning.bounds.lower_bound`` (the bound
+    depends only on the graph and the capacity: no mapping is solved again)."""
+    from illusion_torch.partitioning.bounds import lower_bound
+
+    graphs: dict[str, object] = {}
+    for r in rows:
+        if r["part"] == "objectives" or "bytes" not in r or r.get("optimal"):
+            continue
+        if r["model"] not in graphs:
+            torch.manual_seed(0)
+            if r["part"] == "zoo":
+                graphs[r["model"]] = il.partitioning.trace(getattr(tvm, r["model"])().eval(),
+                                                           torch.randn(1, 3, 224, 224))
+            else:
+                model = il.models.get_model(r["model"]).eval()
+                cfg = il.models.config_of(model)
+                g = torch.Generator().manual_seed(0)
+                x = torch.randint(0, cfg.vocab_size, (1, *cfg.input_shape), generator=g) if cfg.vocab_size else \
+                    torch.randn(1, *cfg.input_shape, generator=g)
+                graph = il.partitioning.trace(model, x)
+                graphs[r["model"]] = graph.weights_only() if graph.config.weights_only else graph
+        ours = lower_bound(graphs[r["model"]], r["capacity_bytes"])
+        graph = graphs[r["model"]]
+        over = any(ly.kind == "embedding" and ly.weight_bytes > 2 * r["capacity_bytes"] for ly in graph.layers)
+        valid = r["bound"] is not None and r["bound"] <= r["bytes"] and not over    # the program's, where it holds
+        bound = max(r["bound"], ours) if valid else ours
+        r["bound"], r["gap"] = bound, round((r["bytes"] - bound) / r["bytes"], 4) if r["bytes"] else 0.0
+    return rows
+
+
 def _median(values) -> float | None:
     values = [v for v in values if v is not None]
     return round(statistics.median(values), 3) if values else None
@@ -212,7 +243,17 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per mapping at 64 chips (× N / 64)")
     ap.add_argument("--baseline", action="store_true", help="also save the rows as today's mapper's baseline")
     ap.add_argument("--append", action="store_true", help="keep the saved rows of the other parts")
+    ap.add_argument("--rebound", action="store_true", help="only recompute the saved rows' bounds and gaps")
     args = ap.parse_args()
+    if args.rebound:
+        for name in ("mapping_scale.json", "mapping_scale_baseline.json"):
+            rows = rebound(json.loads((RESULTS / name).read_text())["rows"])
+            (RESULTS / name).write_text(json.dumps({"summary": summary(rows), "rows": rows}, indent=1) + "\n")
+        rows = json.loads((RESULTS / "mapping_scale.json").read_text())["rows"]
+        (RESULTS / "mapping_scale.md").write_text(markdown(rows, summary(rows)))
+        figure(rows, RESULTS / "mapping_scale.png")
+        print(json.dumps(summary(rows)))
+        return 0
     rows = []
     saved = RESULTS / "mapping_scale.json"
     if args.append and saved.is_file():

@@ -312,3 +312,15 @@ def test_the_lower_bound_is_below_the_bytes_of_every_mapping_found(name, share):
         except il.IllusionError:     # one unit of a layer larger than such a chip: no mapping to compare
             pass
     assert all(bound <= inter_chip_bytes(g, m) for m in found)
+
+
+def test_a_reported_bound_never_exceeds_the_bytes_of_the_mapping_it_comes_with():
+    """The LSTM LM's embedding splits into hundreds of row pieces, which the exact program prices above the
+    plan's count: its bound is then replaced by ours rather than reported above the bytes themselves."""
+    model = il.models.get_model("paper-lstm-lm").eval()
+    cfg = il.models.config_of(model)
+    g = partitioning.trace(model, torch.randint(0, cfg.vocab_size, (1, *cfg.input_shape)))
+    for mib in (8, 64):
+        m = partitioning.solve(g, mib * 2**20, time_limit_s=5)
+        b = inter_chip_bytes(g.weights_only(), m)
+        assert m.lower_bound is not None and 0 < m.lower_bound <= b and 0 <= m.gap < 1

@@ -33,7 +33,7 @@ from .chain_dp import OutOfTime, chain_dp
 from .greedy import first_fit, sequential
 from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes, unplaced
 from .tied import store_once
-from .trace import OpGraph
+from .trace import LayerKind, OpGraph
 
 __all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapper", "Objective", "forced_split_bound"]
 
@@ -75,10 +75,11 @@ def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
     start = _heuristic(graph, caps, started + time_limit_s * (0.5 if exact else 1.0)) if same else None
     if exact:
         left = max(0.5, time_limit_s - (time.perf_counter() - started))
-        result = solve_bilp(graph, caps, time_limit_s=left, start=start)
+        result = _checked(graph, solve_bilp(graph, caps, time_limit_s=left, start=start), min(caps))
         result.solve_s = time.perf_counter() - started
-        if start is not None and not result.optimal and result.lower_bound is not None:
+        if same and not result.optimal and result.lower_bound is not None:
             result.lower_bound = max(result.lower_bound, lower_bound(graph, caps[0]))
+            result.gap = _gap(graph, result)
         return result
     if start is None:
         raise IllusionError(f"neither the chain program nor first-fit fits {len(caps)} chips of {caps[0]} B; use "
@@ -89,6 +90,24 @@ def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
     start.method += f"; graph too large for the exact program ({len(graph.layers)} layers × {len(caps)} chips)"
     start.solve_s = time.perf_counter() - started
     return start
+
+
+def _gap(graph: OpGraph, m: Mapping) -> float | None:
+    b = inter_chip_bytes(graph, m)
+    return None if m.lower_bound is None else ((b - m.lower_bound) / b if b > 0 else 0.0)
+
+
+def _checked(graph: OpGraph, m: Mapping, capacity: int) -> Mapping:
+    """The program prices some messages above the plan's count (an embedding split into more than two pieces:
+    ``bilp._split_traffic``), so its bound, and its proof, hold for the plan only where they do not exceed the
+    plan's bytes of its own answer and no embedding can split into more than two pieces; elsewhere the bound is
+    ``bounds.lower_bound`` and nothing is proven."""
+    over = any(ly.kind == LayerKind.EMBEDDING and ly.weight_bytes > 2 * capacity for ly in graph.layers)
+    if m.lower_bound is not None and (over or m.lower_bound > inter_chip_bytes(graph, m) + 1e-6):
+        m.lower_bound, m.optimal = lower_bound(graph, capacity), False
+        m.gap = _gap(graph, m)
+        m.method += "; the program over-prices an embedding's row pieces here: the bound is ours"
+    return m
 
 
 def _capacities(capacity: str | int | list, chips: int | None) -> list[int]:
@@ -284,7 +303,7 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
         if len(graph.layers) * k > EXACT_LIMIT:      # too large for the exact program: the chain's count stands
             break
         try:
-            return solve_bilp(graph, caps * k, time_limit_s=min(5.0, time_limit_s))
+            return _checked(graph, solve_bilp(graph, caps * k, time_limit_s=min(5.0, time_limit_s)), caps[0])
         except IllusionError:
             continue
     return _bilp(graph, caps * hi, max(1.0, time_limit_s - (time.perf_counter() - started)))
