@@ -84,12 +84,60 @@ def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
     if start is None:
         raise IllusionError(f"neither the chain program nor first-fit fits {len(caps)} chips of {caps[0]} B; use "
                             f"more chips or a larger capacity")
+    start = improve(graph, caps[0], start, started + time_limit_s)
     start.lower_bound = lower_bound(graph, caps[0])
     start.optimal = False
     start.solver = "bilp"
     start.method += f"; graph too large for the exact program ({len(graph.layers)} layers × {len(caps)} chips)"
     start.solve_s = time.perf_counter() - started
     return start
+
+
+WINDOW_CHIPS = 8            # consecutive chips one exact re-solve of the improvement search takes
+WINDOW_S = 5.0              # seconds at most per re-solve
+STALL = 8                   # re-solves in a row that improve nothing: the search has stalled
+
+
+def improve(graph: OpGraph, capacity: int, mapping: Mapping, deadline: float) -> Mapping:
+    """Large-neighbourhood search: re-solve windows of ``WINDOW_CHIPS`` consecutive chips exactly (the BILP
+    with every layer outside the window kept within the chips it spans, each one inside free over the window
+    and its own chips), sliding by half a window; a re-solve starts from the current mapping, so the bytes
+    never grow. Anytime: it stops at ``deadline`` with the best so far, after ``STALL`` re-solves in a row
+    that improved nothing, or after a pass that improved nothing."""
+    best, k = inter_chip_bytes(graph, mapping), mapping.n_chips
+    if k < 3 or time.perf_counter() > deadline - 1.0:
+        return mapping
+    tried = improved = since = 0
+    while True:
+        gained = False
+        for a in range(0, k - 1, max(1, WINDOW_CHIPS // 2)):
+            left = deadline - time.perf_counter()
+            if left < 1.0 or since >= STALL:
+                return _note(mapping, tried, improved)
+            b = min(k - 1, a + WINDOW_CHIPS - 1)
+            windows = {}
+            for ly in graph.layers:
+                chips = [c for c, _ in mapping.pieces_of(ly.name)]
+                lo, hi = min(chips), max(chips)
+                windows[ly.name] = (lo, hi) if hi < a or lo > b else (min(lo, a), max(hi, b))
+            try:
+                found = solve_bilp(graph, [capacity] * k, time_limit_s=min(WINDOW_S, left), windows=windows,
+                                   start=mapping)
+            except IllusionError:
+                continue
+            tried, since = tried + 1, since + 1
+            if inter_chip_bytes(graph, found) < best:
+                found.method = mapping.method
+                best, mapping, gained = inter_chip_bytes(graph, found), found, True
+                improved, since = improved + 1, 0
+        if not gained:
+            return _note(mapping, tried, improved)
+
+
+def _note(mapping: Mapping, tried: int, improved: int) -> Mapping:
+    if tried and "window re-solves" not in mapping.method:
+        mapping.method += f"; {improved} of {tried} window re-solves improved it"
+    return mapping
 
 
 def _gap(graph: OpGraph, m: Mapping) -> float | None:
