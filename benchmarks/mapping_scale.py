@@ -245,6 +245,7 @@ def main() -> int:
     ap.add_argument("--baseline", action="store_true", help="also save the rows as today's mapper's baseline")
     ap.add_argument("--append", action="store_true", help="keep the saved rows of the other parts")
     ap.add_argument("--rebound", action="store_true", help="only recompute the saved rows' bounds and gaps")
+    ap.add_argument("--save-as", default=None, help="write only results/NAME.json (a run to set beside the saved)")
     args = ap.parse_args()
     if args.rebound:
         for name in ("mapping_scale.json", "mapping_scale_baseline.json"):
@@ -267,6 +268,10 @@ def main() -> int:
         rows += objectives(min(args.time_limit, 20.0))
     summ = summary(rows)
     RESULTS.mkdir(exist_ok=True)
+    if args.save_as:
+        (RESULTS / f"{args.save_as}.json").write_text(json.dumps({"summary": summ, "rows": rows}, indent=1) + "\n")
+        print(json.dumps(summ), file=sys.stderr)
+        return 0
     (RESULTS / "mapping_scale.json").write_text(json.dumps({"summary": summ, "rows": rows}, indent=1) + "\n")
     if args.baseline:
         base = RESULTS / "mapping_scale_baseline.json"
