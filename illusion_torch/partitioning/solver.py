@@ -94,8 +94,8 @@ def _bilp(graph: OpGraph, caps: list[int], time_limit_s: float) -> Mapping:
 
 
 WINDOW_CHIPS = 8            # consecutive chips one exact re-solve of the improvement search takes
-WINDOW_S = 5.0              # seconds at most per re-solve
-STALL = 8                   # re-solves in a row that improve nothing: the search has stalled
+WINDOW_S = 3.0              # seconds at most per re-solve
+STALL = 4                   # re-solves in a row that improve nothing: the search has stalled
 
 
 def improve(graph: OpGraph, capacity: int, mapping: Mapping, deadline: float) -> Mapping:
