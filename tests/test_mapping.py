@@ -262,6 +262,9 @@ def test_an_objective_chooses_the_cheapest_mapping_it_finds_and_the_chips_still_
     assert len(set(seen)) > 1 and spread_out.mapping.n_chips == max(seen) > bytes_first.mapping.n_chips
     assert "least spread" in spread_out.mapping.method
     assert torch.equal(spread_out(w.x), spread_out.reference(w.x))
+    with pytest.raises(il.IllusionError, match="must return a finite number"):
+        il.partition(w.model, w.x[:1], capacity="512B", max_chips=12, time_limit_s=2,
+                     objective=lambda graph, mapping: float("nan"))
 
 
 def test_the_energy_objective_is_never_costlier_than_the_bytes_mapping_and_partitioning_imports_no_cost_model():

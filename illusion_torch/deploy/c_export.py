@@ -95,10 +95,6 @@ class _Arena:
         self.free = merged
 
 
-def _codes(fmt: FixedPoint) -> tuple[int, int]:
-    return -(1 << (fmt.wl - 1)), (1 << (fmt.wl - 1)) - 1
-
-
 def _ints(values) -> str:
     return "(const int32_t[]){" + ", ".join(str(int(v)) for v in values) + "}"
 
@@ -209,7 +205,7 @@ class _Wake:
         ins = [self.env.get(a.name) if isinstance(a, fx.Node) else a for a in n.args]
         if isinstance(m, QuantPoint):
             x = ins[0]
-            lo, hi = _codes(m.format)
+            lo, hi = m.format.code_min, m.format.code_max
             y = self.in_place(n, shape, m.format.fl, 2.0 ** (m.format.wl - 1))
             self.lines.append(f"requant({self.ref(y)}, {self.ref(x)}, {y.numel}, {x.fl - m.format.fl}, {lo}, {hi});")
         elif type(m) is nn.Conv2d:
@@ -379,7 +375,7 @@ class _Wake:
         ho = _Value(self.arena.take(units), (units,), fio, bound=2.0 ** (m.io.wl - 1), owned=False)
         co = _Value(self.arena.take(units), (units,), fio, bound=2.0 ** (m.io.wl - 1), owned=False)
         self.env[n.name] = _Value(0, (), 0, "tuple", [ho, co], owned=False)
-        (lo, hi), (plo, phi) = _codes(m.io), _codes(m.pre)
+        (lo, hi), (plo, phi) = (m.io.code_min, m.io.code_max), (m.pre.code_min, m.pre.code_max)
         self.lines.append(f"lstm_slice({self.ref(ho)}, {self.ref(co)}, {self.ref(x)}, {self.ref(h)}, {self.ref(c)}, "
                           f"{x.shape[0]}, {h.shape[0]}, {units}, {wih}, {whh}, {ww}, {baddr}, {bw}, {wfl}, {bfl}, "
                           f"{fio}, {lo}, {hi}, {fpre}, {plo}, {phi});")

@@ -126,9 +126,10 @@ def improve(graph: OpGraph, capacity: int, mapping: Mapping, deadline: float) ->
             except IllusionError:
                 continue
             tried, since = tried + 1, since + 1
-            if inter_chip_bytes(graph, found) < best:
+            now = inter_chip_bytes(graph, found)
+            if now < best:
                 found.method = mapping.method
-                best, mapping, gained = inter_chip_bytes(graph, found), found, True
+                best, mapping, gained = now, found, True
                 improved, since = improved + 1, 0
         if not gained:
             return _note(mapping, tried, improved)
@@ -154,7 +155,8 @@ def _checked(graph: OpGraph, m: Mapping, capacity: int) -> Mapping:
     if m.lower_bound is not None and (over or m.lower_bound > inter_chip_bytes(graph, m) + 1e-6):
         m.lower_bound, m.optimal = lower_bound(graph, capacity), False
         m.gap = _gap(graph, m)
-        m.method += "; the program over-prices an embedding's row pieces here: the bound is ours"
+        m.method += "; the program's bound does not hold for the plan's bytes here (it over-prices some messages): " \
+                    "the bound is ours"
     return m
 
 
@@ -259,7 +261,11 @@ def _cheapest(objective: Objective, graph: OpGraph, found: Mapping, caps: list[i
         if key in seen or (i >= 2 and time.perf_counter() > deadline):
             continue
         seen.add(key)
-        priced.append((objective(graph, m), i, m))
+        value = objective(graph, m)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise IllusionError(f"the objective {getattr(objective, '__name__', objective)!r} returned {value!r} for "
+                                f"a mapping; it must return a finite number (lower is better)")
+        priced.append((float(value), i, m))
     least = min(v for v, _, _ in priced)        # within 1e-9 of it is a tie (float noise): the earlier wins
     value, _, best = next(t for t in priced if t[0] <= least + 1e-9 * abs(least))
     name = getattr(objective, "__name__", "objective")
