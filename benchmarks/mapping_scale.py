@@ -248,7 +248,7 @@ def main() -> int:
     ap.add_argument("--save-as", default=None, help="write only results/NAME.json (a run to set beside the saved)")
     args = ap.parse_args()
     if args.rebound:
-        for name in ("mapping_scale.json", "mapping_scale_baseline.json"):
+        for name in ("mapping_scale.json", "mapping_scale_baseline.json", "mapping_scale_search64.json"):
             rows = rebound(json.loads((RESULTS / name).read_text())["rows"])
             (RESULTS / name).write_text(json.dumps({"summary": summary(rows), "rows": rows}, indent=1) + "\n")
         rows = json.loads((RESULTS / "mapping_scale.json").read_text())["rows"]

@@ -288,12 +288,14 @@ def test_the_energy_objective_is_never_costlier_than_the_bytes_mapping_and_parti
 @pytest.mark.parametrize("name, cap, chips", [("mnist", 512, 8), ("mnist", 1024, 4), ("svhn", 4096, 8),
                                               ("svhn", 8192, 4), ("d2nn", 8192, 4), ("d2nn", 4096, 8)])
 def test_the_lower_bound_is_below_every_proven_optimum(name, cap, chips):
-    from illusion_torch.partitioning.bounds import forced_split_bound, lower_bound, window_bound
+    from illusion_torch.partitioning.bounds import cut_bound, forced_split_bound, lower_bound, window_bound
 
     g = _trace(name)
     m = partitioning.solve(g, cap, chips=chips, time_limit_s=20)
     assert m.optimal
-    assert lower_bound(g, cap) == forced_split_bound(g, cap) + window_bound(g, cap) <= inter_chip_bytes(g, m)
+    local = forced_split_bound(g, cap) + window_bound(g, cap)
+    assert lower_bound(g, cap) == max(local, cut_bound(g, cap)) <= inter_chip_bytes(g, m)
+    assert cut_bound(g, cap) > 0.5 * inter_chip_bytes(g, m)       # the cuts along the order: within 2x here
 
 
 @settings(max_examples=25, deadline=None)
