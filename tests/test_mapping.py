@@ -352,3 +352,27 @@ def test_the_window_search_never_grows_the_bytes_and_its_mapping_runs_exactly():
     assert max(better.chip_weight_bytes()) <= cap and sum(better.chip_weight_bytes()) == g.weight_bytes
     system = build(w.model, g, better)
     assert torch.equal(system(w.x), system.reference(w.x))
+
+
+@pytest.mark.parametrize("name, chips, cap, paper_bytes", [
+    ("mnist", 8, "512B", 1248), ("mnist", 4, "1KiB", 352), ("svhn", 8, "4KiB", 2476), ("d2nn", 8, "4KiB", None),
+    ("d2nn", 4, "8KiB", None), ("kws", 8, "4KiB", None)])
+def test_the_papers_hand_mappings_are_rebuilt_as_described(name, chips, cap, paper_bytes):
+    """solver="paper": the mapping PAPER.md describes, on its chips, within its capacity, every unit placed once;
+    MNIST's bytes are the paper's own count, SVHN's within one 4-byte word of it; our proven optimum is never
+    above it."""
+    g = _trace(name)
+    m = partitioning.solve(g, cap, chips=chips, solver="paper")
+    assert m.n_chips == chips and max(m.chip_weight_bytes()) <= il.units.parse_bytes(cap)
+    assert "the paper's hand mapping" in m.method
+    if paper_bytes is not None:
+        assert abs(inter_chip_bytes(g, m) - paper_bytes) <= 4
+    assert inter_chip_bytes(g, partitioning.solve(g, cap, chips=chips, time_limit_s=20)) <= inter_chip_bytes(g, m)
+
+
+def test_the_papers_mappings_refuse_what_the_paper_does_not_give():
+    with pytest.raises(il.IllusionError, match="the paper gives no mapping of 'svhn' on 4 chips; solver 'paper' knows"):
+        partitioning.solve(_trace("svhn"), "8KiB", chips=4, solver="paper")
+    with pytest.raises(il.IllusionError, match="puts 486 B on chip 0, more than the capacity of 470 B; use its "
+                                               "capacity of 512 B"):
+        partitioning.solve(_trace("mnist"), "470B", chips=8, solver="paper")

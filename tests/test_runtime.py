@@ -107,3 +107,14 @@ def test_unrepresentable_weights_are_refused(shipped):
     bad = il.partition(model, x[:1], chips=8, capacity="512B")
     with pytest.raises(ImageError, match="quantize_weights"):
         Runtime(bad)
+
+
+@pytest.mark.parametrize("name, cap", [("d2nn", "4KiB"), ("kws", "4KiB")])
+def test_the_papers_own_mappings_run_exactly(shipped, name, cap):
+    """D2NN's hand mapping puts N3 on a chip before N2's, KWS's puts the fc beside each LSTM slice (out of the
+    layer order our mappers keep): chip by chip both still compute the model's logits, with the plan's bytes."""
+    model, x, _ = shipped(name, 64)
+    system = il.partition(model, x[:1], chips=8, capacity=cap, solver="paper")
+    rt = Runtime(system)
+    assert torch.equal(rt.run(x).logits, system.reference(x))
+    assert rt.profile.inter_chip_bytes() == system.inter_chip_bytes

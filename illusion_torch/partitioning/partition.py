@@ -160,6 +160,8 @@ class Partition:
         m = self.mapping
         if m.optimal:
             status = f" (proven optimal, {m.solve_s:.2f} s)"
+        elif m.solver in ("paper", "first-fit", "sequential"):
+            status = ""                                 # a fixed rule, not a search: nothing to prove
         else:
             bound = f", proven lower bound {bytes_text(m.lower_bound)}" if m.lower_bound is not None else ""
             status = f" (not proven optimal: best found in {m.solve_s:.2f} s{bound})"

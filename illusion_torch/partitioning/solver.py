@@ -8,6 +8,7 @@ Usage::
     m = solve(g, "4KiB")                           # the fewest chips that fit
     m = solve(g, "4KiB", max_chips=10)             # more chips where that lowers traffic
     m = solve(g, "1MiB", solver="first-fit")       # the paper's greedy simulator rule
+    m = solve(g, "4KiB", chips=8, solver="paper")  # the paper's hand mapping (its test-chip systems only)
     m = solve(g, "1MiB", solver=my_mapper)         # your own: my_mapper(graph, capacities) -> Mapping
     m = solve(g, "4KiB", max_chips=16, objective=cost)   # the least cost(graph, mapping), e.g. energy
     inter_chip_bytes(g, m), m.optimal, m.gap, m.solve_s
@@ -31,6 +32,7 @@ from .bilp import solve_bilp
 from .bounds import forced_split_bound, lower_bound
 from .chain_dp import OutOfTime, chain_dp
 from .greedy import first_fit, sequential
+from .paper_mappings import paper_mapping
 from .plan import Mapping, activation_bytes, inter_chip_bytes, piece_bytes, unplaced
 from .tied import store_once
 from .trace import LayerKind, OpGraph
@@ -39,7 +41,7 @@ __all__ = ["solve", "sweep_chips", "min_chips", "SOLVERS", "Mapper", "Objective"
 
 Mapper = Callable[[OpGraph, list[int]], Mapping]
 Objective = Callable[[OpGraph, Mapping], float]
-SOLVERS = ("bilp", "first-fit", "sequential")
+SOLVERS = ("bilp", "first-fit", "sequential", "paper")
 
 EXACT_LIMIT = 1200          # layers × chips above which the chain dynamic program (heuristic) runs instead
 
@@ -321,6 +323,10 @@ def _solve(graph: OpGraph, capacity: str | int | list, *, chips: int | None, max
     if callable(solver):
         limit = chips or max_chips
         return _own_mapper(solver, graph, caps * limit if limit and not per_chip else caps)
+    if solver == "paper":
+        if per_chip:
+            raise IllusionError("the paper's mappings use one capacity for all chips; give a single size")
+        return paper_mapping(graph, caps[0], chips or max_chips)
     if solver in ("first-fit", "sequential"):
         if per_chip:
             raise IllusionError(f"{solver} assumes one capacity for all chips; give a single size")
