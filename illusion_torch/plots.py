@@ -8,7 +8,9 @@ Usage::
     plot_lifetime([result], "lifetime.png")           # accuracy and stuck bits vs years (the paper's Fig. 6)
 
 Every figure is a ``matplotlib.figure.Figure`` saved to a file; pyplot and its global backend are never
-touched, so a notebook's backend stays as it was.
+touched, so a notebook's backend stays as it was. Past ``MANY_CHIPS`` chips each figure draws what a person
+can read at that scale, in seconds: the mapping as a layers × chips matrix beside a chips × chips matrix of
+bytes, power as a chips × time heatmap beside each chip's busy time, energy as areas over the chip index.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -29,7 +33,10 @@ from .wear.lifetime import PERIOD_HOURS, LifetimeResult
 if TYPE_CHECKING:
     from .report import Report
 
-__all__ = ["plot_mapping", "plot_power_timeline", "plot_energy_breakdown", "plot_lifetime"]
+__all__ = ["plot_mapping", "plot_power_timeline", "plot_energy_breakdown", "plot_lifetime", "MANY_CHIPS"]
+
+MANY_CHIPS = 32             # beyond this, boxes and per-chip rows are unreadable: matrices and heatmaps instead
+TIME_BINS = 1000            # columns of the power heatmap
 
 
 def _save(fig: Figure, path: str | os.PathLike, **kwargs) -> Path:
@@ -40,7 +47,10 @@ def _save(fig: Figure, path: str | os.PathLike, **kwargs) -> Path:
 
 
 def plot_mapping(graph: OpGraph, mapping: Mapping, path: str | os.PathLike, *, title: str | None = None) -> Path:
-    """Chips as boxes (their pieces and weight bytes), bytes per inference on the arrows between them."""
+    """Chips as boxes (their pieces and weight bytes), bytes per inference on the arrows between them; past
+    ``MANY_CHIPS`` chips, matrices (``_plot_mapping_matrix``)."""
+    if mapping.n_chips > MANY_CHIPS:
+        return _plot_mapping_matrix(graph, mapping, path, title)
     flows: dict[tuple, int] = defaultdict(int)
     for m in messages(graph, mapping):
         flows[(m.src, m.dst)] += m.total_bytes
@@ -82,20 +92,116 @@ def plot_mapping(graph: OpGraph, mapping: Mapping, path: str | os.PathLike, *, t
     return _save(fig, path, dpi=130, bbox_inches="tight")
 
 
-def plot_power_timeline(report: Report, path: str | os.PathLike) -> Path:
-    """Per-chip power over one inference (sequential schedule), like the paper's Fig. 5."""
+def _plot_mapping_matrix(graph: OpGraph, mapping: Mapping, path, title: str | None) -> Path:
+    """Which layer where (weight bytes of each layer on each chip) and the bytes each chip sends each other."""
+    order = {ly.name: i for i, ly in enumerate(graph.layers)}
+    k = mapping.n_chips
+    held = np.zeros((len(graph.layers), k))
+    for c, pieces in enumerate(mapping.chips):
+        for p in pieces:
+            held[order[p.layer], c] += max(p.weight_bytes, 1)
+    sent = defaultdict(int)
+    for m in messages(graph, mapping):
+        if m.between_chips:
+            sent[(m.src, m.dst)] += m.total_bytes
+    fig = Figure(figsize=(13, 6))
+    left, right = fig.subplots(1, 2)
+    shown = np.ma.masked_equal(held, 0)
+    im = left.imshow(shown, aspect="auto", interpolation="nearest", cmap="viridis",
+                     norm=LogNorm(vmin=max(1, shown.min()), vmax=max(2, shown.max())))
+    fig.colorbar(im, ax=left, label="weight bytes of the layer on the chip")
+    left.set_xlabel("chip")
+    left.set_ylabel("layer (topological order)")
+    left.set_title("which layer where", fontsize=9)
+    if sent:
+        src, dst = np.array([a for a, _ in sent]), np.array([b for _, b in sent])
+        val = np.array(list(sent.values()), float)
+        sc = right.scatter(dst, src, c=val, s=4, cmap="magma_r", norm=LogNorm(vmin=max(1, val.min()),
+                                                                               vmax=max(2, val.max())))
+        fig.colorbar(sc, ax=right, label="bytes per inference")
+    right.set_xlim(-0.5, k - 0.5)
+    right.set_ylim(k - 0.5, -0.5)
+    right.set_xlabel("receiving chip")
+    right.set_ylabel("sending chip")
+    right.set_title(f"bytes between chips ({sum(sent.values()):,} per inference)", fontsize=9)
+    fig.suptitle(title or f"{graph.model_name}: {k} chips, {mapping.method}"[:160], fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return _save(fig, path, dpi=110)
+
+
+def _power_grid(report: Report, bins: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mean power (W) per chip and time bin over one inference (asleep at the preset's sleep power between
+    events), and each chip's busy seconds; from the timeline's events by cumulative energy, so every event
+    counts in full however short it is."""
     c = report.illusion
     n = len(c.per_chip)
+    total = max((e.end_s for e in c.timeline), default=c.time_s) or 1.0
+    edges = np.linspace(0.0, total, bins + 1)
+    sleep = report.preset.sleep_power_w
+    grid = np.full((n, bins), sleep)
+    busy = np.zeros(n)
+    by_chip: dict[int, list] = defaultdict(list)
+    for e in c.timeline:
+        by_chip[e.chip].append(e)
+    width = total / bins
+    for chip, events in by_chip.items():
+        events.sort(key=lambda e: e.start_s)
+        starts = np.array([e.start_s for e in events])
+        ends = np.array([e.end_s for e in events])
+        power = np.array([e.power_w for e in events])
+        at = np.concatenate([[0.0], np.ravel(np.column_stack([starts, ends]))])
+        extra = np.concatenate([[0.0], np.ravel(np.column_stack([np.zeros_like(starts), (power - sleep) *
+                                                                 (ends - starts)]))])
+        energy = np.interp(edges, at, np.cumsum(extra))       # energy above sleep by each bin edge
+        grid[chip] += np.diff(energy) / width
+        busy[chip] = float((ends - starts).sum())
+    return grid, busy, total
+
+
+def _plot_power_heatmap(report: Report, path) -> Path:
+    c = report.illusion
+    grid, busy, total = _power_grid(report, TIME_BINS)
+    n = grid.shape[0]
+    fig = Figure(figsize=(12, 6))
+    heat, side = fig.subplots(1, 2, gridspec_kw={"width_ratios": [4, 1]}, sharey=True)
+    im = heat.imshow(grid * 1e3, aspect="auto", interpolation="nearest", cmap="inferno", extent=(0, total, n, 0),
+                     norm=LogNorm(vmin=max(report.preset.sleep_power_w * 1e3, 1e-9),
+                                  vmax=max(grid.max() * 1e3, 1e-6)))
+    fig.colorbar(im, ax=heat, label="mean power (mW, log)", pad=0.01)
+    heat.set_xlabel("time (s), one inference, chips one after another")
+    heat.set_ylabel("chip")
+    side.plot(busy * 1e3, np.arange(n) + 0.5, lw=0.8)
+    top = np.argsort(busy)[::-1][:5]
+    for chip in top:
+        side.annotate(f"chip {chip}", (busy[chip] * 1e3, chip + 0.5), fontsize=6)
+    side.set_xlabel("busy (ms)")
+    side.set_title("busiest chips named", fontsize=8)
+    route = "" if c.timeline_route is None else f" (route {c.timeline_route})"
+    fig.suptitle(f"{report.model}: power per chip over one inference on {report.preset.name}{route}", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return _save(fig, path, dpi=110)
+
+
+def plot_power_timeline(report: Report, path: str | os.PathLike) -> Path:
+    """Per-chip power over one inference (sequential schedule), like the paper's Fig. 5; past ``MANY_CHIPS``
+    chips a chips × time heatmap of mean power beside each chip's busy time."""
+    c = report.illusion
+    n = len(c.per_chip)
+    if n > MANY_CHIPS:
+        return _plot_power_heatmap(report, path)
     total = c.time_s if not c.timeline else max(e.end_s for e in c.timeline)
     fig = Figure(figsize=(9, 0.7 * n + 1.2))
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)
     colors = {"wake": "tab:orange", "shutdown": "tab:orange", "receive": "tab:green", "send": "tab:red",
               "compute": "tab:blue", "memory": "tab:purple"}
     sleep = report.preset.sleep_power_w
+    by_chip: dict[int, list] = defaultdict(list)
+    for e in c.timeline:
+        by_chip[e.chip].append(e)
     for chip in range(n):
         ax = axes[chip][0]
         ax.axhline(sleep * 1e3, color="0.6", lw=1)
-        for e in (e for e in c.timeline if e.chip == chip):
+        for e in by_chip[chip]:
             ax.fill_between([e.start_s, e.end_s], sleep * 1e3, e.power_w * 1e3, step="pre",
                             color=colors.get(e.state, "tab:gray"), lw=0)
         ax.set_ylabel(f"chip {chip}", rotation=0, ha="right", va="center", fontsize=8)
@@ -115,6 +221,8 @@ def plot_power_timeline(report: Report, path: str | os.PathLike) -> Path:
 def plot_energy_breakdown(report: Report, path: str | os.PathLike) -> Path:
     """Stacked energy per inference per chip (compute, memory, messages, wake-up, sleep), ideal chip beside."""
     chips = report.illusion.per_chip
+    if len(chips) > MANY_CHIPS:
+        return _plot_energy_areas(report, path)
     labels = [str(c.chip) for c in chips] + ["ideal"]
     rows = [c.breakdown for c in chips] + [report.ideal.per_chip[0].breakdown]
     fig = Figure(figsize=(max(5, 0.6 * len(labels) + 2), 4))
@@ -129,6 +237,23 @@ def plot_energy_breakdown(report: Report, path: str | os.PathLike) -> Path:
     ax.set_title(f"{report.model} on {report.chips} chips, {report.preset.name}: energy ratio "
                  f"{report.energy_ratio:.4f} vs the ideal chip", fontsize=9)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path, dpi=120)
+
+
+def _plot_energy_areas(report: Report, path) -> Path:
+    chips = report.illusion.per_chip
+    fig = Figure(figsize=(10, 4))
+    ax = fig.subplots()
+    values = [[c.breakdown.get(cat, 0.0) * 1e6 for c in chips] for cat in CATEGORIES]
+    ax.stackplot(np.arange(len(chips)), *values, labels=list(CATEGORIES), step="mid")
+    ax.set_xlim(0, len(chips) - 1)
+    ax.set_xlabel("chip")
+    ax.set_ylabel("energy per inference (µJ)")
+    ax.set_title(f"{report.model} on {report.chips} chips, {report.preset.name}: {report.illusion.energy_j * 1e3:.4g} "
+                 f"mJ in all, {report.energy_ratio:.4f} × the ideal chip's {report.ideal.energy_j * 1e3:.4g} mJ",
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return _save(fig, path, dpi=120)
 

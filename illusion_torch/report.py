@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from .cost.evaluate import CATEGORIES, SystemCost, evaluate
+from .cost.dataflow import prefetch_pairs
+from .cost.evaluate import CATEGORIES, SystemCost, evaluate, schedule_needs
 from .cost.hardware import ChipSpec
 from .cost.hardware import preset as get_preset
 from .cost.profile import Branch
@@ -172,6 +173,9 @@ def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor | None = None, 
         accuracy = float((result.logits.argmax(1) == y).double().mean())
         reference_accuracy = ref_correct / len(y)
     ideal_profile = Runtime(system.ideal()).profile
+    prefetch_pairs([*schedule_needs(runtime.profile, result.runs, spec),      # one search of every new shape
+                    *schedule_needs(ideal_profile, result.runs, spec),
+                    *schedule_needs(ideal_profile, result.runs, spec.with_dram())])
     costs = dict(
         illusion=evaluate(runtime.profile, result.runs, spec, name="illusion"),
         ideal=evaluate(ideal_profile, result.runs, spec, name="ideal chip", always_on=True),

@@ -80,3 +80,24 @@ def test_link_cost_multiplies_energy_latency_and_time_per_byte():
 def test_a_bad_shape_is_refused():
     with pytest.raises(IllusionError, match="positive sizes"):
         layer_cost(LayerShape.fc(0, 4))
+
+
+def test_prefetch_searches_each_new_shape_once_on_every_core_and_keeps_each_as_found(monkeypatch, tmp_path, capsys):
+    """The first run's schedule search: distinct shapes only, in worker processes, each written to the cache file
+    as it arrives (a stopped run keeps them); the schedules are the ones a lone search finds."""
+    import json
+
+    shapes = [LayerShape.fc(64, 96), LayerShape.fc(64, 96), LayerShape.fc(96, 64, positions=4),
+              LayerShape.conv(8, 16, (6, 6), (3, 3))]
+    assert dataflow.prefetch(shapes, PAPER_CHIP, processes=2) == 3
+    assert "searching schedules for 3 new layer shapes (rram chip; 2 processes" in capsys.readouterr().err
+    stored = json.loads((tmp_path / "schedules.json").read_text())
+    assert len(stored) == 3 and all(k.startswith(PAPER_CHIP.search_key) for k in stored)
+    assert dataflow.prefetch(shapes, PAPER_CHIP, processes=2) == 0          # all known: nothing said or searched
+    assert capsys.readouterr().err == ""
+    pooled = [layer_cost(s) for s in shapes[1:]]
+    monkeypatch.setattr(dataflow, "_MEMORY", {})
+    monkeypatch.setattr(dataflow, "_LOADED", set())
+    monkeypatch.setattr(dataflow, "schedule_cache_path", lambda: tmp_path / "alone.json")
+    assert [layer_cost(s).cycles for s in shapes[1:]] == [c.cycles for c in pooled]
+    assert [layer_cost(s).energy for s in shapes[1:]] == [c.energy for c in pooled]

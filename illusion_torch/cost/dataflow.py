@@ -44,14 +44,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import IllusionError
 
 __all__ = ["LayerShape", "DataflowChip", "LayerCost", "PAPER_CHIP", "layer_cost", "roofline_cost",
-           "schedule_cache_path"]
+           "schedule_cache_path", "prefetch", "prefetch_pairs"]
 
 WORD_BITS = 16
 
@@ -260,6 +263,9 @@ _LOADED: set[Path] = set()
 
 
 def schedule_cache_path() -> Path:
+    """``$ILLUSION_SCHEDULES`` (a file), else ``<cache dir>/nn_dataflow/schedules-v1.json``."""
+    if os.environ.get("ILLUSION_SCHEDULES"):
+        return Path(os.environ["ILLUSION_SCHEDULES"])
     from ..data.cache import cache_dir
 
     return cache_dir() / "nn_dataflow" / "schedules-v1.json"
@@ -287,6 +293,90 @@ def _save(path: Path) -> None:
         pass                            # a read-only cache only costs a search next time
 
 
+def _searched(shape: LayerShape, chip: DataflowChip) -> dict:
+    """One search, as stored in the cache: the counts, or why there are none (nn_dataflow's own refusal)."""
+    try:
+        counts = _search(shape, chip)
+    except IllusionError:
+        raise
+    except Exception as e:                               # nn_dataflow's own refusal of a shape
+        return {"error": f"{type(e).__name__}: {e}"}
+    return counts if counts is not None else {"error": "no valid schedule"}
+
+
+def _missing(pairs: Iterable[tuple[LayerShape, DataflowChip]], persist: bool) -> list[tuple[LayerShape, DataflowChip]]:
+    with _LOCK:
+        if persist:
+            _load(schedule_cache_path())
+        todo: dict[str, tuple[LayerShape, DataflowChip]] = {}
+        for shape, chip in pairs:
+            key = f"{chip.search_key}|{shape.key}"
+            if key not in _MEMORY and key not in todo:
+                todo[key] = (shape, chip)
+        return list(todo.values())
+
+
+def prefetch(shapes: Iterable[LayerShape], chip: DataflowChip = PAPER_CHIP, **options) -> int:
+    """Search, once each, the ``shapes`` the cache lacks for ``chip`` (``prefetch_pairs``'s options)."""
+    return prefetch_pairs(((shape, chip) for shape in shapes), **options)
+
+
+def prefetch_pairs(pairs: Iterable[tuple[LayerShape, DataflowChip]], *, processes: int | None = None,
+                   progress: bool = True, persist: bool = True) -> int:
+    """Search, once each, the (shape, chip) pairs the cache lacks, in ``processes`` processes (default: one per
+    core, at most one per search), each schedule stored as it arrives. Returns how many were searched. With
+    ``progress``, one line on stderr says what is searched, and a bar counts them where stderr is a terminal."""
+    todo = _missing(pairs, persist)
+    if not todo:
+        return 0
+    from tqdm import tqdm
+
+    # worker processes are forked (a spawned one would re-run the caller's script, which a script without a
+    # main guard cannot survive); where fork is not the platform's safe default, one process searches
+    workers = max(1, min(len(todo), processes or os.cpu_count() or 1)) if sys.platform == "linux" else 1
+    if progress:
+        kinds = sorted({chip.memory for _, chip in todo})
+        print(f"nn_dataflow: searching schedules for {len(todo)} new layer shape{'s' * (len(todo) > 1)} "
+              f"({', '.join(kinds)} chip; {workers} process{'es' * (workers > 1)}; each kept in "
+              f"{schedule_cache_path()} as it is found)", file=sys.stderr, flush=True)
+    bar = tqdm(total=len(todo), desc="schedules", unit="shape", file=sys.stderr,
+               disable=not progress or not sys.stderr.isatty())
+
+    def store(shape: LayerShape, chip: DataflowChip, counts: dict) -> None:
+        with _LOCK:
+            _MEMORY[f"{chip.search_key}|{shape.key}"] = counts
+            if persist:
+                _save(schedule_cache_path())
+        bar.update(1)
+
+    try:
+        _search_available()
+        if workers == 1:
+            for shape, chip in todo:
+                store(shape, chip, _searched(shape, chip))
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                futures = {pool.submit(_searched, shape, chip): (shape, chip) for shape, chip in todo}
+                for done in as_completed(futures):
+                    store(*futures[done], done.result())
+    finally:
+        bar.close()
+    return len(todo)
+
+
+def _search_available() -> None:
+    """nn_dataflow importable here (a worker's ImportError would arrive as one per shape)."""
+    try:
+        import nn_dataflow  # noqa: F401
+    except ImportError as e:
+        raise IllusionError(f"the nn_dataflow chip cost needs the nn-dataflow package ({e}); run `make setup` "
+                            f"(it installs nn-dataflow 2.1 and fastcache), or pick the preset "
+                            f"accelerator-28nm-roofline") from None
+
+
 def layer_cost(shape: LayerShape, chip: DataflowChip = PAPER_CHIP, *, persist: bool = True) -> LayerCost:
     """``shape`` once on ``chip``: from nn_dataflow's best schedule (cached), else the roofline, with why."""
     if min(shape.nifm, shape.nofm, shape.hofm, shape.wofm, shape.kh, shape.kw) <= 0:
@@ -300,15 +390,9 @@ def layer_cost(shape: LayerShape, chip: DataflowChip = PAPER_CHIP, *, persist: b
             known = key in _MEMORY
         counts = _MEMORY.get(key)
     if not known:
-        error = ""
-        try:
-            counts = _search(shape, chip)
-        except IllusionError:
-            raise
-        except Exception as e:                           # nn_dataflow's own refusal of a shape
-            counts, error = None, f"{type(e).__name__}: {e}"
+        found = _searched(shape, chip)
         with _LOCK:
-            _MEMORY[key] = counts if counts is not None else {"error": error or "no valid schedule"}
+            _MEMORY[key] = found
             if persist:
                 _save(schedule_cache_path())
         counts = _MEMORY[key]

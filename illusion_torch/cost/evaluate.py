@@ -29,7 +29,7 @@ from ..errors import IllusionError
 from ..partitioning.trace import HOST
 from ..units import ceil_div
 from .counters import Counters
-from .dataflow import layer_cost
+from .dataflow import layer_cost, prefetch_pairs
 from .hardware import ChipSpec
 from .profile import Profile, WakeWork
 
@@ -203,12 +203,22 @@ def _route_schedule(prof: Profile, route, spec: ChipSpec, always_on: bool, recor
     return active, energy, wakes, events, total
 
 
+def schedule_needs(prof: Profile, runs: dict, spec: ChipSpec) -> list:
+    """The (layer shape, chip) pairs pricing ``prof`` on ``spec`` looks up (a dataflow preset; else none)."""
+    if spec.dataflow is None:
+        return []
+    return [(lw.shape, spec.dataflow) for route in runs for w in prof.wakes if w.runs_for(route)
+            for lw in w.layers_for(route)]
+
+
 def evaluate(prof: Profile, runs: dict, spec: ChipSpec, *, name: str = "illusion", always_on: bool = False,
              timeline_route=None) -> SystemCost:
     """Energy, time and per-chip breakdown per inference of ``prof`` run ``runs`` ({route: inferences})."""
     total_runs = sum(runs.values())
     if total_runs <= 0:
         raise IllusionError("no inferences to price")
+    if spec.dataflow is not None:               # every new shape searched once, on every core, before pricing
+        prefetch_pairs(schedule_needs(prof, runs, spec))
     n = prof.n_chips
     active = [0.0] * n
     wakes = [0.0] * n
