@@ -175,7 +175,7 @@ def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor | None = None, 
     ideal_profile = Runtime(system.ideal()).profile
     prefetch_pairs([*schedule_needs(runtime.profile, result.runs, spec),      # one search of every new shape
                     *schedule_needs(ideal_profile, result.runs, spec),
-                    *schedule_needs(ideal_profile, result.runs, spec.with_dram())])
+                    *schedule_needs(ideal_profile, result.runs, spec.with_dram())], progress=progress)
     costs = dict(
         illusion=evaluate(runtime.profile, result.runs, spec, name="illusion"),
         ideal=evaluate(ideal_profile, result.runs, spec, name="ideal chip", always_on=True),

@@ -96,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="report folder (default runs/MODEL-NchipS-PRESET): a new folder, or an earlier report's, "
                           "which is replaced whole; a folder holding anything else is refused")
     run.add_argument("--json", default=None, help="write the report's JSON here ('-': stdout)")
+    run.add_argument("--quiet", action="store_true", help="no stage lines or progress bars on stderr")
     run.add_argument("--procs", type=at_least(2, "the host and one chip rank"), default=None,
                      help="run the chips in N processes on torch.distributed: rank 0 the host, N − 1 chip ranks "
                           "(contiguous chip groups; N = chips + 1: one chip per rank)")

@@ -130,6 +130,12 @@ def write_json(path: str | None, result: dict) -> None:
         write_atomic(Path(path), lambda tmp: tmp.write_text(text))
 
 
+def stage(args: argparse.Namespace, text: str) -> None:
+    """One line on stderr naming the stage a long command is in (``--quiet``: none)."""
+    if not getattr(args, "quiet", False):
+        print(f"[{args.command}] {text}", file=sys.stderr, flush=True)
+
+
 def say(args: argparse.Namespace, text: str = "") -> None:
     """Human-readable output: on stderr when stdout carries the JSON (``--json -``)."""
     print(text, file=sys.stderr if getattr(args, "json", None) == "-" else sys.stdout)

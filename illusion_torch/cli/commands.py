@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import IllusionError
 from ..files import replaceable_dir, writable_dir
-from .arguments import say, write_json
+from .arguments import say, stage, write_json
 
 __all__ = ["eval_checkpoint", "run", "lifetime", "train", "partition", "models", "datasets"]
 
@@ -132,11 +132,16 @@ def run(args: argparse.Namespace) -> None:
     _distributed_options(args)
     out = None if args.out is None else replaceable_dir(args.out, REPORT_FILES, "the report folder (--out)")
     spec = preset(args.preset).with_link_cost(args.link_cost)
+    stage(args, f"loading {args.model} and its inputs")
     w = job(args.model, limit=args.limit, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
     chips = None if args.max_chips else args.chips
     capacity = capacity_for(w, args.max_chips or args.chips, args.capacity)
+    stage(args, f"mapping onto {'up to ' if args.max_chips else ''}{args.max_chips or args.chips} chips of "
+                f"{bytes_text(capacity)} ({args.solver}, time limit {args.time_limit:g} s)")
     system = _partition(args, w, capacity, chips=chips, max_chips=args.max_chips, solver=args.solver,
                         time_limit_s=args.time_limit, weights_only=args.weights_only)
+    stage(args, f"{system.mapping.n_chips} chips, {bytes_text(system.inter_chip_bytes)} between them; running "
+                f"{len(w.x)} inputs chip by chip, then pricing on {spec.name}")
     if out is None:                  # the default folder is named by the chips used: checked before the run
         out = replaceable_dir(Path("runs") / f"{args.model}-{system.mapping.n_chips}chips-{spec.name}", REPORT_FILES,
                               "the report folder")
@@ -153,7 +158,7 @@ def run(args: argparse.Namespace) -> None:
         report = simulate(system, w.x, w.y, preset=spec, model_name=args.model, result=result)
         report.meta.update(distributed_meta(distributed))
     else:
-        report = simulate(system, w.x, w.y, preset=spec, progress=True, model_name=args.model)
+        report = simulate(system, w.x, w.y, preset=spec, progress=not args.quiet, model_name=args.model)
     report.meta.update({"dataset": w.dataset, "synthetic": w.synthetic})
     if w.metric is not None:
         report.meta["metric"] = {**w.metric.evaluate(report.logits), "samples": len(w.x)}
@@ -180,6 +185,7 @@ def run(args: argparse.Namespace) -> None:
                    f"{len(w.x)} SYNTHETIC random inputs, no accuracy; {report.mismatches} inputs whose logits "
                    f"differ from the unpartitioned model's beyond float64 rounding (max |Δ| "
                    f"{report.meta['max_abs_diff']:.2g}); {tail}")
+    stage(args, f"saving the report and its figures to {out}/")
     report.save(out)
     if distributed is not None:
         say(args, f"{distributed.procs} processes ({distributed.schedule}, {distributed.batch} input(s) per message):"
