@@ -47,10 +47,21 @@ class WorkloadConfig:
     per_tensor_formats: bool = False  # each stored tensor has its own fractional bits (post-training
     #                                   quantization, ``ptq``); ``weight_format`` then gives the word length only
     #                                   and a tensor's codes are read at ``fixed.grid_fl`` of its values
+    steps_as_batch: tuple[tuple[str, int], ...] = field(default=())
+    # pricing only: (module prefix, b) — the layers under the prefix (a recurrent layer, an embedding) are
+    # priced as the scale-up simulator as released scheduled them: their unrolled steps as a batch of b, each
+    # weight fetched once per b steps (``cost.work``); the chips still run, and are counted, step by step
 
     @property
     def fixed_point(self) -> bool:
         return self.weight_format is not None
+
+    def batch_of(self, module: str) -> int | None:
+        """The batch the simulator scheduled ``module``'s steps as (``steps_as_batch``), or None."""
+        for prefix, b in self.steps_as_batch:
+            if module == prefix or module.startswith(prefix + "."):
+                return b
+        return None
 
     @property
     def routes(self) -> list[int | None]:

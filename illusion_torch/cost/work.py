@@ -35,6 +35,7 @@ from ..partitioning.wakes import ChipPrograms
 from .counters import Counters
 from .dataflow import LayerShape
 from .profile import Branch, LayerWork, Profile, Store, StoreKind, Transfer, WakeWork, WeightSlot
+from .steps_as_batch import embedding_as_batch, recurrent_as_batch
 
 if TYPE_CHECKING:
     from ..partitioning.partition import Partition
@@ -74,6 +75,23 @@ class _Counter:
         self.buffers: dict[tuple, int] = {}
         self.events: list[tuple[int, int, int]] = []
         self.position = {n.name: i for i, n in enumerate(self.gm.graph.nodes)}
+        self.config = graph.config
+        self.calls_of: dict[str, int] = {}              # module -> its nodes (a recurrent slice: one per step)
+        for n in self.gm.graph.nodes:
+            if n.op == "call_module":
+                self.calls_of[str(n.target)] = self.calls_of.get(str(n.target), 0) + 1
+        self.started: set[str] = set()                  # modules whose first node has been counted
+
+    def batch_of(self, node: fx.Node) -> int | None:
+        """The batch the simulator scheduled this node's steps as (``WorkloadConfig.steps_as_batch``)."""
+        return self.config.batch_of(node.meta.get("orig", "")) if self.config.steps_as_batch else None
+
+    def first_call(self, node: fx.Node) -> bool:
+        """True for the first node that calls ``node``'s module (a recurrent slice's first step)."""
+        target = str(node.target)
+        first = target not in self.started
+        self.started.add(target)
+        return first
 
     def branch_of(self, node: fx.Node) -> Branch:
         orig = node.meta.get("orig", "")
@@ -324,9 +342,15 @@ def _recurrent_slice(k: _Counter, n: fx.Node, m: RecurrentSlice) -> None:
     fan_in = m.weight_ih.shape[1] + m.weight_hh.shape[1]
     proj = 0 if m.weight_hr is None else m.weight_hr.shape[0]
     state = units + (proj or units) if m.kind == "lstm" else units
-    k.add(n, _recurrent_work(m.kind, units, fan_in, proj) + k.read_weights(n, m, 1.0) +
-          k.store(n, state, k.raw_bytes))
-    _recurrent_shapes(k, n, m.kind, units, fan_in, proj, 1)
+    batch = k.batch_of(n)
+    if batch is not None:                     # the simulator's steps as a batch (``cost.steps_as_batch``)
+        work = recurrent_as_batch(k, n, m, kind=m.kind, units=units, fan_in=fan_in, proj=proj,
+                                  steps=k.calls_of[str(n.target)], batch=batch, first=k.first_call(n))
+        k.add(n, work + k.store(n, state, k.raw_bytes))
+    else:
+        k.add(n, _recurrent_work(m.kind, units, fan_in, proj) + k.read_weights(n, m, 1.0) +
+              k.store(n, state, k.raw_bytes))
+        _recurrent_shapes(k, n, m.kind, units, fan_in, proj, 1)
     k.vbytes[n.name] = k.raw_bytes
 
 
@@ -334,6 +358,13 @@ def _recurrent(k: _Counter, n: fx.Node, m: Recurrent) -> None:
     steps = int(n.args[0].meta["tensor_meta"].shape[1])  # type: ignore[union-attr]
     H = m.hidden_size
     state = H + m.output_size if m.kind == "lstm" else H
+    batch = k.batch_of(n)
+    if batch is not None:                     # the simulator's steps as a batch (``cost.steps_as_batch``)
+        work = recurrent_as_batch(k, n, m, kind=m.kind, units=H, fan_in=m.input_size + m.output_size,
+                                  proj=m.proj_size, steps=steps, batch=batch, first=True)
+        k.add(n, work + k.store(n, state, k.raw_bytes, writes=steps))
+        k.vbytes[n.name] = k.raw_bytes
+        return
     one = _recurrent_work(m.kind, H, m.input_size + m.output_size, m.proj_size)
     work = Counters(macs=one.macs * steps, lstm_macs=one.lstm_macs * steps, ops=one.ops * steps, layer_calls=steps)
     k.add(n, work + k.read_weights(n, m, float(steps)) + k.store(n, state, k.raw_bytes, writes=steps))
@@ -345,7 +376,12 @@ def _embedding(k: _Counter, n: fx.Node, m: nn.Module) -> None:
     """Each lookup reads one row: a chip holding part of the table reads its expected share of them."""
     lookups = _numel(n.args[0].meta.get("tensor_meta")) or 1  # type: ignore[union-attr]
     vocab = m.vocab if isinstance(m, EmbeddingRows) else m.weight.shape[0]
-    k.add(n, Counters(layer_calls=1) + k.read_weights(n, m, lookups / vocab))
+    batch = k.batch_of(n)
+    if batch is not None:                     # the simulator's FC over the vocabulary (``cost.steps_as_batch``)
+        rows, width = m.weight.shape
+        k.add(n, embedding_as_batch(k, n, m, rows=int(rows), width=int(width), steps=lookups, batch=batch))
+    else:
+        k.add(n, Counters(layer_calls=1) + k.read_weights(n, m, lookups / vocab))
     k.vbytes[n.name] = k.raw_bytes
 
 

@@ -27,7 +27,7 @@ from .kws import KwsLSTM
 from .minilm import MiniLM
 from .mnist import MnistCNN
 from .paper_alexnet import PaperAlexNet
-from .paper_lstm_lm import PaperLstmLM
+from .paper_lstm_lm import PaperLstmLM, PaperLstmLMSequential
 from .paper_scaleup import PaperResNet50, PaperVGG16
 from .resnet import ResNetCNN
 from .resnet18_fashion import ResNet18Fashion
@@ -36,7 +36,8 @@ from .svhn import SvhnCNN
 
 __all__ = ["get_model", "list_models", "register_model", "weight_bytes", "config_of", "WorkloadConfig",
            "MnistCNN", "SvhnCNN", "KwsLSTM", "D2NN", "ResNetCNN", "PaperAlexNet", "PaperVGG16",
-           "PaperResNet50", "PaperLstmLM", "GPT", "ImageNetClassifier", "MiniLM", "ResNet18Fashion"]
+           "PaperResNet50", "PaperLstmLM", "PaperLstmLMSequential", "GPT", "ImageNetClassifier", "MiniLM",
+           "ResNet18Fashion"]
 
 Builder = Callable[..., nn.Module]
 _REGISTRY: dict[str, Builder] = {}
@@ -78,7 +79,8 @@ def _torchvision(name: str) -> Builder:
 
 _BUILDERS: dict[str, Builder] = {"mnist": MnistCNN, "svhn": SvhnCNN, "kws": KwsLSTM, "d2nn": D2NN, "resnet": ResNetCNN,
                         "paper-alexnet": PaperAlexNet, "paper-vgg16": PaperVGG16,
-                        "paper-resnet50": PaperResNet50, "paper-lstm-lm": PaperLstmLM, "gpt": GPT,
+                        "paper-resnet50": PaperResNet50, "paper-lstm-lm": PaperLstmLM,
+                        "paper-lstm-lm-sequential": PaperLstmLMSequential, "gpt": GPT,
                         "mobilenet_v2": mobilenet_v2, "minilm": MiniLM, "resnet18-fashion": ResNet18Fashion,
                         "smollm2": smollm2}
 for _name, _builder in _BUILDERS.items():
