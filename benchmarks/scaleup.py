@@ -1,6 +1,6 @@
 """The paper's scale-up study on its own scheduler: four networks, chips of 0.25 … 2048 MiB, links ×1 … ×8.
 
-    python benchmarks/scaleup.py [--networks paper-alexnet,paper-vgg16,paper-resnet50,paper-lstm-lm]
+    python benchmarks/scaleup.py [--networks paper-alexnet,paper-vgg16,paper-resnet50,paper-lstm-lm,...]
                                  [--capacities 0.25,0.5,...,2048] [--links 1,2,4,8] [--time-limit 10]
                                  [--no-inference] [--cold | --fresh] [--summarize]
 
@@ -42,7 +42,7 @@ from illusion_torch.runtime.engine import Runtime
 from illusion_torch.system import build
 
 RESULTS = Path(__file__).parent / "results"
-NETWORKS = ("paper-alexnet", "paper-vgg16", "paper-resnet50", "paper-lstm-lm")
+NETWORKS = ("paper-alexnet", "paper-vgg16", "paper-resnet50", "paper-lstm-lm", "paper-lstm-lm-sequential")
 CAPACITIES_MIB = (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 LINKS = (1, 2, 4, 8)
 RUNS = {None: 1}

@@ -28,12 +28,12 @@ def test_the_released_lm_fetches_each_weight_once_per_batch_of_steps_and_compute
     assert torch.equal(batched(x), sequential(x))
     shapes = {lw.shape.key: lw for w in ideal.wakes for lw in w.layers_for(None)}
     fan_in = EMBED + PROJ
-    part1 = shapes[il.cost.dataflow.LayerShape.fc(fan_in, 4 * CELLS, STEPS).key]            # 12 steps, 1 call
-    part2 = shapes[il.cost.dataflow.LayerShape.fc(2 * PROJ, 4 * CELLS, 4).key]              # batches of 4
+    part1 = shapes[il.cost.dataflow.LayerShape.fc(fan_in, 4 * CELLS, batch=STEPS).key]      # 12 steps, 1 call
+    part2 = shapes[il.cost.dataflow.LayerShape.fc(2 * PROJ, 4 * CELLS, batch=4).key]        # batches of 4
     assert part1.calls == 1 and part2.calls == math.ceil(STEPS / 4)
     assert il.cost.dataflow.LayerShape.fc(1, 4 * CELLS).key in shapes or \
         il.cost.dataflow.LayerShape.fc(1, STEPS * CELLS).key in shapes              # the element-wise layers
-    assert il.cost.dataflow.LayerShape.fc(1, 3000, STEPS).key in shapes            # the embedding as FC
+    assert il.cost.dataflow.LayerShape.fc(1, 3000, batch=STEPS).key in shapes      # the embedding as FC
     reads = sum(w.for_route(None).weight_read_bits for w in ideal.wakes)
     reads_seq = sum(w.for_route(None).weight_read_bits for w in ideal_seq.wakes)
     assert reads < reads_seq / 2                          # weights fetched once per batch, not once per step

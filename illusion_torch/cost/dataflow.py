@@ -61,9 +61,11 @@ WORD_BITS = 16
 
 @dataclass(frozen=True)
 class LayerShape:
-    """A convolution (an FC layer is one with a 1×1 output) nn_dataflow can schedule, batch 1.
+    """A convolution (an FC layer is one with a 1×1 output) nn_dataflow can schedule.
 
-    ``nifm``/``nofm`` input/output channels, ``hofm``/``wofm`` output size, ``kh``/``kw`` kernel, ``stride``."""
+    ``nifm``/``nofm`` input/output channels, ``hofm``/``wofm`` output size, ``kh``/``kw`` kernel, ``stride``;
+    ``batch``: inputs scheduled together (nn_dataflow's batch: each weight fetched once for all of them), 1
+    unless a layer's steps are scheduled as a batch (``cost.steps_as_batch``)."""
 
     nifm: int
     nofm: int
@@ -73,6 +75,7 @@ class LayerShape:
     kw: int = 1
     sh: int = 1
     sw: int = 1
+    batch: int = 1
 
     @classmethod
     def conv(cls, nifm: int, nofm: int, out_hw: tuple[int, int], kernel: tuple[int, int],
@@ -81,13 +84,14 @@ class LayerShape:
                    int(stride[0]), int(stride[1]))
 
     @classmethod
-    def fc(cls, nifm: int, nofm: int, positions: int = 1) -> LayerShape:
-        """A fully connected layer; applied at ``positions`` tokens it is a 1×1 convolution over them."""
-        return cls(int(nifm), int(nofm), int(positions), 1)
+    def fc(cls, nifm: int, nofm: int, positions: int = 1, *, batch: int = 1) -> LayerShape:
+        """A fully connected layer; applied at ``positions`` tokens it is a 1×1 convolution over them; ``batch``
+        inputs scheduled together."""
+        return cls(int(nifm), int(nofm), int(positions), 1, batch=int(batch))
 
     @property
     def macs(self) -> int:
-        return self.nifm * self.nofm * self.hofm * self.wofm * self.kh * self.kw
+        return self.nifm * self.nofm * self.hofm * self.wofm * self.kh * self.kw * self.batch
 
     @property
     def weights(self) -> int:
@@ -95,20 +99,22 @@ class LayerShape:
 
     @property
     def inputs(self) -> int:
-        return self.nifm * ((self.hofm - 1) * self.sh + self.kh) * ((self.wofm - 1) * self.sw + self.kw)
+        return self.nifm * ((self.hofm - 1) * self.sh + self.kh) * ((self.wofm - 1) * self.sw + self.kw) * self.batch
 
     @property
     def outputs(self) -> int:
-        return self.nofm * self.hofm * self.wofm
+        return self.nofm * self.hofm * self.wofm * self.batch
 
     @property
     def key(self) -> str:
-        return (f"{self.nifm}-{self.nofm}-{self.hofm}x{self.wofm}-k{self.kh}x{self.kw}-s{self.sh}x{self.sw}")
+        batch = f"-b{self.batch}" if self.batch != 1 else ""         # batch 1: the keys cached before batches
+        return (f"{self.nifm}-{self.nofm}-{self.hofm}x{self.wofm}-k{self.kh}x{self.kw}-s{self.sh}x{self.sw}{batch}")
 
     def __str__(self) -> str:
+        batch = f" ×{self.batch} batched" if self.batch != 1 else ""
         if (self.hofm, self.wofm, self.kh, self.kw) == (1, 1, 1, 1):
-            return f"fc {self.nifm}→{self.nofm}"
-        return (f"conv {self.nifm}→{self.nofm} k{self.kh}×{self.kw} s{self.sh} out {self.hofm}×{self.wofm}")
+            return f"fc {self.nifm}→{self.nofm}{batch}"
+        return (f"conv {self.nifm}→{self.nofm} k{self.kh}×{self.kw} s{self.sh} out {self.hofm}×{self.wofm}{batch}")
 
 
 @dataclass(frozen=True)
@@ -237,12 +243,12 @@ def _search(shape: LayerShape, chip: DataflowChip) -> dict | None:
     options = Option(sw_gbuf_bypass=(False, False, False), opt_goal="e", ntops=1, nprocesses=1)
     layer = ConvLayer(shape.nifm, shape.nofm, (shape.hofm, shape.wofm), (shape.kh, shape.kw),
                       strd=(shape.sh, shape.sw))
-    sched = Scheduling(layer, 1, cost, MapStrategyEyeriss)
+    sched = Scheduling(layer, shape.batch, cost, MapStrategyEyeriss)
     source = layer.input_layer()
     frng = FmapRange(FmapPosition(b=0, n=0, h=0, w=0),
-                     FmapPosition(b=1, n=source.nofm, h=source.hofm, w=source.wofm))
+                     FmapPosition(b=shape.batch, n=source.nofm, h=source.hofm, w=source.wofm))
     best = None
-    for part in partition.gen_partition(source, 1, data.dim, options, guaranteed=True):
+    for part in partition.gen_partition(source, shape.batch, data.dim, options, guaranteed=True):
         layout = DataLayout(frngs=(frng,), regions=(data,), parts=(part.projection(data, appl2frng=True),))
         cond = SchedulingCondition(resource=resource, constraint=SchedulingConstraint(), ifmap_layout=layout,
                                    sched_seq=(0, 0, 0))

@@ -12,10 +12,12 @@ steps and the dependence of step t on step t − 1 is not modelled; the embeddin
 FC(1 → its rows) over the vocabulary, and each cell group's element-wise gate arithmetic a "layer"
 FC(1 → batch × cells) of its own. Here, per chip and layer slice (a cell group):
 
-- the gate rows FC(fan-in → 4 × cells) and the projection FC(cells → projection) at ``batch`` positions, and
-  the element-wise FC(1 → batch × cells), each called ⌈steps / batch⌉ times — our choice where the release
-  leaves it open: its part 2 is searched at batch 4 and we run that schedule 8 times to cover the 32 steps
-  (the release's script names the two batches; it does not say that part 2 covers fewer steps);
+- the gate rows FC(fan-in → 4 × cells) and the projection FC(cells → projection) searched by nn_dataflow at
+  its batch ``batch`` (``LayerShape.batch``: each weight fetched once for the whole batch), and the element-wise
+  FC(1 → batch × cells) at batch 1 (as the release's layer file writes it), each called ⌈steps / batch⌉
+  times — our choice where the release leaves it open: its part 2 is searched at batch 4 and we run that
+  schedule 8 times to cover the 32 steps (the release's script names the two batches; it does not say that
+  part 2 covers fewer steps);
 - the weights read once per call, not once per step;
 - all of it charged to the slice's first step (its first wake): the steps run as one batch, so the later steps'
   wakes do only their messages.
@@ -47,10 +49,10 @@ def recurrent_as_batch(k, n: fx.Node, module: nn.Module, *, kind: str, units: in
         return Counters(layer_calls=0)
     calls = math.ceil(steps / batch)
     rows = GATES[kind] * units
-    k.layer(n, LayerShape.fc(fan_in, rows, batch), calls, rows * fan_in * calls)
+    k.layer(n, LayerShape.fc(fan_in, rows, batch=batch), calls, rows * fan_in * calls)
     macs = rows * fan_in * batch * calls
     if proj:
-        k.layer(n, LayerShape.fc(units, proj, batch), calls, units * proj * calls)
+        k.layer(n, LayerShape.fc(units, proj, batch=batch), calls, units * proj * calls)
         macs += units * proj * batch * calls
     k.layer(n, LayerShape.fc(1, batch * units), calls, 0.0)          # the element-wise gate arithmetic
     macs += batch * units * calls
@@ -59,9 +61,9 @@ def recurrent_as_batch(k, n: fx.Node, module: nn.Module, *, kind: str, units: in
 
 def embedding_as_batch(k, n: fx.Node, module: nn.Module, *, rows: int, width: int, steps: int,
                        batch: int) -> Counters:
-    """An embedding's rows as FC(1 → rows) at ``batch`` positions, ⌈steps / batch⌉ calls: one weight per row
+    """An embedding's rows as FC(1 → rows) at nn_dataflow batch ``batch``, ⌈steps / batch⌉ calls: one weight per row
     read per call (the release's layer reads ``rows`` weights, not the table's ``rows × width``)."""
     calls = math.ceil(steps / batch)
-    k.layer(n, LayerShape.fc(1, rows, batch), calls, rows * calls)
+    k.layer(n, LayerShape.fc(1, rows, batch=batch), calls, rows * calls)
     macs = rows * batch * calls
     return Counters(macs=macs, fc_macs=macs, layer_calls=calls) + k.read_weights(n, module, calls / width)
