@@ -1,4 +1,4 @@
-"""Calibrate the paper-testchip preset: fit its free constants to PAPER.md and print the fit and residuals.
+"""Calibrate the paper-testchip preset: fit its free constants to docs/paper.md and print the fit and residuals.
 
     python benchmarks/calibrate.py
 

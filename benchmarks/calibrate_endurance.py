@@ -1,8 +1,8 @@
-"""Calibrate the RRAM cell endurance on PAPER.md's stuck-bit growth and print the fit and its residuals.
+"""Calibrate the RRAM cell endurance on docs/paper.md's stuck-bit growth and print the fit and its residuals.
 
     python benchmarks/calibrate_endurance.py [--trials 200]
 
-PAPER.md: without resilience, SVHN's activation region (1,040 bits) had 5 stuck bits after ~1e7 writes per
+docs/paper.md: without resilience, SVHN's activation region (1,040 bits) had 5 stuck bits after ~1e7 writes per
 word (one year) and 57 after ~1e8 (ten years). A log-normal endurance per cell through both points fixes
 its two parameters. The script checks the shipped constant (``rram.PAPER_ENDURANCE``) against the fit,
 then simulates a 65-word (1,040-bit) region with seeded draws (``RRAMArray``) and prints the mean and spread

@@ -2,7 +2,7 @@
 
     python benchmarks/lifetime.py [--limit 500] [--years 10] [--seed 0]
 
-Each workload's shipped checkpoint on the paper's 8 chips (BILP mapping), PAPER.md's inference rates,
+Each workload's shipped checkpoint on the paper's 8 chips (BILP mapping), docs/paper.md's inference rates,
 accuracy on the first ``--limit`` test inputs (a fixed subset) at ZERO … TENYEAR. Prints a table (accuracy at
 each point, stuck bits and peak writes per word at the horizon, wear evenness, first drop of 1 point) and
 writes benchmarks/results/lifetime.json and lifetime.png.

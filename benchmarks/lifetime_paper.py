@@ -3,8 +3,8 @@ Distributed ENDURER keeps accuracy for ten years.
 
     python benchmarks/lifetime_paper.py [--parts paper,sensitivity] [--seeds 5]
 
-Each workload's shipped checkpoint on the paper's 8 chips (BILP mapping, PAPER.md's capacity), PAPER.md's
-inference rates, accuracy on PAPER.md's test-set sizes: SVHN 999, D2NN 1,000, KWS the whole test split (the
+Each workload's shipped checkpoint on the paper's 8 chips (BILP mapping, docs/paper.md's capacity), docs/paper.md's
+inference rates, accuracy on docs/paper.md's test-set sizes: SVHN 999, D2NN 1,000, KWS the whole test split (the
 SVHN and KWS checkpoints are trained and tested on SYNTHETIC data: synth-digits, tts-commands).
 
 - paper: peak writes per word over ten years for none / endurer / distributed-endurer; for none and
@@ -35,7 +35,7 @@ from illusion_torch.wear.paper_run import DE_MIX, WORKLOADS, scenario, simulate_
 
 RESULTS = Path(__file__).parent / "results"
 OUT = RESULTS / "lifetime_paper.json"
-TEST_SIZE = {"svhn": 999, "d2nn": 1000, "kws": None}              # PAPER.md's test sets (KWS: the whole split)
+TEST_SIZE = {"svhn": 999, "d2nn": 1000, "kws": None}              # docs/paper.md's test sets (KWS: the whole split)
 POLICIES = ("distributed-endurer", "start-gap", "distributed-endurer-plus")
 
 

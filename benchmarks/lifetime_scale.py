@@ -7,7 +7,7 @@ best policy (``distributed-endurer-plus``), accuracy (top-1 agreement with the f
 float model's top-1 class as the label (no ImageNet labels offline), first-fit onto chips of an even share
 of the weights over ``--chips`` (so at least that many chips; BILP is not needed for wear: the mapping only
 sets which buffers wear).
-Inference rate: PAPER.md gives none for an ImageNet classifier; the paper's image classifier (SVHN, 411
+Inference rate: docs/paper.md gives none for an ImageNet classifier; the paper's image classifier (SVHN, 411
 inferences per 4 hours) is used. Target (issue 12): each run ≤ 120 s. Writes
 benchmarks/results/lifetime_scale.json and lifetime_scale.png.
 """
@@ -56,7 +56,7 @@ def main() -> int:
     summary = json.dumps({
         "model": "mobilenet_v2", "chips": system.mapping.n_chips, "capacity_bytes": capacity,
         "samples": len(w.x), "accuracy_is": "top-1 agreement with the float model (real clip-art images, no labels)",
-        "rate_per_4h": args.rate, "rate_source": "PAPER.md's SVHN rate (the paper's image classifier)",
+        "rate_per_4h": args.rate, "rate_source": "docs/paper.md's SVHN rate (the paper's image classifier)",
         "setup_s": round(setup_s, 1), "runs": [r.as_dict() for r in results]}, indent=1) + "\n"
     write_atomic(RESULTS / "lifetime_scale.json", lambda path: path.write_text(summary))
     plot_lifetime(results, RESULTS / "lifetime_scale.png")

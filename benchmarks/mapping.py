@@ -3,7 +3,7 @@
     python benchmarks/mapping.py [--skip-resnet50]
 
 Writes benchmarks/results/mapping.json and mapping.png and prints the tables. Bytes are between chips per
-inference, host I/O excluded, int8 activations, int16 FC outputs, int32 partial sums (PAPER.md).
+inference, host I/O excluded, int8 activations, int16 FC outputs, int32 partial sums (docs/paper.md).
 """
 
 from __future__ import annotations

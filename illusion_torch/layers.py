@@ -96,7 +96,7 @@ def quantize_weights(model: nn.Module) -> None:
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """clamp((x + 4) / 8, 0, 1): the KWS LSTM's gate nonlinearity (PAPER.md)."""
+    """clamp((x + 4) / 8, 0, 1): the KWS LSTM's gate nonlinearity (docs/paper.md)."""
     return torch.clamp((x + 4.0) * 0.125, 0.0, 1.0)
 
 

@@ -70,7 +70,7 @@ def test_unknown_preset_names_the_valid_ones():
 
 
 def test_paper_testchip_meets_the_calibration_targets():
-    """Ideal chip within ±15 % of PAPER.md, 4-chip ratios within ±0.5 points, 8-chip under the headline."""
+    """Ideal chip within ±15 % of docs/paper.md, 4-chip ratios within ±0.5 points, 8-chip under the headline."""
     rows = compare(paper_workloads(limit=None), preset("paper-testchip"))
     for r in rows:
         t, e = IDEAL_CHIP[r["workload"]]

@@ -1,4 +1,4 @@
-"""The nn_dataflow per-layer cost: the paper's chip, counts × PAPER.md energies, the cache and the roofline."""
+"""The nn_dataflow per-layer cost: the paper's chip, counts × docs/paper.md energies, the cache and the roofline."""
 
 from __future__ import annotations
 

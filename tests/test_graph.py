@@ -22,7 +22,7 @@ def test_mnist_layers_bytes_and_macs():
 
 
 def test_messages_are_what_the_producer_chip_stores():
-    # PAPER.md: conv1-2 -> 600 B -> conv3 -> 128 B (pooled, int8) ; conv4 out 96 B int8; fc out int16
+    # docs/paper.md: conv1-2 -> 600 B -> conv3 -> 128 B (pooled, int8) ; conv4 out 96 B int8; fc out int16
     edges = {(e.src, e.dst): e.bytes for e in _trace("mnist").edges}
     assert edges[("conv2", "conv3")] == 600
     assert edges[("conv3", "conv4")] == 128

@@ -51,7 +51,7 @@ def test_first_fit_reproduces_the_paper_alexnet_chip_counts():
     model = il.models.get_model("paper-alexnet")
     g = partitioning.trace(model, torch.zeros(1, 3, 227, 227))
     assert g.layer("fc1").in_channels == 256 and g.layer("fc2").in_channels == 4096
-    paper = {0.25: 481, 0.5: 241, 1: 121, 2: 60, 4: 30, 8: 15, 16: 8, 32: 4, 64: 2, 128: 1}   # PAPER.md
+    paper = {0.25: 481, 0.5: 241, 1: 121, 2: 60, 4: 30, 8: 15, 16: 8, 32: 4, 64: 2, 128: 1}   # docs/paper.md
     counts = {mib: partitioning.solve(g, int(mib * 2**20), solver="first-fit").n_chips for mib in paper}
     assert counts == paper
 
@@ -358,7 +358,7 @@ def test_the_window_search_never_grows_the_bytes_and_its_mapping_runs_exactly():
     ("mnist", 8, "512B", 1248), ("mnist", 4, "1KiB", 352), ("svhn", 8, "4KiB", 2476), ("d2nn", 8, "4KiB", None),
     ("d2nn", 4, "8KiB", None), ("kws", 8, "4KiB", None)])
 def test_the_papers_hand_mappings_are_rebuilt_as_described(name, chips, cap, paper_bytes):
-    """solver="paper": the mapping PAPER.md describes, on its chips, within its capacity, every unit placed once;
+    """solver="paper": the mapping docs/paper.md describes, on its chips, within its capacity, every unit placed once;
     MNIST's bytes are the paper's own count, SVHN's within one 4-byte word of it; our proven optimum is never
     above it."""
     g = _trace(name)

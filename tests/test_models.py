@@ -5,7 +5,7 @@ import illusion_torch as il
 from illusion_torch import models
 from illusion_torch.layers import QLSTM, QuantPoint, float_mode, hard_sigmoid, hard_tanh, quant_points
 
-# PAPER.md's table: weight + bias bytes at int8
+# docs/paper.md's table: weight + bias bytes at int8
 PAPER_BYTES = {"mnist": 3648, "svhn": 31160, "kws": 30011}
 D2NN_PART_BYTES = {"n1": 240, "q": 7106, "n2": 19686, "n3": 3818}
 
@@ -39,7 +39,7 @@ def test_d2nn_parts_have_the_papers_bytes():
 
 
 def test_kws_chip_slice_matches_paper():
-    # PAPER.md: chip k of 8 owns 10 hidden units with all four gates and the matching fc columns: 3,761 B
+    # docs/paper.md: chip k of 8 owns 10 hidden units with all four gates and the matching fc columns: 3,761 B
     from illusion_torch.partitioning.plan import piece_bytes
     from illusion_torch.partitioning.trace import trace
 

@@ -49,7 +49,7 @@ def test_write_and_read_counts_per_address_follow_the_inferences(shipped):
     reads = rt.images[0].read_counts("nvm", result.runs)
     conv1 = rt.images[0].space("nvm")[0]           # conv1.weight: read once per output position (24 × 24)
     assert torch.all(reads[conv1.address:conv1.address + conv1.nbytes] == 576 * n)
-    assert sum(c.macs for c in result.counters) == 154_320 * n      # the MNIST CNN's MACs (PAPER.md)
+    assert sum(c.macs for c in result.counters) == 154_320 * n      # the MNIST CNN's MACs (docs/paper.md)
     events = rt.timeline(result.runs)
     assert [e.chip for e in events if e.state == "compute"] == list(range(8))   # chips one after another
     assert all(a.end_s <= b.start_s + 1e-12 for a, b in zip(events, events[1:], strict=False))

@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     lt.add_argument("--seed", type=seed, default=0)
     lt.add_argument("--limit", type=positive_int, default=500, help="accuracy on the first N test samples")
     lt.add_argument("--rate", type=number(positive=True), default=None,
-                    help="inferences per 4 hours (default: PAPER.md's)")
+                    help="inferences per 4 hours (default: docs/paper.md's)")
     lt.add_argument("--tau", type=number(positive=False), default=None)
     lt.add_argument("--eps", type=number(positive=False), default=None)
     lt.add_argument("--c", type=number(positive=False), default=None)

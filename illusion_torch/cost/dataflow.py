@@ -7,7 +7,7 @@ Usage::
     c = layer_cost(shape, PAPER_CHIP)       # LayerCost: cycles, energy_j by part, source "nn_dataflow"
     c.cycles / 1e9, c.energy_j, c.accesses  # seconds at the chip's 1 GHz clock; words per memory level
 
-The authors' scale-up simulator took each layer's schedule from nn_dataflow (PAPER.md, "The scale-up simulator
+The authors' scale-up simulator took each layer's schedule from nn_dataflow (docs/paper.md, "The scale-up simulator
 as released"). We call its per-layer search (``Scheduling.schedule_search``) with their invocation's chip: 4×4
 nodes of 16×16 PEs, 256 B register file per PE, 2 MiB global buffer, 16-bit words, batch 1, relative costs
 op 1 / main memory 200 / global buffer 6 / array bus 2 / register file 1, hop cost 0, unit static cost 1,
@@ -19,7 +19,7 @@ pipeline-segment code, whose sympy use fails with the sympy torch needs (``subs`
 that code never runs. The one thing the network search adds for a lone layer is that the input layout comes
 from the previous layer's output layout; we search over every input partition and keep the best.
 
-From a schedule's counts to joules and seconds (constants from PAPER.md, none fitted):
+From a schedule's counts to joules and seconds (constants from docs/paper.md, none fitted):
 - compute: nn_dataflow's ops (MACs) × 1.90 pJ;
 - register file: 0.23 pJ/bit × 16-bit words for the operand reads (input and filter, one each per MAC):
   7.36 pJ per MAC, the paper's register-file figure; the partial sum stays in the PE's accumulator (the two

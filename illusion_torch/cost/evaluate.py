@@ -15,7 +15,7 @@ system's time per inference is the sum of its wakes; its energy is every chip's 
 plus per-unit energies (MACs, ops, NVM reads, link bytes, DRAM bits), plus sleep power × the time each
 chip is shut down while others run. The ideal chip (``always_on=True``) is one chip holding the whole
 model: no wake-ups, no messages but the host's input and output, never asleep. A gated model's figures
-are the average over the inputs' routes (PAPER.md: D2NN weighted by how often each path runs).
+are the average over the inputs' routes (docs/paper.md: D2NN weighted by how often each path runs).
 Pipelined throughput: inputs stream through the chips, each busy for its active time per inference, so
 one inference leaves every max-over-chips active time.
 """

@@ -3,7 +3,7 @@
 Usage::
 
     from illusion_torch.cost.hardware import preset, PRESETS
-    spec = preset("paper-testchip")            # the measured MSP430 + RRAM chip (PAPER.md), calibrated
+    spec = preset("paper-testchip")            # the measured MSP430 + RRAM chip (docs/paper.md), calibrated
     spec.active_power_w, spec.cycles_per_mac
     preset("accelerator-28nm").dataflow        # the nn_dataflow chip each layer is scheduled on
     preset("accelerator-28nm").with_link_cost(4)   # links 4 × as costly (energy, latency, time per byte)
@@ -13,7 +13,7 @@ pooling comparisons, partial-sum adds), layer invocations, weight reads from non
 activation writes, message words, wake-ups; and by how long it is on (active power) or asleep (sleep power).
 
 Sources:
-- ``paper-testchip``: PAPER.md "The test chip": 1 MHz, 4.7 µs wake-up and shutdown, ≈1 µW shut down, board
+- ``paper-testchip``: docs/paper.md "The test chip": 1 MHz, 4.7 µs wake-up and shutdown, ≈1 µW shut down, board
   active power ≈0.73 mW, 16-bit message words through a FIFO relayed by the system's controller. Its free
   constants (cycles per MAC / op / layer / message word, active and sleep power) are fitted by
   ``benchmarks/calibrate.py`` to the ideal-chip times and energies and the 4-chip ratios; the numbers below
@@ -21,7 +21,7 @@ Sources:
 - ``accelerator-28nm``: the chip below with each layer (slice) priced by nn_dataflow's schedule, as the paper's
   scale-up simulator did (``cost.dataflow``: the configuration, how access counts become joules and cycles);
   what no schedule covers (ReLU, pooling, adds, embedding rows) is priced by the roofline figures below.
-- ``accelerator-28nm-roofline``: PAPER.md "The scale-up simulation": 4,096 PEs at 1 GHz; MAC 1.9 pJ + register file
+- ``accelerator-28nm-roofline``: docs/paper.md "The scale-up simulation": 4,096 PEs at 1 GHz; MAC 1.9 pJ + register file
   7.36 pJ per MAC; RRAM read 0.8 pJ/bit, write 1.5 pJ/bit; active leakage 3.17 W; asleep 3.096 mW; links
   32 GB/s, 100 ns, 256 pJ/B. Weights are read from RRAM once per inference (the 2 MiB global buffer reuses
   them); one cycle per 4,096 MACs, i.e. full PE utilization (an optimistic bound, as for the ideal chip).
@@ -120,9 +120,9 @@ class ChipSpec:
 
 _PAPER_TESTCHIP = ChipSpec(
     name="paper-testchip",
-    description="openMSP430 + memory-mapped MAC + RRAM test chip at 1 MHz (PAPER.md), calibrated",
+    description="openMSP430 + memory-mapped MAC + RRAM test chip at 1 MHz (docs/paper.md), calibrated",
     clock_hz=1e6,
-    # fitted by benchmarks/calibrate.py (ideal-chip times/energies and 4-chip ratios of PAPER.md); the fit
+    # fitted by benchmarks/calibrate.py (ideal-chip times/energies and 4-chip ratios of docs/paper.md); the fit
     # leaves nothing to per-op or per-layer cycles (they went to 0), the MAC loops carry the time
     cycles_per_mac=30.29,
     cycles_per_fc_mac=128.4,
@@ -143,7 +143,7 @@ _PAPER_TESTCHIP = ChipSpec(
 
 _ROOFLINE_28NM = ChipSpec(
     name="accelerator-28nm-roofline",
-    description="Eyeriss-like accelerator, 4,096 PEs at 1 GHz, on-chip RRAM, 28 nm (PAPER.md scale-up), every PE "
+    description="Eyeriss-like accelerator, 4,096 PEs at 1 GHz, on-chip RRAM, 28 nm (docs/paper.md scale-up), every PE "
                 "busy every cycle (analytic bound)",
     clock_hz=1e9,
     cycles_per_mac=1 / 4096,
@@ -167,7 +167,7 @@ _ACCELERATOR_28NM = replace(
     _ROOFLINE_28NM, name="accelerator-28nm", dataflow=PAPER_CHIP,
     mac_j=PAPER_CHIP.mac_j + 2 * PAPER_CHIP.word_bits * PAPER_CHIP.regf_j_per_bit,   # MACs outside a schedule
     nvm_read_j_per_bit=PAPER_CHIP.memory_read_j_per_bit, nvm_write_j_per_bit=PAPER_CHIP.memory_write_j_per_bit,
-    description="Eyeriss-like accelerator, 4,096 PEs at 1 GHz, on-chip RRAM, 28 nm (PAPER.md scale-up), each "
+    description="Eyeriss-like accelerator, 4,096 PEs at 1 GHz, on-chip RRAM, 28 nm (docs/paper.md scale-up), each "
                 "layer priced by its nn_dataflow schedule (cost.dataflow)")
 
 _DRAM_CHIP = replace(_ACCELERATOR_28NM.with_dram(), name="dram-chip",

@@ -5,7 +5,7 @@ Usage (``cost.work`` calls these for a module under a ``WorkloadConfig.steps_as_
     recurrent_as_batch(k, node, kind="lstm", units=1024, fan_in=2048, proj=1024, steps=32, batch=32, first=True)
     embedding_as_batch(k, node, module, rows=99_184, steps=32, batch=32)
 
-PAPER.md ("The scale-up simulator as released", how it schedules the LSTM language model): its two parts'
+docs/paper.md ("The scale-up simulator as released", how it schedules the LSTM language model): its two parts'
 schedules are searched with the unrolled steps as a batch — 32 × the batch for part 1 (the embedding, the first
 LSTM layer and its projection), 4 × the batch for part 2 — so each weight matrix is fetched once per batch of
 steps and the dependence of step t on step t − 1 is not modelled; the embedding is a fully connected layer

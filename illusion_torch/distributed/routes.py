@@ -9,7 +9,7 @@ Usage::
 The top module of ``ChipPrograms`` calls one GraphModule per chip wake in message order; every rank walks it
 in that order. A *value* is a tensor the top graph passes on: a wake's output, or one item of a wake's tuple
 output. It is computed on its wake's rank and sent once to every other rank that uses it (a wake there, or
-the host for the model's output). Values travel as the chips would send them (PAPER.md, "Mapping onto
+the host for the model's output). Values travel as the chips would send them (docs/paper.md, "Mapping onto
 chips"; ``partitioning.trace``): a value leaving a rounding point as its integer codes at that point's word
 size (int8 activations, int16 FC outputs, the LSTM's h), a weighted slice's partial sums as int32 codes at
 the layer's least significant bit, a route as one byte per input — so bytes counted at the sends are the

@@ -7,7 +7,7 @@ Usage::
     logits = model(torch.zeros(4, 1, 28, 28))          # each input through the branch its gate picks
     parts = model.forward_all(torch.zeros(4, 1, 28, 28))  # gate, route, n2, n3 logits
 
-argmax(Q) = 0 runs N2, = 1 runs N3 (PAPER.md). Byte counts: N1 240, Q 7,106, N2 19,686, N3 3,818.
+argmax(Q) = 0 runs N2, = 1 runs N3 (docs/paper.md). Byte counts: N1 240, Q 7,106, N2 19,686, N3 3,818.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ __all__ = ["KwsLSTM"]
 
 
 class KwsLSTM(nn.Module):
-    """QLSTM(10, 80) with hard sigmoid/tanh, then fc 80→11 on the last h (PAPER.md formats)."""
+    """QLSTM(10, 80) with hard sigmoid/tanh, then fc 80→11 on the last h (docs/paper.md formats)."""
 
     config = WorkloadConfig("kws", input_shape=(40, 10), num_classes=11, weight_format=FixedPoint(8, 7),
                             dataset="speech-commands")

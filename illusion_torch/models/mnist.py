@@ -19,7 +19,7 @@ __all__ = ["MnistCNN"]
 
 
 class MnistCNN(nn.Module):
-    """conv1 1→6 k5, pool2; conv2 6→6 k3; conv3 6→8 k3, pool2; conv4 8→24 k3; fc 96→10 (PAPER.md)."""
+    """conv1 1→6 k5, pool2; conv2 6→6 k3; conv3 6→8 k3, pool2; conv4 8→24 k3; fc 96→10 (docs/paper.md)."""
 
     config = WorkloadConfig("mnist", input_shape=(1, 28, 28), num_classes=10, weight_format=FixedPoint(8, 4),
                             dataset="mnist")

@@ -1,4 +1,4 @@
-"""The AlexNet of the paper's scale-up simulator: no groups, conv/fc weights only, no biases (PAPER.md).
+"""The AlexNet of the paper's scale-up simulator: no groups, conv/fc weights only, no biases (docs/paper.md).
 
 Usage::
 

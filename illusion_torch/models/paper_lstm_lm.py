@@ -8,7 +8,7 @@ Usage::
     PaperLstmLM(vocab=1000, cells=64, proj=16)       # the same structure, small
     PaperLstmLMSequential()                          # priced step by step (h feeds the next step)
 
-PAPER.md ("The scale-up simulator as released"): embedding 793,470 × 1,024; two LSTM layers, each one gate
+docs/paper.md ("The scale-up simulator as released"): embedding 793,470 × 1,024; two LSTM layers, each one gate
 matrix 2,048 → 32,768 (input 1,024 + projected h 1,024 → 4 × 8,192 gates) and a projection 8,192 → 1,024;
 no softmax layer; 32 unrolled steps; weights only, no biases. That is torch's ``nn.LSTM(1024, 8192,
 num_layers=2, proj_size=1024, bias=False)`` after an ``nn.Embedding``: the partitioner splits each layer by
@@ -33,7 +33,7 @@ from ..workload import WorkloadConfig
 __all__ = ["PaperLstmLM", "PaperLstmLMSequential"]
 
 VOCAB, EMBED, CELLS, PROJ, LAYERS, STEPS = 793_470, 1024, 8192, 1024, 2, 32
-PART_2_BATCH = 4            # the release's batch for part 2 (PAPER.md); part 1's is the 32 steps
+PART_2_BATCH = 4            # the release's batch for part 2 (docs/paper.md); part 1's is the 32 steps
 
 
 def _as_released(steps: int, layers: int) -> tuple[tuple[str, int], ...]:

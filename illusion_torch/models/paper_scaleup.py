@@ -6,7 +6,7 @@ Usage::
     PaperVGG16()(torch.zeros(1, 3, 224, 224)).shape         # (1, 1000); 138,344,128 weights
     PaperResNet50()(torch.zeros(1, 3, 224, 224)).shape      # (1, 1000); no projection shortcuts
 
-PAPER.md ("The scale-up simulator as released"): VGG-16 is 13 3×3 convolutions and 3 FC layers; ResNet-50
+docs/paper.md ("The scale-up simulator as released"): VGG-16 is 13 3×3 convolutions and 3 FC layers; ResNet-50
 has **no projection shortcuts** — the block input is added as it is, and the first 1×1 convolution of a stage
 carries the stride; fc 2048 → 1000. Where a stage's first block changes the shape, "as it is" needs a rule
 that adds no weights: we take He et al.'s option A (ResNet, 2015, §4.1, the parameter-free identity shortcut):

@@ -9,9 +9,9 @@ Usage::
 
 Free constants: cycles per MAC (convolution, fully connected, LSTM gate), per op, per layer call, per
 message word (half on the sender, half on the receiver), active (board) power and sleep power. Fixed from
-PAPER.md: 1 MHz, 4.7 µs wake-up and shutdown, 16-bit words. Fit targets: the four ideal-chip times and
+docs/paper.md: 1 MHz, 4.7 µs wake-up and shutdown, 16-bit words. Fit targets: the four ideal-chip times and
 energies (relative error, weighted as 5 %) and the four measured 4-chip time and energy ratios (weighted as
-0.1 percentage point; the target is ±0.5). The 8-chip systems are not fitted: they validate (PAPER.md
+0.1 percentage point; the target is ±0.5). The 8-chip systems are not fitted: they validate (docs/paper.md
 headline ≤ 1.025 time, ≤ 1.035 energy).
 """
 
@@ -91,7 +91,7 @@ def _residuals(ws: list[PaperWorkload], spec: ChipSpec) -> dict[str, float]:
     return r
 
 
-# a neutral starting point: one cycle-count for every MAC, the board power and sleep power PAPER.md quotes
+# a neutral starting point: one cycle-count for every MAC, the board power and sleep power docs/paper.md quotes
 NEUTRAL_START = {"cycles_per_mac": 30.0, "cycles_per_fc_mac": 30.0, "cycles_per_lstm_mac": 30.0,
                  "cycles_per_op": 1.0, "cycles_per_layer": 100.0, "cycles_per_word": 50.0,
                  "active_power_w": 0.73e-3, "sleep_power_w": 1e-6}

@@ -1,4 +1,4 @@
-"""The paper's measurements the cost model is calibrated and checked against (PAPER.md, "The test chip").
+"""The paper's measurements the cost model is calibrated and checked against (docs/paper.md, "The test chip").
 
 Usage::
 

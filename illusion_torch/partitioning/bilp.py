@@ -12,7 +12,7 @@ The program (per layer L in topological order, chip c):
   ``r[L,c]`` marks the chip that reduces an input split's int32 partial sums and holds its bias.
 - Capacity: per chip, the weight bytes of its pieces ≤ its capacity.
 - Layout: chips are ordered and layers occupy them in topological order (the last chip of a layer comes no
-  later than the first chip of the next) — the message chain of PAPER.md, and it removes the chips'
+  later than the first chip of the next) — the message chain of docs/paper.md, and it removes the chips'
   permutation symmetry. The reducer is the last chip of its layer.
 - Bytes, for each tensor P → L between layers (host I/O excluded): a chip of L in the out mode receives
   the whole tensor less what its own chip holds, T·(p_out[L,d] − a[P,d]) where a[P,d] is P's share on d —

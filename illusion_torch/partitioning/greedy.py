@@ -6,7 +6,7 @@ Usage::
     first_fit(graph, 512)       # the paper's scale-up simulator's rule
     sequential(graph, 4096)     # module order, what ``accelerate.infer_auto_device_map`` does
 
-first-fit (PAPER.md): a layer that does not fit in what is left is split — by output channels if out ≥ in
+first-fit (docs/paper.md): a layer that does not fit in what is left is split — by output channels if out ≥ in
 channels, else by input channels (partial sums) — into as many whole units as fill the rest of the current
 chip, then whole chips, the remainder starting the next chip. A fully connected layer fed by a flattened
 (C, H, W) map has C input channels, as in the simulator, which treats it as a convolution: with that, the

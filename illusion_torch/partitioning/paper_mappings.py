@@ -6,7 +6,7 @@ Usage::
     mapping = paper_mapping(graph, capacity_bytes=4096, chips=8)     # D2NN on the measured 8-chip system
     sorted(PAPER_MAPPINGS)        # [("d2nn", 4), ("d2nn", 8), ("kws", 8), ("mnist", 4), ("mnist", 8), ("svhn", 8)]
 
-PAPER.md ("Mapping onto chips") describes six mappings in full; each is written here as which units of
+docs/paper.md ("Mapping onto chips") describes six mappings in full; each is written here as which units of
 which layer sit on which chip, in the paper's chip numbering. Where the description leaves a split open, the
 choice is stated beside it. Our message rules (``plan.messages``) then count their bytes, so they compare with
 our mappers' on one rule: the paper's own byte counts differ where its hardware relayed a tensor through a chip
@@ -88,7 +88,7 @@ PAPER_MAPPINGS: dict[tuple[str, int], Callable[[OpGraph], _Layout]] = {
     ("mnist", 8): _mnist_8, ("mnist", 4): _mnist_4, ("svhn", 8): _svhn_8,
     ("d2nn", 8): _d2nn_8, ("d2nn", 4): _d2nn_4, ("kws", 8): _kws_8}
 
-# each system's chip capacity (PAPER.md: 32 KB ideal chip, 8 KB × 4, 4 KB × 8; MNIST 1 KB × 4, 0.5 KB × 8)
+# each system's chip capacity (docs/paper.md: 32 KB ideal chip, 8 KB × 4, 4 KB × 8; MNIST 1 KB × 4, 0.5 KB × 8)
 PAPER_CAPACITY: dict[tuple[str, int], int] = {
     ("mnist", 8): 512, ("mnist", 4): 1024, ("svhn", 8): 4096, ("d2nn", 8): 4096, ("d2nn", 4): 8192,
     ("kws", 8): 4096}
@@ -112,7 +112,7 @@ def paper_mapping(graph: OpGraph, capacity_bytes: int | None = None, chips: int 
         on_chips = [[_piece(graph, *spec) for spec in chip] for chip in layout]
     except KeyError as e:
         raise IllusionError(f"the paper's {name} mapping names layer {e}, which this model lacks: it is the "
-                            f"paper's architecture only (PAPER.md, Workloads)") from None
+                            f"paper's architecture only (docs/paper.md, Workloads)") from None
     mapping = Mapping(on_chips, [cap] * len(on_chips), "paper", optimal=False,
                       method=f"the paper's hand mapping ({name}, {chips} chips)")
     for c, used in enumerate(mapping.chip_weight_bytes()):

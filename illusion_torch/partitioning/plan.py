@@ -8,7 +8,7 @@ Usage::
     sum(x.bytes for x in msgs if x.between_chips)
 
 Every solver returns a ``Mapping``; its bytes are always counted here, by one rule, so solvers compare
-fairly. The rules (PAPER.md, "Mapping onto chips"):
+fairly. The rules (docs/paper.md, "Mapping onto chips"):
 - A layer split by output units ("out") needs its whole input on every chip that holds a slice; each
   slice's outputs go where they are consumed.
 - A layer split by input units ("in") needs only its input slice; its chips pass int32 partial sums along

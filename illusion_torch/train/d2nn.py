@@ -1,4 +1,4 @@
-"""Two-stage training of the dynamic D2NN (PAPER.md): the three networks, then the gate.
+"""Two-stage training of the dynamic D2NN (docs/paper.md): the three networks, then the gate.
 
 Usage::
 

@@ -5,9 +5,9 @@ Usage::
     from illusion_torch.train.recipes import RECIPES
     RECIPES["mnist"].epochs        # the recipe `illusion train mnist` and training/train_mnist.py use
 
-The paper's recipes (PAPER.md) assume the full datasets and a GPU. Here the offline sets are smaller
+The paper's recipes (docs/paper.md) assume the full datasets and a GPU. Here the offline sets are smaller
 (8,000 MNIST training digits) or synthetic, and the CPU has 2 cores, so: Adam where plain
-OptimLP(SGD) with nearest-rounded weights did not learn (PAPER.md's trials), OptimLP's float master copy
+OptimLP(SGD) with nearest-rounded weights did not learn (docs/paper.md's trials), OptimLP's float master copy
 (its accumulator) so small updates are not rounded away, image shifts, and fewer epochs.
 """
 

@@ -10,11 +10,11 @@ Usage::
 
 A placement says, for each logical chip image, which physical chip holds it (``chip``) and, for each
 physical chip, how far its memory is rotated (``offset``: logical word ``l`` sits at physical word
-``(l − offset) mod M``, PAPER.md). ``step`` adds the period's inferences to ``hist[physical chip, logical
+``(l − offset) mod M``, docs/paper.md). ``step`` adds the period's inferences to ``hist[physical chip, logical
 chip, offset]`` under the placements it ran with, and to ``extra[physical chip]`` the writes per word the
 remapping itself cost; wear then follows in closed form (``lifetime.py``).
 
-Policies (PAPER.md, "RRAM endurance and Distributed ENDURER"):
+Policies (docs/paper.md, "RRAM endurance and Distributed ENDURER"):
 - ``none``: nothing moves.
 - ``endurer``: every period each chip rotates its whole memory by a random shift (M writes).
 - ``distributed-endurer``: ENDURER on every chip, plus per-physical-chip write counters; when the heaviest

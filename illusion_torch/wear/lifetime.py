@@ -9,7 +9,7 @@ Usage::
     result = simulate(system, x[:500], y[:500], resilience="distributed-endurer", years=10, seed=0)
     result.points[-1].accuracy, result.wear_evenness, result.lifetime_years
 
-How (PAPER.md, "RRAM endurance and Distributed ENDURER"):
+How (docs/paper.md, "RRAM endurance and Distributed ENDURER"):
 1. Write pattern: each chip's RRAM holds its weight image followed by the activation buffers that must
    outlive a shutdown (``nvm_layout``: messages from other chips, values kept between a chip's wake-ups such
    as the LSTM's h and c); working activations stay in SRAM. One inference's writes to those buffers, in
@@ -51,7 +51,7 @@ __all__ = ["simulate", "LifetimeResult", "LifetimePoint", "LABELS", "RATES", "wr
 PERIOD_HOURS = 4
 PERIODS_PER_YEAR = 365 * 24 // PERIOD_HOURS                  # 2,190
 LABELS = {"ZERO": 0, "DAY": 6, "WEEK": 42, "MONTH": 180, "YEAR": 2_190, "TENYEAR": 21_900}
-RATES = {"svhn": 411, "d2nn": 3000, "kws": 541}               # inferences per 4 h (PAPER.md)
+RATES = {"svhn": 411, "d2nn": 3000, "kws": 541}               # inferences per 4 h (docs/paper.md)
 MAX_YEARS = 100.0               # RRAM retention is specified for ~10 years; a century is far past any use
 
 
@@ -113,7 +113,7 @@ def _inference_rate(name: str, rate: float | None) -> float:
     if rate is None:
         if name not in RATES:
             raise IllusionError(f"no inference rate known for {name!r}; give one (rate=, or --rate: inferences "
-                                f"per 4 hours); PAPER.md gives {', '.join(f'{k} {v}' for k, v in RATES.items())}")
+                                f"per 4 hours); docs/paper.md gives {', '.join(f'{k} {v}' for k, v in RATES.items())}")
         rate = RATES[name]
     if not math.isfinite(rate) or rate <= 0:
         raise IllusionError(f"the inference rate must be a positive number of inferences per 4 hours, got {rate}")
@@ -137,7 +137,7 @@ def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience:
              mask_weights: bool = True) -> LifetimeResult:
     """Fast-forward ``years`` of inference on ``system``'s chips under ``resilience`` (a policy name, or
     ``wear.policy(name, **parameters)``); accuracy on (x, y). ``rate``: inferences per 4 hours (default:
-    PAPER.md's for the workload). What wears: ``layout`` "ours" (messages and state kept across a shutdown,
+    docs/paper.md's for the workload). What wears: ``layout`` "ours" (messages and state kept across a shutdown,
     ``nvm_layout``) or "every" (every activation buffer); ``write_back_on``: through the 4-word write-back
     buffer; ``mask_weights``: stuck bits forced into the weights too (the paper's scenario: ``paper_run``)."""
     started = time.perf_counter()

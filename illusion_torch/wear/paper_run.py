@@ -9,7 +9,7 @@ Usage::
                        assumptions=Assumptions(stuck_at_one=DE_MIX))                  # one assumption changed
     r.points[-1].accuracy, r.points[-1].buffer_stuck_bits
 
-What the ``paper`` scenario models (PAPER.md, "The endurance experiment as it was run"):
+What the ``paper`` scenario models (docs/paper.md, "The endurance experiment as it was run"):
 
 - Eight segments of M = 2,048 16-bit words. Segment k holds chip k's weight image (weights are never written
   by inference; every remap and swap moves them: M writes) followed by the workload's one RRAM buffer;

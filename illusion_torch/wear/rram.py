@@ -10,7 +10,7 @@ Usage::
     and_mask, or_mask, stuck = mem.masks(wear)            # stuck bits after ``wear`` writes per word
     rram_writes = write_back(trace, n_words=2048)         # what reaches the RRAM through the 4-word buffer
 
-Model (PAPER.md, "RRAM endurance"): every cell has its own endurance — the number of times it can be
+Model (docs/paper.md, "RRAM endurance"): every cell has its own endurance — the number of times it can be
 programmed before it fails permanently — drawn from a log-normal distribution whose two parameters are
 fitted to the measured stuck-bit growth of SVHN's activation region (5 of 1,040 bits after ~1e7 writes per
 word, 57 after ~1e8; ``benchmarks/calibrate_endurance.py``). A failed cell is stuck at 1, or at 0 with
@@ -73,7 +73,7 @@ def fit_endurance(points: list[tuple[float, int, int]], stuck_at_zero: float = 0
     return Endurance(math.log(w1) - sigma * z1, sigma, stuck_at_zero)
 
 
-# PAPER.md: SVHN's activation region (1,040 bits): 5 stuck bits after ~1e7 writes per word, 57 after ~1e8
+# docs/paper.md: SVHN's activation region (1,040 bits): 5 stuck bits after ~1e7 writes per word, 57 after ~1e8
 PAPER_POINTS = [(1e7, 5, 1040), (1e8, 57, 1040)]
 # = fit_endurance(PAPER_POINTS), printed and checked by benchmarks/calibrate_endurance.py
 PAPER_ENDURANCE = Endurance(mu=22.14397, sigma=2.327164)
@@ -209,7 +209,7 @@ def write_back(trace: np.ndarray, n_words: int, entries: int = 4, flush: str = "
     """RRAM writes per word for a sequence of word writes through a fully associative write-back SRAM buffer
     of ``entries`` words (a hit updates the buffered word; what is left is flushed at the end — the chip shuts
     down with its data in NVM). A miss on a full buffer: ``flush="lru"`` evicts the least recent dirty word to
-    the RRAM; ``flush="whole"`` writes all of them back and empties it (the authors' experiment, PAPER.md)."""
+    the RRAM; ``flush="whole"`` writes all of them back and empties it (the authors' experiment, docs/paper.md)."""
     if flush not in ("lru", "whole"):
         raise IllusionError(f"unknown write-back flush {flush!r}; use 'lru' or 'whole'")
     counts = np.zeros(n_words, dtype=np.int64)

@@ -32,7 +32,7 @@ def nvm_layout(runtime: Runtime, every: bool = False) -> list[dict[str, int]]:
     """Per chip, the activation buffers that live in RRAM and their byte addresses (after the weights);
     ``every``: every activation buffer and inbox (no SRAM at all), for the sensitivity of the wear results.
 
-    A chip keeps its working activations in SRAM while it is on (PAPER.md: activations sit in a separate
+    A chip keeps its working activations in SRAM while it is on (docs/paper.md: activations sit in a separate
     SRAM); what must outlive a shutdown is written to RRAM: messages from other chips (relayed through the
     controller's FIFO, waiting for the receiver to use them) and values a chip keeps from one of its
     wake-ups to a later one (the LSTM's h and c between steps). The host's input stream goes to SRAM.
