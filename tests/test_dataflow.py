@@ -101,3 +101,20 @@ def test_prefetch_searches_each_new_shape_once_on_every_core_and_keeps_each_as_f
     monkeypatch.setattr(dataflow, "schedule_cache_path", lambda: tmp_path / "alone.json")
     assert [layer_cost(s).cycles for s in shapes[1:]] == [c.cycles for c in pooled]
     assert [layer_cost(s).energy for s in shapes[1:]] == [c.energy for c in pooled]
+
+
+def test_time_goes_through_the_memory_systems_latencies_and_the_schedule_only_preset_keeps_the_old_time():
+    """accelerator-28nm: max(schedule, RRAM lines × 8/16 cycles over 16 channels, buffer lines × 4 over 16
+    nodes) — docs/paper.md's memory system; accelerator-28nm-schedule: the schedule's cycles alone."""
+    shape = LayerShape.fc(4096, 1024)
+    timed, alone = layer_cost(shape, PAPER_CHIP), layer_cost(shape, PAPER_CHIP.schedule_only())
+    reads, writes = timed.accesses["memory_reads"], timed.accesses["memory_writes"]
+    lines = -(-reads // 16) * 8 + -(-writes // 16) * 16          # 16 words per 256-bit line
+    assert timed.cycles == max(alone.cycles, lines / 16, -(-timed.accesses["gbuf"] // 16) * 4 / 16)
+    assert timed.cycles > 4 * alone.cycles          # an FC layer streams its weights: the latency is exposed
+    assert timed.energy == alone.energy             # energy is the accesses', not the time's
+    assert PAPER_CHIP.schedule_only().memory_cycles(1e6, 1e6, 1e6) == 0.0
+    assert preset("accelerator-28nm-schedule").dataflow.read_latency is None
+    assert preset("accelerator-28nm").dataflow.search_key == preset("accelerator-28nm-schedule").dataflow.search_key
+    dram = preset("dram-chip").dataflow             # 16 LPDDR4 banks, 36/27-cycle latencies, 64 B lines
+    assert (dram.memory_channels, dram.read_latency, dram.write_latency, dram.line_bytes) == (16, 36.0, 27.0, 64)

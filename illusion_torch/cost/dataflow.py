@@ -29,8 +29,26 @@ From a schedule's counts to joules and seconds (constants from docs/paper.md, no
 - main memory (on-chip RRAM): filter and input fetches are reads (0.8 pJ/bit); an output fetched f times is
   written f times and read back f − 1 times (nn_dataflow counts 2f − 1 accesses), writes at 1.5 pJ/bit;
 - time: the schedule's cycles with the memory's bandwidth given to nn_dataflow — 16 channels × 32 GB/s at
-  1 GHz = 512 B per cycle = 256 words — so a layer is max(processing, array bus, memory) cycles (its own
-  overlap assumption); RRAM latency (8/16 cycles per 256-bit line) is hidden behind that stream.
+  1 GHz = 512 B per cycle = 256 words — so a layer is max(processing, array bus, memory stream) cycles (its
+  own overlap assumption); then the memory system's latencies (``memory_cycles``, below), as the release's
+  time came from replaying each schedule's memory traces through its configured memory system.
+- memory system (docs/paper.md, "The scale-up simulator as released": RRAM in 16 channels of 32 GB/s, one per
+  node, 8-cycle reads and 16-cycle writes, 256-bit lines; a global buffer with a 4-cycle latency). A layer's
+  main-memory accesses (its schedule's words, in 256-bit lines of 16 words) are spread evenly over the 16
+  channels, and a channel serves one line at a time, each for its latency (8 cycles to read, 16 to write; a
+  32 B line at 32 GB/s is one cycle of transfer, inside the latency). The global buffer: one bank per node,
+  256 bits wide (the configuration gives no width; we take the memory's line), 4 cycles per access. So
+  memory cycles = (read lines × 8 + write lines × 16) / 16 and buffer cycles = buffer lines × 4 / 16, and a
+  layer takes max(schedule, memory, buffer) cycles — compute and memory overlap, as in nn_dataflow's own
+  time. One outstanding line per channel is our choice where the configuration is silent: it is what a
+  fixed-latency memory model gives a trace replayed one access at a time. The preset
+  ``accelerator-28nm-schedule`` keeps the schedule's cycles alone (no latencies).
+  An RRAM channel is one array that serves one access at a time; nothing in the configuration says it
+  pipelines them. The DRAM chip (``with_memory``): a 64-bit LPDDR4-3200 interface (25.6 GB/s) as 2 channels
+  of 32 bits with 8 banks each — 16 banks that each serve one 64 B line (a 16-beat burst) at a time; read
+  latency RL 28 clocks at 1.6 GHz (17.5 ns) + tRCD 18 ns ≈ 36 cycles, write latency WL 14 clocks (8.75 ns) +
+  tRCD 18 ns ≈ 27 cycles at 1 GHz (JEDEC JESD209-4 timings for LPDDR4-3200; a row opened for each line, the
+  worst case a trace meets); its bandwidth still bounds it through the schedule's own time.
 A DRAM chip is the same search with main memory off chip (``DataflowChip.with_memory``).
 
 A shape nn_dataflow cannot schedule (no valid blocking, an error) gets the stated roofline
@@ -132,6 +150,13 @@ class DataflowChip:
     unit_static_cost: float = 1.0
     memory_bytes_per_cycle: float = 512.0       # 16 RRAM channels × 32 GB/s at 1 GHz
     memory: str = "rram"
+    # the memory system's timing (``memory_cycles``); read_latency None: the schedule's cycles alone
+    memory_channels: int = 16                   # units that each serve one line at a time (RRAM: a channel)
+    line_bytes: int = 32                        # 256-bit lines
+    read_latency: float | None = 8.0            # cycles a line read occupies its channel
+    write_latency: float | None = 16.0
+    gbuf_latency: float | None = 4.0            # cycles per global-buffer line (one bank per node)
+    gbuf_line_bytes: int = 32                   # not configured: the memory's 256-bit line
     # energies (J)
     mac_j: float = 1.90e-12
     regf_j_per_bit: float = 0.23e-12
@@ -152,10 +177,30 @@ class DataflowChip:
                 f"-hop{self.hop_cost:g}-s{self.unit_static_cost:g}-bw{self.memory_bytes_per_cycle:g}")
 
     def with_memory(self, name: str, *, bytes_per_cycle: float, read_j_per_bit: float,
-                    write_j_per_bit: float) -> DataflowChip:
-        """The same chip with another main memory (e.g. off-chip DRAM)."""
+                    write_j_per_bit: float, channels: int = 16, line_bytes: int = 64,
+                    read_latency: float | None = 36.0, write_latency: float | None = 27.0) -> DataflowChip:
+        """The same chip with another main memory (default timing: off-chip LPDDR4-3200, see the module)."""
+        timed = self.read_latency is not None
         return replace(self, memory=name, memory_bytes_per_cycle=bytes_per_cycle,
-                       memory_read_j_per_bit=read_j_per_bit, memory_write_j_per_bit=write_j_per_bit)
+                       memory_read_j_per_bit=read_j_per_bit, memory_write_j_per_bit=write_j_per_bit,
+                       memory_channels=channels, line_bytes=line_bytes,
+                       read_latency=read_latency if timed else None, write_latency=write_latency if timed else None)
+
+    def schedule_only(self) -> DataflowChip:
+        """The same chip timed by its schedules alone (no memory latencies)."""
+        return replace(self, read_latency=None, write_latency=None, gbuf_latency=None)
+
+    def memory_cycles(self, reads: float, writes: float, gbuf: float = 0.0) -> float:
+        """Cycles the memory system needs for ``reads`` and ``writes`` main-memory words and ``gbuf`` global-buffer
+        words (the module's formula); 0 for a chip timed by its schedules alone."""
+        if self.read_latency is None or self.write_latency is None:
+            return 0.0
+        per_line = self.line_bytes * 8 / self.word_bits
+        memory = (math.ceil(reads / per_line) * self.read_latency +
+                  math.ceil(writes / per_line) * self.write_latency) / self.memory_channels
+        nodes = self.nodes[0] * self.nodes[1]
+        buffer = math.ceil(gbuf / (self.gbuf_line_bytes * 8 / self.word_bits)) * (self.gbuf_latency or 0.0) / nodes
+        return max(memory, buffer)
 
 
 PAPER_CHIP = DataflowChip()
@@ -182,7 +227,8 @@ def roofline_cost(shape: LayerShape, chip: DataflowChip, note: str = "") -> Laye
     written once; register file and compute energies per MAC as in a schedule."""
     word = chip.word_bits
     reads, writes = shape.weights + shape.inputs, shape.outputs
-    cycles = max(shape.macs / chip.pes, (reads + writes) * word / 8 / chip.memory_bytes_per_cycle)
+    cycles = max(shape.macs / chip.pes, (reads + writes) * word / 8 / chip.memory_bytes_per_cycle,
+                 chip.memory_cycles(reads, writes, reads + writes))
     energy = {"compute": shape.macs * chip.mac_j, "regf": 2 * shape.macs * word * chip.regf_j_per_bit,
               "gbuf": (reads + writes) * word * chip.gbuf_j_per_bit, "bus": 0.0,
               "memory": word * (reads * chip.memory_read_j_per_bit + writes * chip.memory_write_j_per_bit)}
@@ -201,7 +247,8 @@ def _from_counts(shape: LayerShape, chip: DataflowChip, counts: dict) -> LayerCo
               "gbuf": sum(gbuf) * word * chip.gbuf_j_per_bit,
               "bus": sum(bus) * word * chip.bus_j_per_bit,
               "memory": word * (reads * chip.memory_read_j_per_bit + out_writes * chip.memory_write_j_per_bit)}
-    return LayerCost(str(shape), "nn_dataflow", counts["time"], energy,
+    cycles = max(counts["time"], chip.memory_cycles(reads, out_writes, sum(gbuf)))
+    return LayerCost(str(shape), "nn_dataflow", cycles, energy,
                      {"memory_reads": reads, "memory_writes": out_writes, "gbuf": sum(gbuf), "regf": sum(regf)})
 
 

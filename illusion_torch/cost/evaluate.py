@@ -130,7 +130,8 @@ def _compute(w: WakeWork, work: Counters, route, spec: ChipSpec,
                                    c.cycles * lw.calls / f, c.energy_j * lw.calls, c.note))
     rest_macs = max(0.0, work.macs - macs)
     rest_bits = max(0.0, work.weight_read_bits - reads * df.word_bits)
-    cycles += max(rest_macs / df.pes + work.ops * spec.cycles_per_op, rest_bits / 8 / df.memory_bytes_per_cycle)
+    cycles += max(rest_macs / df.pes + work.ops * spec.cycles_per_op, rest_bits / 8 / df.memory_bytes_per_cycle,
+                  df.memory_cycles(rest_bits / df.word_bits, 0.0))
     joules += rest_macs * spec.mac_j + work.ops * spec.op_j
     memory += rest_bits * df.memory_read_j_per_bit
     return cycles / f, joules, memory

@@ -19,8 +19,11 @@ Sources:
   ``benchmarks/calibrate.py`` to the ideal-chip times and energies and the 4-chip ratios; the numbers below
   are that script's output (it checks they match).
 - ``accelerator-28nm``: the chip below with each layer (slice) priced by nn_dataflow's schedule, as the paper's
-  scale-up simulator did (``cost.dataflow``: the configuration, how access counts become joules and cycles);
-  what no schedule covers (ReLU, pooling, adds, embedding rows) is priced by the roofline figures below.
+  scale-up simulator did (``cost.dataflow``: the configuration, how access counts become joules and cycles),
+  and timed through the memory system's latencies (``DataflowChip.memory_cycles``); what no schedule covers
+  (ReLU, pooling, adds, embedding rows) is priced by the roofline figures below.
+- ``accelerator-28nm-schedule``: the same, timed by the schedules' cycles alone (no latencies): the time every
+  earlier result of this preset used.
 - ``accelerator-28nm-roofline``: docs/paper.md "The scale-up simulation": 4,096 PEs at 1 GHz; MAC 1.9 pJ + register file
   7.36 pJ per MAC; RRAM read 0.8 pJ/bit, write 1.5 pJ/bit; active leakage 3.17 W; asleep 3.096 mW; links
   32 GB/s, 100 ns, 256 pJ/B. Weights are read from RRAM once per inference (the 2 MiB global buffer reuses
@@ -170,6 +173,11 @@ _ACCELERATOR_28NM = replace(
     description="Eyeriss-like accelerator, 4,096 PEs at 1 GHz, on-chip RRAM, 28 nm (docs/paper.md scale-up), each "
                 "layer priced by its nn_dataflow schedule (cost.dataflow)")
 
+_ACCELERATOR_28NM_SCHEDULE = replace(
+    _ACCELERATOR_28NM, name="accelerator-28nm-schedule", dataflow=PAPER_CHIP.schedule_only(),
+    description="accelerator-28nm timed by its nn_dataflow schedules alone, without the memory system's "
+                "latencies (cost.dataflow)")
+
 _DRAM_CHIP = replace(_ACCELERATOR_28NM.with_dram(), name="dram-chip",
                      description="the 28 nm accelerator with its main memory off chip in DRAM (20 pJ/bit, "
                                  "25.6 GB/s; see hardware.py), each layer priced by its nn_dataflow schedule")
@@ -179,7 +187,7 @@ _DRAM_CHIP_ROOFLINE = replace(_ROOFLINE_28NM, name="dram-chip-roofline", weights
                                           "(20 pJ/bit, 25.6 GB/s; see hardware.py)")
 
 PRESETS: dict[str, ChipSpec] = {s.name: s for s in (_PAPER_TESTCHIP, _ACCELERATOR_28NM, _ROOFLINE_28NM, _DRAM_CHIP,
-                                                    _DRAM_CHIP_ROOFLINE)}
+                                                    _DRAM_CHIP_ROOFLINE, _ACCELERATOR_28NM_SCHEDULE)}
 
 
 def preset(name: str | ChipSpec) -> ChipSpec:
