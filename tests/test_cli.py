@@ -104,3 +104,18 @@ def test_run_an_untrained_torchvision_model_on_the_accelerator(tmp_path, capsys)
     r = json.loads(out.read_text())
     assert r["accuracy"] is None and r["synthetic"] is True and r["mismatches"] == 0 and r["max_abs_diff"] < 1e-9
     assert r["chips"] >= 6 and r["energy_ratio"] > 1 and r["dram_vs_ideal"]["time"] > 1
+
+
+def test_run_and_partition_read_a_capacity_alone_the_same_way(tmp_path, capsys):
+    """--capacity without --chips: the fewest chips that fit it, for run as for partition (run used to take 8
+    and refuse: "too few chips"); without either, run keeps the paper's 8."""
+    assert main(["partition", "--model", "mnist", "--capacity", "1KiB", "--json", str(tmp_path / "p.json")]) == 0
+    counted = json.loads((tmp_path / "p.json").read_text())["chips"]
+    assert main(["run", "--model", "mnist", "--capacity", "1KiB", "--limit", "20", "--quiet", "--out",
+                 str(tmp_path / "r"), "--json", str(tmp_path / "r.json")]) == 0
+    assert counted == 4 and json.loads((tmp_path / "r.json").read_text())["chips"] == counted
+    assert capsys.readouterr().err == ""                  # --quiet: no stage lines
+    assert main(["run", "--model", "mnist", "--limit", "20", "--out", str(tmp_path / "d"), "--json",
+                 str(tmp_path / "d.json")]) == 0
+    assert json.loads((tmp_path / "d.json").read_text())["chips"] == 8
+    assert "[run] mapping onto 8 chips of 512 B" in capsys.readouterr().err

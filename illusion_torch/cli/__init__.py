@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     def chip_counts(p: argparse.ArgumentParser, default: int | None) -> None:
         group = p.add_mutually_exclusive_group()
         group.add_argument("--chips", type=positive_int, default=default,
-                           help=f"exactly this many chips (at most; empty ones drop){'' if default is None else ''}")
+                           help="exactly this many chips (at most; empty ones drop); without it, the fewest that "
+                                "fit --capacity (without either: 8, the paper's system)")
         group.add_argument("--max-chips", type=positive_int, default=None,
                            help="up to this many, where more lowers traffic")
 
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                      "chip count — MNIST 8 chips: 0.5 KB — else 1.25 × an even share)")
     run = sub.add_parser("run", help="the main job: a shipped checkpoint run chip by chip")
     model_source(run, "mnist")
-    chip_counts(run, 8)
+    chip_counts(run, None)
     run.add_argument("--capacity", type=size, default=None, help=capacity_help)
     run.add_argument("--preset", default="paper-testchip", choices=sorted(PRESETS))
     run.add_argument("--solver", default="bilp", choices=SOLVERS)

@@ -134,10 +134,13 @@ def run(args: argparse.Namespace) -> None:
     spec = preset(args.preset).with_link_cost(args.link_cost)
     stage(args, f"loading {args.model} and its inputs")
     w = job(args.model, limit=args.limit, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
-    chips = None if args.max_chips else args.chips
-    capacity = capacity_for(w, args.max_chips or args.chips, args.capacity)
-    stage(args, f"mapping onto {'up to ' if args.max_chips else ''}{args.max_chips or args.chips} chips of "
-                f"{bytes_text(capacity)} ({args.solver}, time limit {args.time_limit:g} s)")
+    if args.chips is None and args.max_chips is None and args.capacity is None:
+        args.chips = 8                          # the paper's systems; with --capacity: the fewest that fit, as
+    chips = None if args.max_chips else args.chips     # `illusion partition` counts them
+    capacity = capacity_for(w, args.max_chips or args.chips or 8, args.capacity)
+    count = f"up to {args.max_chips}" if args.max_chips else str(chips) if chips else "the fewest"
+    stage(args, f"mapping onto {count} chips of {bytes_text(capacity)} ({args.solver}, time limit "
+                f"{args.time_limit:g} s)")
     system = _partition(args, w, capacity, chips=chips, max_chips=args.max_chips, solver=args.solver,
                         time_limit_s=args.time_limit, weights_only=args.weights_only)
     stage(args, f"{system.mapping.n_chips} chips, {bytes_text(system.inter_chip_bytes)} between them; running "
