@@ -106,9 +106,12 @@ def test_run_an_untrained_torchvision_model_on_the_accelerator(tmp_path, capsys)
     assert r["chips"] >= 6 and r["energy_ratio"] > 1 and r["dram_vs_ideal"]["time"] > 1
 
 
-def test_run_and_partition_read_a_capacity_alone_the_same_way(tmp_path, capsys):
+def test_run_and_partition_read_a_capacity_alone_the_same_way(tmp_path, capsys, monkeypatch):
     """--capacity without --chips: the fewest chips that fit it, for run as for partition (run used to take 8
-    and refuse: "too few chips"); without either, run keeps the paper's 8."""
+    and refuse: "too few chips"); without either, run keeps the paper's 8. Stage lines: none with --quiet."""
+    from illusion_torch.cli import arguments
+
+    monkeypatch.setattr(arguments, "STAGE_AFTER_S", 0.0)          # every stage names itself at once
     assert main(["partition", "--model", "mnist", "--capacity", "1KiB", "--json", str(tmp_path / "p.json")]) == 0
     counted = json.loads((tmp_path / "p.json").read_text())["chips"]
     assert main(["run", "--model", "mnist", "--capacity", "1KiB", "--limit", "20", "--quiet", "--out",

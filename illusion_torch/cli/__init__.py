@@ -32,7 +32,18 @@ from collections.abc import Sequence
 from .. import interrupt
 from ..errors import IllusionError
 from . import commands
-from .arguments import at_least, check_outputs, joined_values, number, plot_path, positive_int, seed, shape, size
+from .arguments import (
+    at_least,
+    check_outputs,
+    joined_values,
+    number,
+    plot_path,
+    positive_int,
+    seed,
+    settle,
+    shape,
+    size,
+)
 
 __all__ = ["main"]
 
@@ -209,10 +220,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_outputs(args)
             args.func(args)
         except IllusionError as e:
+            settle()
             print(f"{prog}: {e}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
+            settle()
             return interrupt.stopped(prog)
+        finally:
+            settle()
     return 0
 
 

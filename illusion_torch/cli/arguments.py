@@ -130,10 +130,32 @@ def write_json(path: str | None, result: dict) -> None:
         write_atomic(Path(path), lambda tmp: tmp.write_text(text))
 
 
+STAGE_AFTER_S = 1.0          # a stage names itself once it has taken this long (a quick one, or a mistake, stays
+#                              silent: bad input still gets exactly one line)
+_pending: list = []
+
+
 def stage(args: argparse.Namespace, text: str) -> None:
-    """One line on stderr naming the stage a long command is in (``--quiet``: none)."""
-    if not getattr(args, "quiet", False):
+    """The stage a long command enters: one line on stderr once it has run ``STAGE_AFTER_S`` (``--quiet``: none);
+    entering the next stage, or ``settle()``, cancels a line not yet printed."""
+    settle()
+    if getattr(args, "quiet", False):
+        return
+    if STAGE_AFTER_S <= 0:
         print(f"[{args.command}] {text}", file=sys.stderr, flush=True)
+        return
+    import threading
+
+    timer = threading.Timer(STAGE_AFTER_S, lambda: print(f"[{args.command}] {text}", file=sys.stderr, flush=True))
+    timer.daemon = True
+    _pending.append(timer)
+    timer.start()
+
+
+def settle() -> None:
+    """Cancel a stage line not yet printed (the command moved on, finished or failed)."""
+    while _pending:
+        _pending.pop().cancel()
 
 
 def say(args: argparse.Namespace, text: str = "") -> None:
