@@ -122,3 +122,6 @@ def test_run_and_partition_read_a_capacity_alone_the_same_way(tmp_path, capsys, 
                  str(tmp_path / "d.json")]) == 0
     assert json.loads((tmp_path / "d.json").read_text())["chips"] == 8
     assert "[run] mapping onto 8 chips of 512 B" in capsys.readouterr().err
+    assert main(["lifetime", "--model", "svhn", "--capacity", "8KiB", "--years", "0.01", "--limit", "20", "--json",
+                 str(tmp_path / "l.json")]) == 0                     # lifetime too: 31,160 B fit 4 chips of 8 KiB
+    assert json.loads((tmp_path / "l.json").read_text())["chips"] == 4

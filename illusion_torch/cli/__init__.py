@@ -123,7 +123,8 @@ def _parser() -> argparse.ArgumentParser:
 
     lt = sub.add_parser("lifetime", help="years of inference on wearing RRAM chips, with a resilience policy")
     lt.add_argument("--model", default="svhn", help="svhn, d2nn or kws (any checkpoint with --rate)")
-    lt.add_argument("--chips", type=positive_int, default=8)
+    lt.add_argument("--chips", type=positive_int, default=None,
+                    help="exactly this many chips; without it, the fewest that fit --capacity (without either: 8)")
     lt.add_argument("--capacity", type=size, default=None, help=capacity_help)
     lt.add_argument("--solver", default="bilp", choices=SOLVERS,
                     help="the mapping (wear follows it; first-fit maps hundreds of chips in seconds)")

@@ -210,6 +210,8 @@ def lifetime(args: argparse.Namespace) -> None:
 
     share = stuck_at_one(args.stuck_at_1)
     on = {None: None, "on": True, "off": False}
+    if args.chips is None and (args.capacity is None or args.scenario == "paper"):
+        args.chips = 8                  # the paper's systems; --capacity alone: the fewest chips that fit it
     if args.scenario == "paper":
         if args.model not in WORKLOADS:
             raise IllusionError(f"the paper ran its endurance experiment on {', '.join(WORKLOADS)}; --scenario "
@@ -232,7 +234,7 @@ def lifetime(args: argparse.Namespace) -> None:
     _shipped(args.model)
     w = job(args.model, limit=args.limit)
     assert w.y is not None                            # a shipped checkpoint: its test labels
-    capacity = capacity_for(w, args.chips, args.capacity)
+    capacity = capacity_for(w, args.chips or 8, args.capacity)
     system = _partition(args, w, capacity, chips=args.chips, max_chips=None, solver=args.solver,
                         time_limit_s=args.time_limit,
                         fixed_chips="--scenario paper runs on 8" if args.scenario == "paper" else "")
