@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 import torch
+from scaleup import _input  # benchmarks/ is this script's folder
 
 import illusion_torch as il
 from illusion_torch import partitioning
@@ -32,11 +33,7 @@ NETWORKS = ("paper-alexnet", "paper-vgg16", "paper-resnet50", "paper-lstm-lm", "
 def ideal_profile(name: str):
     torch.manual_seed(0)
     model = il.models.get_model(name).eval()
-    cfg = il.models.config_of(model)
-    g0 = torch.Generator().manual_seed(0)
-    x = torch.randint(0, cfg.vocab_size, (1, *cfg.input_shape), generator=g0) if cfg.vocab_size else \
-        torch.randn(1, *cfg.input_shape, generator=g0)
-    g = trace(model, x)
+    g = trace(model, _input(model))                  # the sweep's seeded input
     whole = partitioning.solve(g, g.weight_bytes + 1, solver="first-fit")
     return Runtime(build(model, g, whole).ideal()).profile
 

@@ -15,6 +15,7 @@ def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(dataflow, "schedule_cache_path", lambda: tmp_path / "schedules.json")
     monkeypatch.setattr(dataflow, "_MEMORY", {})
     monkeypatch.setattr(dataflow, "_LOADED", set())
+    monkeypatch.setattr(dataflow, "_FOREIGN", set())
 
 
 def test_a_conv_schedule_is_priced_at_the_papers_energies():
@@ -118,3 +119,15 @@ def test_time_goes_through_the_memory_systems_latencies_and_the_schedule_only_pr
     assert preset("accelerator-28nm").dataflow.search_key == preset("accelerator-28nm-schedule").dataflow.search_key
     dram = preset("dram-chip").dataflow             # 16 LPDDR4 banks, 36/27-cycle latencies, 64 B lines
     assert (dram.memory_channels, dram.read_latency, dram.write_latency, dram.line_bytes) == (16, 36.0, 27.0, 64)
+
+
+def test_a_schedule_cache_path_that_holds_something_else_is_never_written_over(monkeypatch, tmp_path, capsys):
+    """``$ILLUSION_SCHEDULES`` pointing at a user's own file: one line, the file untouched, schedules kept in
+    memory."""
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"my": "notes"}')
+    monkeypatch.setattr(dataflow, "schedule_cache_path", lambda: mine)
+    assert dataflow.prefetch([LayerShape.fc(32, 48)], PAPER_CHIP, processes=1) == 1
+    assert mine.read_text() == '{"my": "notes"}'
+    assert "is not a schedule cache; it is left as it is" in capsys.readouterr().err
+    assert layer_cost(LayerShape.fc(32, 48)).source == "nn_dataflow"            # from memory

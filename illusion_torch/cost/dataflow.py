@@ -40,15 +40,15 @@ From a schedule's counts to joules and seconds (constants from docs/paper.md, no
   256 bits wide (the configuration gives no width; we take the memory's line), 4 cycles per access. So
   memory cycles = (read lines × 8 + write lines × 16) / 16 and buffer cycles = buffer lines × 4 / 16, and a
   layer takes max(schedule, memory, buffer) cycles — compute and memory overlap, as in nn_dataflow's own
-  time. One outstanding line per channel is our choice where the configuration is silent: it is what a
-  fixed-latency memory model gives a trace replayed one access at a time. The preset
+  time. One outstanding line per channel is our choice where the configuration is silent: an RRAM channel is
+  one array that serves one access at a time, nothing in the configuration says it pipelines them, and it is
+  what a fixed-latency memory model gives a trace replayed one access at a time. The preset
   ``accelerator-28nm-schedule`` keeps the schedule's cycles alone (no latencies).
-  An RRAM channel is one array that serves one access at a time; nothing in the configuration says it
-  pipelines them. The DRAM chip (``with_memory``): a 64-bit LPDDR4-3200 interface (25.6 GB/s) as 2 channels
-  of 32 bits with 8 banks each — 16 banks that each serve one 64 B line (a 16-beat burst) at a time; read
-  latency RL 28 clocks at 1.6 GHz (17.5 ns) + tRCD 18 ns ≈ 36 cycles, write latency WL 14 clocks (8.75 ns) +
-  tRCD 18 ns ≈ 27 cycles at 1 GHz (JEDEC JESD209-4 timings for LPDDR4-3200; a row opened for each line, the
-  worst case a trace meets); its bandwidth still bounds it through the schedule's own time.
+  The DRAM chip (``with_memory``): a 64-bit LPDDR4-3200 interface (25.6 GB/s) as 2 channels of 32 bits with
+  8 banks each — 16 banks that each serve one 64 B line (a 16-beat burst) at a time; read latency RL 28
+  clocks at 1.6 GHz (17.5 ns) + tRCD 18 ns ≈ 36 cycles, write latency WL 14 clocks (8.75 ns) + tRCD 18 ns ≈
+  27 cycles at 1 GHz (JEDEC JESD209-4 timings for LPDDR4-3200; a row opened for each line, the worst case a
+  trace meets); its bandwidth still bounds it through the schedule's own time.
 A DRAM chip is the same search with main memory off chip (``DataflowChip.with_memory``).
 
 A shape nn_dataflow cannot schedule (no valid blocking, an error) gets the stated roofline
@@ -255,27 +255,23 @@ def _from_counts(shape: LayerShape, chip: DataflowChip, counts: dict) -> LayerCo
 # -- the search ------------------------------------------------------------------------------------------------
 def _search(shape: LayerShape, chip: DataflowChip) -> dict | None:
     """nn_dataflow's best schedule of ``shape`` on ``chip`` (counts only), or None when it finds none."""
-    try:
-        from nn_dataflow.core import (
-            ConvLayer,
-            Cost,
-            DataLayout,
-            FmapPosition,
-            FmapRange,
-            MapStrategyEyeriss,
-            NodeRegion,
-            Option,
-            PhyDim2,
-            Resource,
-            SchedulingCondition,
-            SchedulingConstraint,
-            partition,
-        )
-        from nn_dataflow.core.scheduling import Scheduling
-    except ImportError as e:
-        raise IllusionError(f"the nn_dataflow chip cost needs the nn-dataflow package ({e}); run `make setup` "
-                            f"(it installs nn-dataflow 2.1 and fastcache), or pick the preset "
-                            f"accelerator-28nm-roofline") from None
+    _search_available()
+    from nn_dataflow.core import (
+        ConvLayer,
+        Cost,
+        DataLayout,
+        FmapPosition,
+        FmapRange,
+        MapStrategyEyeriss,
+        NodeRegion,
+        Option,
+        PhyDim2,
+        Resource,
+        SchedulingCondition,
+        SchedulingConstraint,
+        partition,
+    )
+    from nn_dataflow.core.scheduling import Scheduling
     word_bytes = (chip.word_bits + 7) // 8
     nodes = PhyDim2(*chip.nodes)
     proc = NodeRegion(dim=nodes, origin=PhyDim2(0, 0), type=NodeRegion.PROC)
@@ -324,13 +320,23 @@ def schedule_cache_path() -> Path:
     return cache_dir() / "nn_dataflow" / "schedules-v1.json"
 
 
+_FOREIGN: set[Path] = set()     # files that exist but hold no schedule cache: never written over
+
+
 def _load(path: Path) -> None:
     if path in _LOADED:
         return
     _LOADED.add(path)
     try:
         stored = json.loads(path.read_text())
+    except FileNotFoundError:
+        return
     except (OSError, ValueError):
+        stored = None
+    if not isinstance(stored, dict) or not all(isinstance(k, str) and "|" in k for k in stored):
+        _FOREIGN.add(path)
+        print(f"nn_dataflow: {path} is not a schedule cache; it is left as it is and schedules are kept in memory "
+              f"only (set ILLUSION_SCHEDULES to a new file)", file=sys.stderr, flush=True)
         return
     for k, v in stored.items():
         _MEMORY.setdefault(k, v)
@@ -339,6 +345,8 @@ def _load(path: Path) -> None:
 def _save(path: Path) -> None:
     from ..files import write_atomic
 
+    if path in _FOREIGN:
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, lambda p: p.write_text(json.dumps(_MEMORY)))
@@ -411,19 +419,33 @@ def prefetch_pairs(pairs: Iterable[tuple[LayerShape, DataflowChip]], *, processe
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            # Ctrl-C is the parent's to handle (one line, the workers ended by ``interrupt``): workers ignore it,
+            # and the pool is not waited for when the search is stopped
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_ignore_interrupts)
+            try:
                 futures = {pool.submit(_searched, shape, chip): (shape, chip) for shape, chip in todo}
                 for done in as_completed(futures):
                     store(*futures[done], done.result())
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
     finally:
         bar.close()
     return len(todo)
+
+
+def _ignore_interrupts() -> None:
+    """A search worker leaves Ctrl-C to the process that started it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _search_available() -> None:
     """nn_dataflow importable here (a worker's ImportError would arrive as one per shape)."""
     try:
         import nn_dataflow  # noqa: F401
+        import nn_dataflow.core.scheduling  # noqa: F401
     except ImportError as e:
         raise IllusionError(f"the nn_dataflow chip cost needs the nn-dataflow package ({e}); run `make setup` "
                             f"(it installs nn-dataflow 2.1 and fastcache), or pick the preset "

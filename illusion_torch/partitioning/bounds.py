@@ -134,7 +134,6 @@ def _window_cost(graph: OpGraph, window, into: dict, used: set) -> float | None:
     return min(options) if options else None
 
 
-
 SITES_PER_CHIP = 128         # a layer's span on the weight axis is cut into sites of ≤ 1/128 of a chip
 
 
