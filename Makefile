@@ -11,7 +11,7 @@ APT_PACKAGES := espeak-ng dataset-fashion-mnist ninja-build g++ fonts-dejavu-cor
                 fonts-freefont-ttf fonts-urw-base35
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast setup data system lint clean-venv
+.PHONY: run test test-fast setup data system lint docs clean-venv
 
 run: setup data
 	$(VENV)/bin/illusion run
@@ -22,6 +22,10 @@ test: setup data
 # the fast tier alone: tiny synthetic models through every stage (no checkpoints, datasets or qtorch)
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
+
+# the docs' tables of measured numbers, rendered from benchmarks/results/*.json into README.md and docs/*.md
+docs: setup
+	$(PY) benchmarks/render_docs.py
 
 lint: setup
 	$(VENV)/bin/ruff check illusion_torch tests training benchmarks
