@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 import illusion_torch as il
+from illusion_torch.cli.jobs import capacity_for, job
 from illusion_torch.deploy import export
 from illusion_torch.errors import IllusionError
-from illusion_torch.jobs import capacity_for, job
 from illusion_torch.runtime import Runtime
 
 RESULTS = Path(__file__).parent / "results"

@@ -40,10 +40,10 @@ import torch
 import illusion_torch as il
 from illusion_torch import checkpoint
 from illusion_torch.cli.arguments import positive_int
+from illusion_torch.cli.jobs import capacity_for, job
 from illusion_torch.distributed import run_distributed
 from illusion_torch.errors import IllusionError
 from illusion_torch.files import dumps_json
-from illusion_torch.jobs import capacity_for, job
 from illusion_torch.runtime import Runtime
 
 RESULTS = Path(__file__).parent / "results"
@@ -158,7 +158,7 @@ def mnist(timeline_inputs: int = 3) -> dict:
 
 _SINGLE = """
 import json, sys, torch, illusion_torch as il
-from illusion_torch.jobs import capacity_for, job
+from illusion_torch.cli.jobs import capacity_for, job
 from illusion_torch.runtime import Runtime
 start = [int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmRSS")][0]
 w = job("torchvision:resnet50", limit=2)

@@ -27,8 +27,8 @@ from torch import nn
 
 import illusion_torch as il
 from illusion_torch import partitioning
+from illusion_torch.fixed.quantized import fixed_point_version
 from illusion_torch.models.hf import HFModel
-from illusion_torch.quantized import fixed_point_version
 from illusion_torch.runtime import Runtime
 
 RESULTS = Path(__file__).parent / "results"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import illusion_torch as il
 from illusion_torch.paper.measurements import CAPACITY
-from illusion_torch.plots import plot_lifetime
+from illusion_torch.report.plots import plot_lifetime
 from illusion_torch.wear.endurer import POLICIES
 from illusion_torch.wear.lifetime import simulate
 

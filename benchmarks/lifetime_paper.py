@@ -29,9 +29,9 @@ from pathlib import Path
 import illusion_torch as il
 from illusion_torch.errors import IllusionError
 from illusion_torch.files import dumps_json, write_atomic
+from illusion_torch.paper.endurance_run import DE_MIX, WORKLOADS, scenario, simulate_paper
 from illusion_torch.paper.measurements import CAPACITY
 from illusion_torch.wear.lifetime import LABELS
-from illusion_torch.wear.paper_run import DE_MIX, WORKLOADS, scenario, simulate_paper
 
 RESULTS = Path(__file__).parent / "results"
 OUT = RESULTS / "lifetime_paper.json"

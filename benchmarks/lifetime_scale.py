@@ -22,9 +22,9 @@ from pathlib import Path
 
 import illusion_torch as il
 from illusion_torch.cli.arguments import positive_int
+from illusion_torch.cli.jobs import job
 from illusion_torch.files import write_atomic
-from illusion_torch.jobs import job
-from illusion_torch.plots import plot_lifetime
+from illusion_torch.report.plots import plot_lifetime
 from illusion_torch.wear.lifetime import simulate
 
 RESULTS = Path(__file__).parent / "results"

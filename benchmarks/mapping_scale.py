@@ -108,7 +108,7 @@ def objectives(time_limit: float) -> list[dict]:
     """Each objective's mapping (bytes, energy, time) priced all three ways, side by side: the shipped
     checkpoints at up to 12 chips of their 8-chip capacity on the test chips; two torchvision models (64×64
     SYNTHETIC inputs) at up to 16 chips of an 8-chip share on the roofline accelerator."""
-    from illusion_torch.jobs import capacity_for, job
+    from illusion_torch.cli.jobs import capacity_for, job
     from illusion_torch.objectives import mapping_cost
 
     rows = []

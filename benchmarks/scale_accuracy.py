@@ -32,8 +32,8 @@ import torch
 import illusion_torch as il
 from illusion_torch import checkpoint
 from illusion_torch.cli.arguments import positive_int
+from illusion_torch.cli.jobs import job
 from illusion_torch.files import dumps_json
-from illusion_torch.jobs import job
 from illusion_torch.report import simulate
 
 RESULTS = Path(__file__).parent / "results"

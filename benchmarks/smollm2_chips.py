@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from illusion_torch import data
-from illusion_torch.jobs import capacity_for, job
+from illusion_torch.cli.jobs import capacity_for, job
 from illusion_torch.partitioning import solve, trace
 from illusion_torch.pretrained.quantize import fixed_outputs
 from illusion_torch.pretrained.tasks import float_model

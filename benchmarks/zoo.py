@@ -28,8 +28,8 @@ import torch
 import torchvision.models as tvm
 
 import illusion_torch as il
+from illusion_torch.fixed.quantized import fixed_point_version
 from illusion_torch.partitioning import inter_chip_bytes, solve
-from illusion_torch.quantized import fixed_point_version
 
 RESULTS = Path(__file__).parent / "results"
 EXACT = 1e-12

@@ -25,6 +25,7 @@ from .cost.hardware import ChipSpec
 from .cost.hardware import preset as get_preset
 from .cost.work import profile
 from .errors import IllusionError
+from .partitioning.partition import Partition
 from .partitioning.plan import Mapping
 from .partitioning.trace import OpGraph
 
@@ -40,9 +41,7 @@ def mapping_cost(model: nn.Module, objective: str, preset: str | ChipSpec) -> Ca
     spec = get_preset(preset)
 
     def cost(graph: OpGraph, mapping: Mapping) -> float:
-        from .system import build
-
-        system = build(model, graph, mapping)
+        system = Partition(model, graph, mapping)
         prof = profile(graph, system.chips, mapping.n_chips)
         priced = evaluate(prof, {route: 1 for route in prof.routes}, spec)
         return priced.energy_j if objective == "energy" else priced.time_s

@@ -27,7 +27,7 @@ def empty_cache(tmp_path, monkeypatch):
 def shipped():
     """``shipped(name, limit)`` -> (model, x, y): a shipped checkpoint and the first ``limit`` inputs of its test
     split, loaded once per session. Sharing them is safe because nothing in the pipeline changes a user's
-    model or inputs (tests/test_pipeline_tiny.py checks that); every test builds its own systems."""
+    model or inputs (tests/e2e/test_pipeline_tiny.py checks that); every test builds its own systems."""
     loaded: dict = {}
 
     def get(name: str, limit: int | None = 64):

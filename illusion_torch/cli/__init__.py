@@ -118,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch", type=positive_int, default=None, help="with --procs: inputs per message (default 1)")
     run.add_argument("--depth", type=positive_int, default=None,
                      help="with --schedule pipelined: batches in flight (default 4)")
+    run.add_argument("--timeout", type=number(positive=True), default=None,
+                     help="with --procs: the longest wait in seconds for any exchange between ranks (default 60; "
+                          "300 under torchrun, where rank 0 partitions the model while the others wait)")
     run.add_argument("--torchrun", action="store_true", help=argparse.SUPPRESS)   # set by the torchrun entry
     run.set_defaults(func=commands.run)
 

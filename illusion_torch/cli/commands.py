@@ -69,8 +69,8 @@ def _partition(args: argparse.Namespace, w, capacity: int, *, chips: int | None,
 
 def eval_checkpoint(args: argparse.Namespace) -> None:
     from .. import checkpoint
-    from ..evaluate import accuracy
     from ..metrics import metric_text
+    from ..metrics.batched import accuracy
     from ..units import percent
 
     _shipped(args.name)
@@ -103,7 +103,8 @@ def _distributed_options(args: argparse.Namespace) -> None:
 
     from ..distributed.launch import launched_by_torchrun
 
-    given = [o for o, v in (("--schedule", args.schedule), ("--batch", args.batch), ("--depth", args.depth))
+    given = [o for o, v in (("--schedule", args.schedule), ("--batch", args.batch), ("--depth", args.depth),
+                            ("--timeout", args.timeout))
              if v is not None]
     if args.procs is None and given:
         raise IllusionError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to a distributed run: "
@@ -124,10 +125,10 @@ def _distributed_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     """The shipped checkpoint partitioned onto chips, run chip by chip, priced against the ideal chip."""
     from ..cost.hardware import preset
-    from ..jobs import capacity_for, job
     from ..metrics import metric_text
     from ..report import REPORT_FILES, simulate
     from ..units import bytes_text, percent
+    from .jobs import capacity_for, job
 
     _distributed_options(args)
     out = None if args.out is None else replaceable_dir(args.out, REPORT_FILES, "the report folder (--out)")
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> None:
         from ..runtime.engine import RunResult
 
         distributed = run_distributed(system, w.x, args.procs, schedule=args.schedule, batch=args.batch,
-                                      depth=args.depth, join=args.torchrun)
+                                      depth=args.depth, join=args.torchrun, timeout_s=args.timeout)
         result = RunResult(distributed.logits, distributed.routes, distributed.runs,
                            Runtime(system).counters(distributed.runs))
         report = simulate(system, w.x, w.y, preset=spec, model_name=args.model, result=result)
@@ -202,11 +203,11 @@ def run(args: argparse.Namespace) -> None:
 
 def lifetime(args: argparse.Namespace) -> None:
     """Years of inference on wearing RRAM chips under a resilience policy; accuracy at ZERO … TENYEAR."""
-    from ..jobs import capacity_for, job
-    from ..plots import plot_lifetime
+    from ..paper.endurance_run import WORKLOADS, Assumptions, simulate_paper, stuck_at_one
+    from ..report.plots import plot_lifetime
     from ..wear import PAPER_ENDURANCE, policy, simulate
     from ..wear.lifetime import marks_until
-    from ..wear.paper_run import WORKLOADS, Assumptions, simulate_paper, stuck_at_one
+    from .jobs import capacity_for, job
 
     share = stuck_at_one(args.stuck_at_1)
     on = {None: None, "on": True, "off": False}
@@ -217,7 +218,7 @@ def lifetime(args: argparse.Namespace) -> None:
             raise IllusionError(f"the paper ran its endurance experiment on {', '.join(WORKLOADS)}; --scenario "
                                 f"paper cannot run {args.model!r} (use --scenario ours)")
         if any(v is not None for v in (args.tau, args.eps, args.c)):
-            raise IllusionError("--scenario paper runs the experiments' own TAU/EPS/C (wear/paper_run.py "
+            raise IllusionError("--scenario paper runs the experiments' own TAU/EPS/C (paper/endurance_run.py "
                                 "PAPER_DE); drop --tau/--eps/--c, or use --scenario ours")
         if args.chips != 8:
             raise IllusionError("the paper's experiment ran on 8 chips: drop --chips or give --chips 8")
@@ -276,9 +277,9 @@ def train(args: argparse.Namespace) -> None:
 
 
 def partition(args: argparse.Namespace) -> None:
-    from ..jobs import capacity_for, job
     from ..partitioning import min_chips, sweep_chips
-    from ..plots import plot_mapping
+    from ..report.plots import plot_mapping
+    from .jobs import capacity_for, job
 
     w = job(args.model, limit=1, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
     capacity = capacity_for(w, args.chips or args.max_chips or 8, args.capacity)
@@ -306,7 +307,7 @@ def partition(args: argparse.Namespace) -> None:
 def export(args: argparse.Namespace) -> None:
     from ..deploy import export as export_programs
     from ..deploy.onnx_export import _replaceable
-    from ..jobs import capacity_for, job
+    from .jobs import capacity_for, job
 
     _replaceable(Path(args.out))                      # refused before any work
     w = job(args.model, limit=1, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)

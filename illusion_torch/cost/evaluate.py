@@ -241,9 +241,12 @@ def evaluate(prof: Profile, runs: dict, spec: ChipSpec, *, name: str = "illusion
                 energy[c][cat] += p * e[c][cat]
         if route == first:
             timeline, timeline_of, layers = events, route, records
+    stored = [0] * n                            # weight values per chip
+    for w in prof.weights:
+        stored[w.chip] += w.numel
     per_chip = []
     for c in range(n):
-        wb = sum(w.numel for w in prof.weights if w.chip == c) * prof.weight_bytes
+        wb = stored[c] * prof.weight_bytes
         per_chip.append(ChipCost(c, sum(energy[c].values()), active[c], max(0.0, time_s - active[c]) if not always_on
                                  else 0.0, wakes[c], wb, energy[c]))
     return SystemCost(name, spec.name, sum(pc.energy_j for pc in per_chip), time_s, per_chip, timeline, timeline_of,

@@ -63,7 +63,10 @@ class WakeWork:
         self.layers.setdefault(branch, []).append(layer)
 
     def layers_for(self, route: Branch) -> list[LayerWork]:
-        return self.layers.get(None, []) + (self.layers.get(route, []) if route is not None else [])
+        """The layers this wake runs for ``route`` (read only: a list the wake may hold itself)."""
+        common = self.layers.get(None, [])
+        own = self.layers.get(route) if route is not None else None
+        return common + own if own else common
 
     def runs_for(self, route: Branch) -> bool:
         return None in self.work or route in self.work

@@ -25,7 +25,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from ..layers import QLSTM, QuantPoint
+from ..fixed.layers import QLSTM, QuantPoint
 from ..partitioning.indices import index_bits
 from ..partitioning.ops import Role, op_of, state_of, stateful
 from ..partitioning.recurrent import GATES, Recurrent, RecurrentSlice

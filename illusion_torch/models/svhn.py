@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..fixed import FixedPoint
-from ..layers import QuantPoint
+from ..fixed.layers import QuantPoint
 from ..workload import WorkloadConfig
 
 __all__ = ["SvhnCNN"]

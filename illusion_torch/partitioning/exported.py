@@ -44,6 +44,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import IllusionError
+from .inputs import float64_copy
 
 __all__ = ["lift_export", "lift", "RunDtype", "RunDtypeCall", "ParamOp", "ExportError", "user_line",
            "causal_scores", "masked_scores_by"]
@@ -120,11 +121,9 @@ def _is_float64_model(model: nn.Module) -> bool:
 
 
 def _capture_copy(model: nn.Module) -> nn.Module:
-    """The float64 copy torch.export captures (``partition._float64_copy``, tables cast too), asking a
+    """The float64 copy torch.export captures (``inputs.float64_copy``, tables cast too), asking a
     transformers model for no KV cache in its output."""
-    from .partition import _float64_copy  # partition imports trace, which imports this module
-
-    out = _float64_copy(model, keep_tables=False)
+    out = float64_copy(model, keep_tables=False)
     for config in _caching(out):
         config.use_cache = False
     return out

@@ -16,6 +16,7 @@ which ``OpGraph.output`` names and ``select_output`` picks from the unpartitione
 
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
@@ -27,7 +28,7 @@ from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata, _extract_tenso
 
 from ..errors import IllusionError
 
-__all__ = ["bind_defaults", "drop_bound", "check_example", "check_batch", "run_quietly", "one_output",
+__all__ = ["float64_copy", "bind_defaults", "drop_bound", "check_example", "check_batch", "run_quietly", "one_output",
            "select_output", "InputsRejected"]
 
 
@@ -222,3 +223,33 @@ def check_batch(gm: fx.GraphModule, x: Any, what: str = "the inputs") -> None:
         fix = "x.float()" if meta.dtype.is_floating_point else "x.long()"
         raise IllusionError(f"{what} are {str(x.dtype).removeprefix('torch.')}; the system takes {takes}: pass "
                             f"{fix}")
+
+
+def _to_float64(module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:
+    return output.double()
+
+
+def float64_copy(model: nn.Module, keep_tables: bool = True) -> nn.Module:
+    """An eval-mode copy of ``model`` with float64 parameters and buffers, made tensor by tensor (never
+    a float32 copy and a float64 one at once). Embedding tables stay in their dtype (shared, read only): a
+    lookup is exact in any dtype, so their rows are cast after it — a large vocabulary is never doubled.
+    ``keep_tables=False``: tables are cast too (a copy to capture, whose graph must not hold the hook's cast)."""
+    memo: dict[int, object] = {}
+    computed = {id(p) for m in model.modules() if type(m) is not nn.Embedding for p in m.parameters(recurse=False)}
+    tables = [m for m in model.modules()          # a table tied to a layer (an LM head) is computed with: cast
+              if keep_tables and type(m) is nn.Embedding and m.max_norm is None and id(m.weight) not in computed]
+    for m in tables:
+        memo[id(m.weight)] = m.weight
+    for p in model.parameters():
+        if id(p) in memo:
+            continue
+        memo[id(p)] = nn.Parameter(p.detach().double() if p.is_floating_point() else p.detach().clone(),
+                                   requires_grad=False)
+    for b in model.buffers():
+        memo[id(b)] = b.double() if b.is_floating_point() else b.clone()
+    out = copy.deepcopy(model, memo).eval()
+    kept = {id(memo[id(m.weight)]) for m in tables}
+    for table in out.modules():
+        if type(table) is nn.Embedding and id(table.weight) in kept:
+            table.register_forward_hook(_to_float64)
+    return out

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from ..errors import IllusionError
-from ..layers import QLSTM, QuantPoint, masked_scores
+from ..fixed.layers import QLSTM, QuantPoint, masked_scores
 from .exported import ParamOp, RunDtype, causal_scores, masked_scores_by
 from .recurrent import Recurrent
 

@@ -15,7 +15,6 @@ Usage::
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from operator import attrgetter
 from typing import Self
@@ -25,7 +24,7 @@ from torch import nn
 
 from ..errors import IllusionError
 from ..units import bytes_text
-from .inputs import check_batch, select_output
+from .inputs import check_batch, float64_copy, select_output
 from .plan import Mapping, Message, Piece, activation_bytes, inter_chip_bytes, messages, unplaced
 from .rewrite import chip_programs
 from .trace import OpGraph
@@ -39,36 +38,6 @@ REFERENCE_CACHE_BYTES = 256 * 2**20
 
 def _state_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
-
-
-def _to_float64(module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:
-    return output.double()
-
-
-def _float64_copy(model: nn.Module, keep_tables: bool = True) -> nn.Module:
-    """A private eval-mode copy of ``model`` with float64 parameters and buffers, made tensor by tensor (never
-    a float32 copy and a float64 one at once). Embedding tables stay in their dtype (shared, read only): a
-    lookup is exact in any dtype, so their rows are cast after it — a large vocabulary is never doubled.
-    ``keep_tables=False``: tables are cast too (a copy to capture, whose graph must not hold the hook's cast)."""
-    memo: dict[int, object] = {}
-    computed = {id(p) for m in model.modules() if type(m) is not nn.Embedding for p in m.parameters(recurse=False)}
-    tables = [m for m in model.modules()          # a table tied to a layer (an LM head) is computed with: cast
-              if keep_tables and type(m) is nn.Embedding and m.max_norm is None and id(m.weight) not in computed]
-    for m in tables:
-        memo[id(m.weight)] = m.weight
-    for p in model.parameters():
-        if id(p) in memo:
-            continue
-        memo[id(p)] = nn.Parameter(p.detach().double() if p.is_floating_point() else p.detach().clone(),
-                                   requires_grad=False)
-    for b in model.buffers():
-        memo[id(b)] = b.double() if b.is_floating_point() else b.clone()
-    out = copy.deepcopy(model, memo).eval()
-    kept = {id(memo[id(m.weight)]) for m in tables}
-    for table in out.modules():
-        if type(table) is nn.Embedding and id(table.weight) in kept:
-            table.register_forward_hook(_to_float64)
-    return out
 
 
 class Partition:
@@ -148,7 +117,7 @@ class Partition:
         It runs a private float64 copy of the model in eval mode: the user's model keeps its mode, dtype and
         attributes. The copy is kept for the next call when it is small (≤ ``REFERENCE_CACHE_BYTES``), else
         made for each call and dropped, so a large model is never held twice besides its chips."""
-        model = self._reference if self._reference is not None else _float64_copy(self.model)
+        model = self._reference if self._reference is not None else float64_copy(self.model)
         if self._reference is None and _state_bytes(model) <= REFERENCE_CACHE_BYTES:
             self._reference = model
         check_batch(self.graph.gm, x)

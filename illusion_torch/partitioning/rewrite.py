@@ -28,7 +28,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import IllusionError
-from ..layers import QLSTM
+from ..fixed.layers import QLSTM
 from .ops import state_of
 from .plan import Mapping
 from .recurrent import Recurrent, RecurrentSlice

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..fixed import FixedPoint, quantize
-from ..layers import lstm_cell
+from ..fixed.layers import lstm_cell
 
 __all__ = ["LstmSlice", "TableLookup", "EmbeddingRows", "EmbeddingJoin", "embedding_share_bytes",
            "BiasAdd", "GroupSlice", "sliced", "frozen", "channel_slice"]

@@ -32,7 +32,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import IllusionError
-from ..layers import QLSTM, QuantPoint, masked_scores
+from ..fixed.layers import QLSTM, QuantPoint, masked_scores
 from ..workload import WorkloadConfig, config_of
 from .decompose import decompose
 from .exported import ExportError, ParamOp, RunDtype, RunDtypeCall, lift, lift_export, user_line

@@ -23,10 +23,10 @@ import torch
 from torch import fx, nn
 
 from .. import data, models
-from ..evaluate import logits as batched_outputs
 from ..files import write_atomic
+from ..fixed.ptq import RESOLUTION_BITS, Formats, formats_of, post_training_quantize
 from ..metrics import metric_for
-from ..ptq import RESOLUTION_BITS, Formats, formats_of, post_training_quantize
+from ..metrics.batched import logits as batched_outputs
 from ..workload import config_of
 from .tasks import TASKS, float_model
 

@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from .. import models
+from ..checkpoint.files import checkpoint_dir, read_weights
+from ..data.wheels import SOURCES, Source, read_member
 from ..errors import IllusionError
-from .sources import SOURCES, Source, read_member
 
 __all__ = ["Task", "TASKS", "float_model"]
 
@@ -83,7 +84,5 @@ def float_model(name: str, directory: str | os.PathLike | None = None) -> nn.Mod
         from ..models.minilm import load_minilm
 
         return load_minilm().eval()
-    from ..checkpoint import checkpoint_dir, read_weights
-
     path = Path(directory or checkpoint_dir()) / f"{name}.pt"
     return read_weights(path, task.model, f"retrain it with training/train_{name.replace('-', '_')}.py").eval()

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from ..batching import batches, fitting_batch
 from ..cost.counters import Counters
 from ..cost.evaluate import Event, evaluate
 from ..cost.hardware import ChipSpec
@@ -36,6 +35,7 @@ from ..cost.work import profile
 from ..errors import IllusionError
 from ..partitioning.inputs import check_batch
 from ..partitioning.partition import Partition
+from .batching import batches, fitting_batch
 from .memory import MemoryImage, build_images, load_weights
 from .precision import exact_dtype
 

@@ -148,7 +148,7 @@ def _codes(p: torch.Tensor, fmt: FixedPoint | None, label: str) -> torch.Tensor 
     lo, hi = -(2 ** (fmt.wl - 1)), 2 ** (fmt.wl - 1) - 1
     if not torch.equal(codes, scaled) or (codes.numel() and (codes.min() < lo or codes.max() > hi)):
         raise ImageError(f"weight {label} is not a FixedPoint({fmt.wl},{fmt.fl}) value; round the model's "
-                         f"weights first (illusion_torch.layers.quantize_weights) or train it with its recipe")
+                         f"weights first (illusion_torch.fixed.layers.quantize_weights) or train it with its recipe")
     return codes.long()
 
 

@@ -29,7 +29,7 @@ import torch
 from torch import fx, nn
 
 from ..fixed import FixedPoint, grid_fl
-from ..layers import QLSTM, QuantPoint
+from ..fixed.layers import QLSTM, QuantPoint
 from ..partitioning.ops import op_of
 from ..partitioning.slices import BiasAdd, GroupSlice, LstmSlice
 from ..partitioning.wakes import ChipPrograms

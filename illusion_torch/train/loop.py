@@ -36,11 +36,11 @@ from tqdm import tqdm
 
 from .. import data as il_data
 from .. import interrupt, models
-from ..checkpoint import save_checkpoint
+from ..checkpoint.files import save_checkpoint
 from ..errors import IllusionError
-from ..evaluate import accuracy
 from ..files import write_atomic
-from ..layers import float_mode, quant_points
+from ..fixed.layers import float_mode, quant_points
+from ..metrics.batched import accuracy
 from ..workload import config_of
 
 __all__ = ["Recipe", "train", "make_optimizer", "use_qtorch_quantizers", "shift_augment", "run_epochs",

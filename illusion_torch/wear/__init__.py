@@ -7,7 +7,8 @@ Usage::
     print(result.summary())
 
 Files: ``rram`` (cells, endurance, write-verify, the write-back buffer), ``endurer`` (policies),
-``writes`` (what one inference writes where), ``spares`` (spare words for failed ones), ``faults``
+``writes`` (what one inference writes where), ``spares`` (spare words for failed ones), ``patterns`` (a write
+pattern's wear), ``fastforward`` and ``reports`` (years of wear in closed form), ``faults``
 (stuck bits forced into the chip programs) and ``lifetime`` (the fast-forward and the measurements).
 """
 

@@ -111,7 +111,7 @@ class FaultyChips:
         self.layout: dict[int, dict[str, int]] = layout if layout is not None else {
             img.chip: {r.name: 2 * ceil_div(img.nvm_bytes, 2) + r.address for r in img.space(Space.ACT)}
             for img in runtime.images}
-        self._insert()
+        self.insert_points()
         self.programs: ChipPrograms = cut(self.gm, self.chip_of, gated=src.gated)
         self.masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.mask_weights = mask_weights        # False: stuck bits in the activations only
@@ -152,7 +152,9 @@ class FaultyChips:
             node = ins[-1]
         return None
 
-    def _insert(self) -> None:
+    def insert_points(self) -> None:
+        """A StuckBits node at every activation write and received message. The extension point: a scenario
+        with sites of its own (``paper.endurance_run.PaperFaults``) calls this, then ``call_after``."""
         g = self.gm.graph
         modules = dict(self.gm.named_modules())
         by_name = {n.name: n for n in g.nodes}
@@ -170,7 +172,7 @@ class FaultyChips:
             mod = StuckBits(numel, f.wl, f.fl)
             modules[f"faults.s{count}"] = mod
             self.points.append((mod, chip, store.name, offset_values * store.bytes_per_value, store.bytes_per_value))
-            return self._call_after(after, f"s{count}", mod, (node,), like=node, chip=chip)
+            return self.call_after(after, f"s{count}", mod, (node,), like=node, chip=chip)
 
         in_images = {id(s) for s in self.runtime.profile.stores
                      if any(r.name == s.name for r in self.images[s.chip].space(Space.ACT))}
@@ -212,7 +214,7 @@ class FaultyChips:
         g.lint()
         self.gm.recompile()
 
-    def _call_after(self, after: fx.Node, name: str, mod: nn.Module, args: tuple, like: fx.Node,
+    def call_after(self, after: fx.Node, name: str, mod: nn.Module, args: tuple, like: fx.Node,
                     chip: int | None = None) -> fx.Node:
         """Register ``mod`` as ``faults.<name>`` and call it on ``args`` right after ``after``, on ``chip``
         (default: ``like``'s), with ``like``'s trace metadata; the caller rewires the users."""

@@ -139,7 +139,7 @@ def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience:
     ``wear.policy(name, **parameters)``); accuracy on (x, y). ``rate``: inferences per 4 hours (default:
     docs/paper.md's for the workload). What wears: ``layout`` "ours" (messages and state kept across a shutdown,
     ``nvm_layout``) or "every" (every activation buffer); ``write_back_on``: through the 4-word write-back
-    buffer; ``mask_weights``: stuck bits forced into the weights too (the paper's scenario: ``paper_run``)."""
+    buffer; ``mask_weights``: stuck bits forced into the weights too (the paper's scenario: ``paper.endurance_run``)."""
     started = time.perf_counter()
     if layout not in ("ours", "every"):
         raise IllusionError(f"unknown wear layout {layout!r}; use 'ours' or 'every'")

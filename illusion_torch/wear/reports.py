@@ -21,17 +21,17 @@ are drawn before any word can reach them. The reports are the same as reading ev
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import scipy.fft
 
-from .rram import WORD_BITS, tier_top
+from .endurer import OffsetHistogram
+from .patterns import Pattern
+from .rram import WORD_BITS, RRAMArray, tier_top
+from .spares import Spares
 
-if TYPE_CHECKING:
-    from .fastforward import FastForward, _Pattern
-
-__all__ = ["SpareReports", "REMAP_WRITES_PER_PERIOD"]
+__all__ = ["SpareReports", "REMAP_WRITES_PER_PERIOD", "WearLog"]
 
 REMAP_WRITES_PER_PERIOD = 2.0   # the Distributed ENDURER family rewrites a word ≤ twice a period: its rotation
                                 # and a swap (a period writes a word at most ``step`` = rate · busiest + this)
@@ -39,6 +39,24 @@ AHEAD_PERIODS = 546             # draw the cells 13 weeks of the busiest writes 
 CHUNK = 1 << 22                 # (cells × periods) terms summed at once
 WORDS_PER_BLOCK = 128           # block bounds: finer is tighter, coarser is cheaper (one FFT over the blocks)
 READ_TERMS = 5_000_000          # more terms than this: read the chip's whole wear instead (about as long)
+
+
+class WearLog(Protocol):
+    """What the reports read of the fast-forward they serve (``fastforward.FastForward``): its chips, their
+    images' write patterns and placements since the last read, their cells and spares."""
+
+    n: int
+    words: int
+    patterns: list[Pattern]
+    peak: np.ndarray
+    periods: int
+    hist: OffsetHistogram
+    cells: list[RRAMArray]
+    spares: list[Spares]
+    assigned: list[dict[int, int]]
+    extra_at: np.ndarray
+
+    def _read(self, chip: int) -> np.ndarray: ...
 
 
 def block_count(words: int) -> int:
@@ -50,12 +68,12 @@ def block_count(words: int) -> int:
 
 
 class SpareReports:
-    """Write-verify's reports for every chip of a FastForward with spare words (see the module).
+    """Write-verify's reports for every chip of a fast-forward with spare words (see the module).
 
     The watch list of all chips is one set of arrays (a cell per entry): its chip, word, the wear at which it
     fails, its word's wear as last known, the period then, and its block's bound then (nan: not known)."""
 
-    def __init__(self, ff: FastForward) -> None:
+    def __init__(self, ff: WearLog) -> None:
         self.ff = ff
         self.step = float(ff.peak.max()) + REMAP_WRITES_PER_PERIOD
         self.blocks = block_count(ff.words)
@@ -161,7 +179,7 @@ class SpareReports:
         """The block of each word (or the blocks an offset moves by, give or take two)."""
         return words * self.blocks // self.ff.words
 
-    def _block_spectrum(self, pattern: _Pattern) -> np.ndarray:
+    def _block_spectrum(self, pattern: Pattern) -> np.ndarray:
         """Spectrum of E[j]: the image's most writes per word over blocks j, j + 1, j + 2 (mod B), the most a
         word of block b can take in a period at offset o (j = b + ⌊oB/M⌋ mod B)."""
         words = self.ff.words
