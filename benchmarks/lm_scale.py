@@ -1,18 +1,21 @@
 """Thousands of chips: the scale-up simulator's LSTM language model at 0.25 MiB per chip (7,000+ chips).
 
-    python benchmarks/lm_scale.py [--capacity 0.25MiB] [--solver first-fit]
+    python benchmarks/lm_scale.py [--capacity 0.25MiB] [--solver first-fit] [--models paper-lstm-lm,...]
 
-``paper-lstm-lm`` (seeded random weights; one SYNTHETIC seeded random sequence of 32 token ids): partition
+``paper-lstm-lm`` (its steps priced as the release scheduled them) and ``paper-lstm-lm-sequential`` (step by
+step), one after the other (seeded random weights; one SYNTHETIC seeded random sequence of 32 token ids): partition
 (first-fit, the simulator's mapping), build the per-chip programs, count the work (the cost profile), price it
 on ``accelerator-28nm`` (each layer slice scheduled by nn_dataflow), one chip-by-chip inference, and the
 unpartitioned model on the same input (max |Δ| / max |ref|). Wall time per step and the process's peak RSS
-after each. Target (issue 11): partition + build + cost + one inference < 120 s and < 12 GiB on this machine.
+after each. Targets: partition + build + cost + one inference < 120 s and < 12 GiB on this machine, for each model
+(issues 11 and 27).
 Writes benchmarks/results/lm_scale.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import sys
@@ -34,21 +37,18 @@ def _rss_gib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--capacity", default="0.25MiB")
-    p.add_argument("--solver", default="first-fit")
-    args = p.parse_args()
+def run(name: str, capacity: str, solver: str) -> dict:
+    """Partition, build, count, price and run ``name`` once; wall time per step and peak RSS."""
     torch.manual_seed(0)
     t = time.perf_counter()
-    model = il.models.get_model("paper-lstm-lm").eval()
+    model = il.models.get_model(name).eval()
     x = torch.randint(0, il.models.config_of(model).vocab_size, (1, 32), generator=torch.Generator().manual_seed(0))
-    row: dict = {"model": "paper-lstm-lm", "weights": sum(q.numel() for q in model.parameters()),
-                 "capacity_bytes": parse_bytes(args.capacity), "input": "SYNTHETIC seeded random token ids",
+    row: dict = {"model": name, "weights": sum(q.numel() for q in model.parameters()),
+                 "capacity_bytes": parse_bytes(capacity), "input": "SYNTHETIC seeded random token ids",
                  "model_s": round(time.perf_counter() - t, 2), "model_rss_gib": _rss_gib()}
     steps = {}
     t = time.perf_counter()
-    system = il.partition(model, x, capacity=args.capacity, solver=args.solver)
+    system = il.partition(model, x, capacity=capacity, solver=solver)
     steps["partition_s"] = time.perf_counter() - t
     t = time.perf_counter()
     programs = system.chips
@@ -56,6 +56,8 @@ def main() -> int:
     row["build_rss_gib"] = _rss_gib()
     t = time.perf_counter()
     profile = Runtime(system).profile
+    steps["profile_s"] = time.perf_counter() - t
+    t = time.perf_counter()
     cost = evaluate(profile, {None: 1}, preset("accelerator-28nm"))
     steps["cost_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -70,9 +72,22 @@ def main() -> int:
                roofline_layers=sum(1 for r in cost.layers if r.source != "nn_dataflow"),
                max_rel_diff=float((out - ref).abs().max() / ref.abs().max()),
                total_s=round(sum(steps.values()), 2), peak_rss_gib=_rss_gib())
-    print(json.dumps(row, indent=1))
+    print(json.dumps(row, indent=1), flush=True)
+    return row
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--capacity", default="0.25MiB")
+    p.add_argument("--solver", default="first-fit")
+    p.add_argument("--models", default="paper-lstm-lm,paper-lstm-lm-sequential")
+    args = p.parse_args()
+    runs = []
+    for name in args.models.split(","):
+        runs.append(run(name, args.capacity, args.solver))
+        gc.collect()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "lm_scale.json").write_text(json.dumps(row, indent=2) + "\n")
+    (RESULTS / "lm_scale.json").write_text(json.dumps({"runs": runs}, indent=2) + "\n")
     return 0
 
 

@@ -25,6 +25,7 @@ from ..cost.evaluate import SystemCost, evaluate
 from ..cost.hardware import ChipSpec, preset
 from ..cost.profile import Branch, Profile
 from ..runtime import Runtime
+from ..runtime.engine import profile_of
 from ..workload import config_of
 from .measurements import CAPACITY, IDEAL_CHIP, RATIOS_4_CHIPS, WORKLOADS
 
@@ -63,7 +64,7 @@ def paper_workloads(names=WORKLOADS, *, solver: str = "bilp", limit: int | None 
             profiles[chips], nbytes[chips] = rt.profile, system.inter_chip_bytes
             if runs is None:
                 runs = rt.run(x).runs if config_of(model).branches else {None: len(x)}
-                profiles[1] = Runtime(system.ideal()).profile
+                profiles[1] = profile_of(system.ideal())
                 nbytes[1] = 0
         assert runs is not None
         out.append(PaperWorkload(name, runs, profiles, nbytes))

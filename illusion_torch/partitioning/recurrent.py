@@ -19,7 +19,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import IllusionError
-from .slices import frozen
+from .slices import frozen, gathered
 
 __all__ = ["Recurrent", "RecurrentSlice", "RecurrentStack", "recurrent_step", "GATES"]
 
@@ -91,9 +91,9 @@ class RecurrentSlice(nn.Module):
         H, self.kind = layer.hidden_size, layer.kind
         rows = torch.cat([torch.arange(start, stop) + k * H for k in range(GATES[layer.kind])])
         self.start, self.stop = start, stop
-        self.weight_ih, self.weight_hh = frozen(layer.weight_ih[rows]), frozen(layer.weight_hh[rows])
-        self.bias_ih = None if layer.bias_ih is None else frozen(layer.bias_ih[rows])
-        self.bias_hh = None if layer.bias_hh is None else frozen(layer.bias_hh[rows])
+        self.weight_ih, self.weight_hh = gathered(layer.weight_ih, rows), gathered(layer.weight_hh, rows)
+        self.bias_ih = None if layer.bias_ih is None else gathered(layer.bias_ih, rows)
+        self.bias_hh = None if layer.bias_hh is None else gathered(layer.bias_hh, rows)
         self.weight_hr = None if layer.weight_hr is None else frozen(layer.weight_hr[:, start:stop])
 
     def forward(self, x_t: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

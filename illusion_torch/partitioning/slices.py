@@ -22,12 +22,17 @@ from ..fixed import FixedPoint, quantize
 from ..fixed.layers import lstm_cell
 
 __all__ = ["LstmSlice", "TableLookup", "EmbeddingRows", "EmbeddingJoin", "embedding_share_bytes",
-           "BiasAdd", "GroupSlice", "sliced", "frozen", "channel_slice"]
+           "BiasAdd", "GroupSlice", "sliced", "frozen", "gathered", "channel_slice"]
 
 
 def frozen(t: torch.Tensor) -> nn.Parameter:
     """A private, gradient-free copy of ``t`` as a parameter."""
     return nn.Parameter(t.detach().clone(), requires_grad=False)
+
+
+def gathered(t: torch.Tensor, index: torch.Tensor) -> nn.Parameter:
+    """A private, gradient-free parameter of ``t``'s rows ``index``: the gather is the copy (no second one)."""
+    return nn.Parameter(t.detach()[index], requires_grad=False)
 
 
 class LstmSlice(nn.Module):

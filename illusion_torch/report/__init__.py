@@ -32,7 +32,7 @@ from ..cost.profile import Branch
 from ..files import dumps_json, fresh_dir
 from ..partitioning.partition import Partition
 from ..runtime import Runtime, batches
-from ..runtime.engine import RunResult
+from ..runtime.engine import RunResult, profile_of
 from ..units import bytes_text, percent
 
 __all__ = ["Report", "simulate", "REPORT_FILES", "REPORT_MARKER"]
@@ -172,7 +172,7 @@ def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor | None = None, 
     if y is not None:
         accuracy = float((result.logits.argmax(1) == y).double().mean())
         reference_accuracy = ref_correct / len(y)
-    ideal_profile = Runtime(system.ideal()).profile
+    ideal_profile = profile_of(system.ideal())
     prefetch_pairs([*schedule_needs(runtime.profile, result.runs, spec),      # one search of every new shape
                     *schedule_needs(ideal_profile, result.runs, spec),
                     *schedule_needs(ideal_profile, result.runs, spec.with_dram())], progress=progress)

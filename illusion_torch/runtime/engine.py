@@ -21,6 +21,7 @@ per inference (``profile``) and multiply by the inferences that ran them.
 from __future__ import annotations
 
 import sys
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +40,20 @@ from .batching import batches, fitting_batch
 from .memory import MemoryImage, build_images, load_weights
 from .precision import exact_dtype
 
-__all__ = ["Runtime", "RunResult", "batches"]
+__all__ = ["Runtime", "RunResult", "batches", "profile_of"]
+
+_PROFILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()     # a system's programs → their profile
+
+
+def profile_of(system: Partition) -> Profile:
+    """The work profile of ``system``'s chip programs (``cost.work.profile``), counted once per programs and
+    shared by every runtime, report and distributed host built on them: ``profile_of(system.ideal())`` prices
+    the ideal chip without building its memory images."""
+    key = system.chips.expanded
+    found = _PROFILES.get(key)
+    if found is None:
+        found = _PROFILES[key] = profile(system.graph, system.chips, system.mapping.n_chips)
+    return found
 
 
 @dataclass
@@ -70,7 +84,7 @@ class Runtime:
         self.system = system
         self.programs = system.chips
         self.weight_format = system.graph.config.weight_format
-        self.profile: Profile = profile(system.graph, self.programs, system.mapping.n_chips)
+        self.profile: Profile = profile_of(system)
         self.per_tensor = system.graph.config.per_tensor_formats
         self.images: list[MemoryImage] = build_images(self.profile, self.programs.expanded, self.weight_format,
                                                       per_tensor=self.per_tensor)

@@ -247,3 +247,23 @@ def test_parameters_the_forward_never_reads_are_reported_apart():
     assert system.placed_bytes + system.unused_bytes == system.params_bytes
     assert "50 B are parameters the traced forward never reads" in system.summary()
     assert system.as_dict()["unused_bytes"] == 50
+
+
+def test_a_chips_recurrent_slice_owns_its_rows_of_every_gate():
+    """The gather that picks a chip's rows is its private copy: the model's weights can change afterwards
+    without changing the chip's, and the rows are those of every gate for its hidden units."""
+    from illusion_torch.partitioning.recurrent import Recurrent, RecurrentSlice
+
+    torch.manual_seed(0)
+    H, n_in = 6, 5
+    layer = Recurrent("lstm", nn.Parameter(torch.randn(4 * H, n_in)), nn.Parameter(torch.randn(4 * H, H)),
+                      nn.Parameter(torch.randn(4 * H)), None)
+    part = RecurrentSlice(layer, 2, 4)
+    rows = [k * H + u for k in range(4) for u in (2, 3)]
+    assert torch.equal(part.weight_ih, layer.weight_ih.detach()[rows])
+    assert torch.equal(part.bias_ih, layer.bias_ih.detach()[rows]) and not part.weight_ih.requires_grad
+    before = part.weight_hh.clone()
+    with torch.no_grad():
+        layer.weight_hh.add_(1.0)
+        layer.weight_ih.zero_()
+    assert torch.equal(part.weight_hh, before) and part.weight_ih.abs().sum() > 0
