@@ -41,6 +41,8 @@ import illusion_torch as il
 from illusion_torch import checkpoint
 from illusion_torch.cli.arguments import positive_int
 from illusion_torch.cli.jobs import capacity_for, job
+from illusion_torch.cost.evaluate import evaluate
+from illusion_torch.cost.hardware import preset
 from illusion_torch.distributed import run_distributed
 from illusion_torch.errors import IllusionError
 from illusion_torch.files import dumps_json
@@ -321,7 +323,7 @@ def _plot_timeline(result, rt: Runtime, system) -> None:
     top.set_xlabel("measured wall time (ms): receive (green, incl. waiting), send (red)")
     top.set_title(f"MNIST on {system.mapping.n_chips} chips, {result.procs} processes, "
                   f"{len(result.logits)} inputs one at a time")
-    events = rt.timeline(result.runs or {None: 1})
+    events = evaluate(rt.profile, result.runs or {None: 1}, preset("paper-testchip")).timeline
     state = {"compute": "tab:blue", "receive": "tab:green", "send": "tab:red", "memory": "tab:purple"}
     for e in events:
         bottom.barh(e.chip, (e.end_s - e.start_s) * 1e3, left=e.start_s * 1e3, color=state.get(e.state, "0.7"),

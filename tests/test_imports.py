@@ -17,8 +17,9 @@ FLOORS: list[tuple[str, ...]] = [
     ("models",),                                                             # the workloads
     ("partitioning",),                                                       # trace, op table, mappers, rewrite
     ("fixed.quantized", "fixed.ptq"),                                        # fixed point of a traced model
-    ("cost",),                                                               # the work count and its pricing
+    ("cost.counters", "cost.profile", "cost.work", "cost.steps_as_batch"),   # the work count (a Profile)
     ("runtime",),                                                            # memory images, the chip-by-chip run
+    ("cost",),                                                               # pricing: reads a Profile
     ("wear", "deploy", "distributed"),                                       # what runs on the chips
     ("report", "objectives"),                                                # a priced run, its figures
     ("system",),                                                             # partition(): the callable result

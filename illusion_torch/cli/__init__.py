@@ -160,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="--scenario paper: int8 values one per 16-bit word instead of two")
     lt.add_argument("--json", default=None, help="'-': stdout")
     lt.add_argument("--plot", type=plot_path, default=None, help="picture: accuracy and stuck bits vs years")
+    lt.add_argument("--quiet", action="store_true", help="no stage lines or progress bars on stderr")
     lt.set_defaults(func=commands.lifetime)
 
     ev = sub.add_parser("eval", help="fixed-point accuracy of a shipped checkpoint")
@@ -201,12 +202,14 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("--sweep-chips", action="store_true", help="table of chips vs bytes between chips")
     pa.add_argument("--json", default=None, help="'-': stdout")
     pa.add_argument("--plot", type=plot_path, default=None, help="picture of the mapping")
+    pa.add_argument("--quiet", action="store_true", help="no stage lines or progress bars on stderr")
     pa.set_defaults(func=commands.partition)
 
     ex = sub.add_parser("export", help="per-chip ONNX programs, memory images and a runner without torch")
     mapping_options(ex)
     ex.add_argument("--out", required=True, help="a new folder (or one an earlier export wrote) for the programs")
     ex.add_argument("--c", action="store_true", help="also integer-only C for each chip (make -C OUT/c; run_c.py)")
+    ex.add_argument("--quiet", action="store_true", help="no stage lines or progress bars on stderr")
     ex.set_defaults(func=commands.export)
 
     sub.add_parser("models", help="registered models").set_defaults(func=commands.models)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import IllusionError
 from ..files import replaceable_dir, writable_dir
-from .arguments import say, stage, write_json
+from .arguments import say, settle, stage, write_json
 
 __all__ = ["eval_checkpoint", "run", "lifetime", "train", "partition", "models", "datasets"]
 
@@ -27,6 +27,13 @@ def _shipped(name: str) -> None:
     if name not in checkpoint.available():
         hint = f"; retrain it with `illusion train {name}`" if name in RECIPES else ""
         raise IllusionError(f"no shipped checkpoint {name!r}; shipped: {', '.join(checkpoint.available())}{hint}")
+
+
+def _count(args: argparse.Namespace) -> str:
+    """How many chips the options ask for, in words: "8", "up to 61", "the fewest"."""
+    if getattr(args, "max_chips", None):
+        return f"up to {args.max_chips}"
+    return str(args.chips) if args.chips else "the fewest"
 
 
 def _partition(args: argparse.Namespace, w, capacity: int, *, chips: int | None, max_chips: int | None,
@@ -205,6 +212,7 @@ def lifetime(args: argparse.Namespace) -> None:
     """Years of inference on wearing RRAM chips under a resilience policy; accuracy at ZERO … TENYEAR."""
     from ..paper.endurance_run import WORKLOADS, Assumptions, simulate_paper, stuck_at_one
     from ..report.plots import plot_lifetime
+    from ..units import bytes_text
     from ..wear import PAPER_ENDURANCE, policy, simulate
     from ..wear.lifetime import marks_until
     from .jobs import capacity_for, job
@@ -233,12 +241,17 @@ def lifetime(args: argparse.Namespace) -> None:
     resilience = policy(args.resilience, **params) if args.scenario == "ours" else None   # fails before any work
     marks_until(args.years)
     _shipped(args.model)
+    stage(args, f"loading {args.model} and its first {args.limit} test inputs" if args.limit else
+          f"loading {args.model} and its test split")
     w = job(args.model, limit=args.limit)
     assert w.y is not None                            # a shipped checkpoint: its test labels
     capacity = capacity_for(w, args.chips or 8, args.capacity)
+    stage(args, f"mapping onto {args.chips or 'the fewest'} chips of {bytes_text(capacity)} ({args.solver})")
     system = _partition(args, w, capacity, chips=args.chips, max_chips=None, solver=args.solver,
                         time_limit_s=args.time_limit,
                         fixed_chips="--scenario paper runs on 8" if args.scenario == "paper" else "")
+    stage(args, f"{args.years:g} years of wear on {system.mapping.n_chips} chips ({args.resilience}, "
+                f"{args.scenario} scenario), accuracy on {len(w.x)} inputs at each mark")
     if args.scenario == "paper":
         result = simulate_paper(system, w.x, w.y, resilience=args.resilience, years=args.years, seed=args.seed,
                                 rate=args.rate, assumptions=assumptions)
@@ -249,6 +262,7 @@ def lifetime(args: argparse.Namespace) -> None:
                           endurance=endurance, layout=args.wears or "ours",
                           write_back_on=on[args.write_back] is not False,
                           mask_weights=on[args.weight_masks] is not False)
+    settle()
     say(args, result.summary())
     synthetic = " (SYNTHETIC data)" if w.synthetic else ""
     say(args, f"accuracy on a fixed test subset: the first {len(w.x)} {w.dataset} test samples{synthetic}")
@@ -279,13 +293,18 @@ def train(args: argparse.Namespace) -> None:
 def partition(args: argparse.Namespace) -> None:
     from ..partitioning import min_chips, sweep_chips
     from ..report.plots import plot_mapping
+    from ..units import bytes_text
     from .jobs import capacity_for, job
 
+    stage(args, f"loading {args.model}")
     w = job(args.model, limit=1, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
     capacity = capacity_for(w, args.chips or args.max_chips or 8, args.capacity)
+    stage(args, f"tracing and mapping onto {_count(args)} chips of {bytes_text(capacity)} ({args.solver}, time "
+                f"limit {args.time_limit:g} s)")
     system = _partition(args, w, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,
                         time_limit_s=args.time_limit, activation_cap=args.activation_cap,
                         weights_only=args.weights_only)
+    settle()
     system.graph.model_name = args.model
     graph, m = system.graph, system.mapping
     say(args, system.summary())
@@ -293,30 +312,38 @@ def partition(args: argparse.Namespace) -> None:
     if args.sweep_chips:
         top = args.max_chips or max(m.n_chips + 4, int(m.n_chips * 1.5))
         first = min(m.n_chips, min_chips(graph, capacity))
+        stage(args, f"mapping onto each of {first}–{top} chips")
         rows = sweep_chips(graph, capacity, range(first, top + 1), time_limit_s=args.time_limit)
+        settle()
         result["sweep"] = rows
         say(args, f"\n{'chips':>5}  {'bytes between chips':>20}  optimal")
         for r in rows:
             say(args, f"{r['chips']:>5}  {r.get('inter_chip_bytes', r.get('error', '')):>20}  "
                        f"{r.get('optimal', '')}")
     if args.plot:
+        stage(args, f"drawing the mapping to {args.plot}")
         plot_mapping(graph, m, args.plot)
+        settle()
     write_json(args.json, result)
 
 
 def export(args: argparse.Namespace) -> None:
     from ..deploy import export as export_programs
     from ..deploy.onnx_export import _replaceable
+    from ..units import bytes_text
     from .jobs import capacity_for, job
 
     _replaceable(Path(args.out))                      # refused before any work
+    stage(args, f"loading {args.model}")
     w = job(args.model, limit=1, input_shape=args.input_shape, vocab=args.vocab, weights=args.weights)
     capacity = capacity_for(w, args.chips or args.max_chips or 8, args.capacity)
+    stage(args, f"tracing and mapping onto {_count(args)} chips of {bytes_text(capacity)} ({args.solver})")
     system = _partition(args, w, capacity, chips=args.chips, max_chips=args.max_chips, solver=args.solver,
                         time_limit_s=args.time_limit)
+    settle()
     system.graph.model_name = args.model
     say(args, system.summary().splitlines()[0])
-    result = export_programs(system, args.out, progress=True, c=args.c)
+    result = export_programs(system, args.out, progress=not args.quiet, c=args.c)
     say(args, f"{result.wakes} wakes on {result.chips} chips exported to {result.folder}/ in {result.seconds:.1f} s "
               f"({result.plan_bytes:,} B between chips per inference); run it without torch: python "
               f"{result.folder}/run.py --inputs x.npy --out logits.npy")

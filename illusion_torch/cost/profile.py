@@ -20,11 +20,68 @@ from enum import StrEnum
 
 from ..partitioning.trace import HOST, Chip
 from .counters import Counters
-from .dataflow import LayerShape
 
-__all__ = ["Profile", "WakeWork", "LayerWork", "Transfer", "WeightSlot", "Store", "StoreKind", "Branch"]
+__all__ = ["Profile", "WakeWork", "LayerWork", "LayerShape", "Transfer", "WeightSlot", "Store", "StoreKind", "Branch"]
 
 Branch = int | None
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """A convolution (an FC layer is one with a 1×1 output) nn_dataflow can schedule.
+
+    ``nifm``/``nofm`` input/output channels, ``hofm``/``wofm`` output size, ``kh``/``kw`` kernel, ``stride``;
+    ``batch``: inputs scheduled together (nn_dataflow's batch: each weight fetched once for all of them), 1
+    unless a layer's steps are scheduled as a batch (``cost.steps_as_batch``)."""
+
+    nifm: int
+    nofm: int
+    hofm: int = 1
+    wofm: int = 1
+    kh: int = 1
+    kw: int = 1
+    sh: int = 1
+    sw: int = 1
+    batch: int = 1
+
+    @classmethod
+    def conv(cls, nifm: int, nofm: int, out_hw: tuple[int, int], kernel: tuple[int, int],
+             stride: tuple[int, int] = (1, 1)) -> LayerShape:
+        return cls(int(nifm), int(nofm), int(out_hw[0]), int(out_hw[1]), int(kernel[0]), int(kernel[1]),
+                   int(stride[0]), int(stride[1]))
+
+    @classmethod
+    def fc(cls, nifm: int, nofm: int, positions: int = 1, *, batch: int = 1) -> LayerShape:
+        """A fully connected layer; applied at ``positions`` tokens it is a 1×1 convolution over them; ``batch``
+        inputs scheduled together."""
+        return cls(int(nifm), int(nofm), int(positions), 1, batch=int(batch))
+
+    @property
+    def macs(self) -> int:
+        return self.nifm * self.nofm * self.hofm * self.wofm * self.kh * self.kw * self.batch
+
+    @property
+    def weights(self) -> int:
+        return self.nifm * self.nofm * self.kh * self.kw
+
+    @property
+    def inputs(self) -> int:
+        return self.nifm * ((self.hofm - 1) * self.sh + self.kh) * ((self.wofm - 1) * self.sw + self.kw) * self.batch
+
+    @property
+    def outputs(self) -> int:
+        return self.nofm * self.hofm * self.wofm * self.batch
+
+    @property
+    def key(self) -> str:
+        batch = f"-b{self.batch}" if self.batch != 1 else ""         # batch 1: the keys cached before batches
+        return (f"{self.nifm}-{self.nofm}-{self.hofm}x{self.wofm}-k{self.kh}x{self.kw}-s{self.sh}x{self.sw}{batch}")
+
+    def __str__(self) -> str:
+        batch = f" ×{self.batch} batched" if self.batch != 1 else ""
+        if (self.hofm, self.wofm, self.kh, self.kw) == (1, 1, 1, 1):
+            return f"fc {self.nifm}→{self.nofm}{batch}"
+        return (f"conv {self.nifm}→{self.nofm} k{self.kh}×{self.kw} s{self.sh} out {self.hofm}×{self.wofm}{batch}")
 
 
 class StoreKind(StrEnum):

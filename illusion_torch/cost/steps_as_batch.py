@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from ..partitioning.recurrent import GATES
 from .counters import Counters
-from .dataflow import LayerShape
+from .profile import LayerShape
 
 if TYPE_CHECKING:
     from torch import fx, nn

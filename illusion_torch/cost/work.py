@@ -33,8 +33,7 @@ from ..partitioning.slices import BiasAdd, EmbeddingRows, GroupSlice, LstmSlice,
 from ..partitioning.trace import HOST, PARTIAL_SUM_BYTES, Chip, OpGraph
 from ..partitioning.wakes import ChipPrograms
 from .counters import Counters
-from .dataflow import LayerShape
-from .profile import Branch, LayerWork, Profile, Store, StoreKind, Transfer, WakeWork, WeightSlot
+from .profile import Branch, LayerShape, LayerWork, Profile, Store, StoreKind, Transfer, WakeWork, WeightSlot
 from .steps_as_batch import embedding_as_batch, recurrent_as_batch
 
 if TYPE_CHECKING:

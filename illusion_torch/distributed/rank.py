@@ -342,7 +342,7 @@ class Walker:
             for w, path, param, region, k in b.weights:
                 r = next(r for r in b.images[k].regions if r.name == region)
                 p = b.constants[path] if w < 0 else getattr(b.wakes[w].get_submodule(path), param)
-                p.copy_(r.values().to(p.dtype))
+                r.load_into(p)
             for name, t in b.constants.items():
                 if t.is_floating_point():
                     b.constants[name] = t.to(b.dtype)

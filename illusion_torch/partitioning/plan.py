@@ -16,6 +16,11 @@ fairly. The rules (docs/paper.md, "Mapping onto chips"):
 - An LSTM split by hidden units needs the whole h_{t−1} every step: each slice sends its h slice to every
   other chip of the LSTM each step but the last (c stays local).
 - A tensor already on the consuming chip costs nothing; a slice is sent once to each chip that needs it.
+
+``messages`` is the one definition of the bytes between chips. The others are counts of what actually runs,
+checked against it: the work count of the rewritten programs (``cost.profile.Profile.inter_chip_bytes``:
+tests/runtime/test_system.py, tests/e2e/test_pipeline_tiny.py) and the bytes the distributed ranks send
+(``distributed.launch.expected_wire_bytes`` and the sends themselves: tests/distributed/).
 """
 
 from __future__ import annotations

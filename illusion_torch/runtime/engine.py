@@ -7,7 +7,7 @@ Usage::
     result = rt.run(x)                         # logits, routes, inferences per route, per-chip Counters
     result.logits, result.counters[0].macs, result.runs
     rt.images[0].write_counts("act", result.runs)
-    rt.timeline(result.runs, "paper-testchip")   # [(chip, start_s, end_s, state, power_w), ...] one inference
+    evaluate(rt.profile, result.runs, preset("paper-testchip"))   # pricing reads the profile (``cost.evaluate``)
 
 A batch runs through the per-wake GraphModules one after another (every chip's wake in turn, each given the
 messages it receives as inputs), on fixed-point values in float32 where ``precision.exact_dtype`` proves every
@@ -15,11 +15,13 @@ sum exact in it, else float64 — exact either way, so the logits are bit-identi
 A gated model (D2NN) computes both branches for the whole batch, which gives the same logits as waking
 only the chips of the taken branch; its per-input route (computed by the chips) decides whose work is
 charged: an input's counters hold only the wakes its route runs, the other chips sleep. Counters are exact
-per inference (``profile``) and multiply by the inferences that ran them.
+per inference (``profile``) and multiply by the inferences that ran them. The runtime counts; it does not
+price: energy, time and the event timeline are ``cost.evaluate``'s, read off ``rt.profile``.
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 import weakref
 from dataclasses import dataclass
@@ -28,9 +30,6 @@ import torch
 from tqdm import tqdm
 
 from ..cost.counters import Counters
-from ..cost.evaluate import Event, evaluate
-from ..cost.hardware import ChipSpec
-from ..cost.hardware import preset as get_preset
 from ..cost.profile import Branch, Profile
 from ..cost.work import profile
 from ..errors import IllusionError
@@ -88,13 +87,17 @@ class Runtime:
         self.per_tensor = system.graph.config.per_tensor_formats
         self.images: list[MemoryImage] = build_images(self.profile, self.programs.expanded, self.weight_format,
                                                       per_tensor=self.per_tensor)
-        load_weights(self.images, self.programs.expanded)
+        # the images hold exactly the programs' weights (``build_images`` refuses any other), so the programs
+        # already compute with what the memories hold; the system's own programs are never written
         self.dtype, self.dtype_reason = exact_dtype(self.programs, self.weight_format, per_tensor=self.per_tensor)
         # inputs per batch: the largest value of one input, in float64, within batching.BATCH_BYTES
         self.batch_size = fitting_batch(8 * largest_value(self.programs.expanded.graph))
 
     def reload_weights(self) -> None:
-        """Copy the (possibly changed) memory images into the programs again."""
+        """Compute with the (possibly changed) memory images: their values are loaded into this runtime's own
+        copy of the programs, made on the first reload — ``system(x)`` and other runtimes keep the system's."""
+        if self.programs is self.system.chips:
+            self.programs = copy.deepcopy(self.system.chips)
         load_weights(self.images, self.programs.expanded)
 
     def counters(self, runs: dict[Branch, int]) -> list[Counters]:
@@ -108,11 +111,6 @@ class Runtime:
                 total = total + (c + Counters(wakeups=wakes)).scaled(n)
             out.append(total)
         return out
-
-    def timeline(self, runs: dict[Branch, int], preset: str | ChipSpec = "paper-testchip",
-                 route: Branch = None) -> list[Event]:
-        """The event timeline (chip, start, end, state, power) of one inference on ``preset`` chips."""
-        return evaluate(self.profile, runs, get_preset(preset), timeline_route=route).timeline
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, *, batch_size: int | None = None, progress: bool = False,

@@ -78,6 +78,19 @@ class Region:
             raise IllusionError(f"region {self.name} holds a float model's weights in place, not codes")
         return (self.codes.double() * 2.0 ** -self.fmt.fl).reshape(self.shape)
 
+    def load_into(self, param: torch.Tensor, codes: torch.Tensor | None = None) -> None:
+        """What the chip computes with: this region's codes (or ``codes`` read in their place, e.g. with stuck
+        bits) × 2^-fl, written into ``param`` in its dtype — the one loader of images into weights (the runtime,
+        the stuck-bit programs and every distributed rank use it)."""
+        if codes is None:
+            values = self.values()
+        else:
+            if self.fmt is None:
+                raise IllusionError(f"region {self.name} holds a float model's weights in place, not codes")
+            values = (codes.double() * 2.0 ** -self.fmt.fl).reshape(self.shape)
+        with torch.no_grad():
+            param.copy_(values.reshape(param.shape).to(param.dtype))
+
 
 @dataclass
 class MemoryImage:
@@ -154,10 +167,7 @@ def _codes(p: torch.Tensor, fmt: FixedPoint | None, label: str) -> torch.Tensor 
 
 def load_weights(images: list[MemoryImage], root: nn.Module) -> None:
     """Set every program weight from its chip's memory image (what the chip reads is what it computes with)."""
-    with torch.no_grad():
-        for img in images:
-            for r in img.space(Space.NVM):
-                if r.codes is None:
-                    continue
-                p = getattr(root.get_submodule(r.module), r.param)
-                p.copy_(r.values().to(p.dtype))
+    for img in images:
+        for r in img.space(Space.NVM):
+            if r.codes is not None:
+                r.load_into(getattr(root.get_submodule(r.module), r.param))

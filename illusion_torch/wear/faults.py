@@ -258,8 +258,7 @@ class FaultyChips:
                         bits = 8 * r.bytes_per_value
                         u = (codes & ((1 << bits) - 1) & va) | vo
                         codes = np.where(u >= 1 << (bits - 1), u - (1 << bits), u)
-                    values = torch.from_numpy(codes.astype(np.float64) * 2.0 ** -r.fmt.fl)
-                    p.copy_(values.reshape(p.shape).to(p.dtype))
+                    r.load_into(p, torch.from_numpy(np.asarray(codes, dtype=np.int64)))
         for mod, chip, region, offset, bpv in self.points:
             masks = self.masks.get(chip)
             address = self.layout.get(chip, {}).get(region)

@@ -108,12 +108,14 @@ def test_run_an_untrained_torchvision_model_on_the_accelerator(tmp_path, capsys)
 
 def test_run_and_partition_read_a_capacity_alone_the_same_way(tmp_path, capsys, monkeypatch):
     """--capacity without --chips: the fewest chips that fit it, for run as for partition (run used to take 8
-    and refuse: "too few chips"); without either, run keeps the paper's 8. Stage lines: none with --quiet."""
+    and refuse: "too few chips"); without either, run keeps the paper's 8. Each command names its stages on
+stderr; none with --quiet."""
     from illusion_torch.cli import arguments
 
     monkeypatch.setattr(arguments, "STAGE_AFTER_S", 0.0)          # every stage names itself at once
     assert main(["partition", "--model", "mnist", "--capacity", "1KiB", "--json", str(tmp_path / "p.json")]) == 0
     counted = json.loads((tmp_path / "p.json").read_text())["chips"]
+    assert "[partition] tracing and mapping onto the fewest chips of 1,024 B (bilp" in capsys.readouterr().err
     assert main(["run", "--model", "mnist", "--capacity", "1KiB", "--limit", "20", "--quiet", "--out",
                  str(tmp_path / "r"), "--json", str(tmp_path / "r.json")]) == 0
     assert counted == 4 and json.loads((tmp_path / "r.json").read_text())["chips"] == counted
@@ -125,3 +127,8 @@ def test_run_and_partition_read_a_capacity_alone_the_same_way(tmp_path, capsys, 
     assert main(["lifetime", "--model", "svhn", "--capacity", "8KiB", "--years", "0.01", "--limit", "20", "--json",
                  str(tmp_path / "l.json")]) == 0                     # lifetime too: 31,160 B fit 4 chips of 8 KiB
     assert json.loads((tmp_path / "l.json").read_text())["chips"] == 4
+    err = capsys.readouterr().err
+    assert "[lifetime] mapping onto the fewest chips of 8,192 B" in err
+    assert "[lifetime] 0.01 years of wear on 4 chips (distributed-endurer, ours scenario)" in err
+    assert main(["partition", "--model", "mnist", "--capacity", "1KiB", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

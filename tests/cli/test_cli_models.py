@@ -88,5 +88,6 @@ def test_run_a_token_model(user_models, capsys, tmp_path):
 def test_bad_model_specs_are_one_line(user_models, capsys, model, extra, says):
     extra = [str(user_models / "w.pt") if a == "W" else a for a in extra]
     assert main(["partition", "--model", model, *extra, "--chips", "2"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and says in err[0], err
+    lines = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in lines if not line.startswith("[partition] ")]   # a slow stage may name itself first
+    assert len(err) == 1 and says in err[0], lines

@@ -4,6 +4,8 @@ import pytest
 import torch
 
 import illusion_torch as il
+from illusion_torch.cost.evaluate import evaluate
+from illusion_torch.cost.hardware import preset
 from illusion_torch.runtime import ImageError, Runtime
 from illusion_torch.runtime.precision import exact_dtype
 
@@ -37,6 +39,7 @@ def test_the_chips_compute_with_what_their_memory_holds(shipped):
     rt.reload_weights()
     assert not torch.equal(rt.run(x).logits, ref)
     assert torch.equal(system.reference(x), ref)   # the user's model is untouched
+    assert torch.equal(system(x), ref) and torch.equal(Runtime(system).run(x).logits, ref)   # and the system's
 
 
 def test_write_and_read_counts_per_address_follow_the_inferences(shipped):
@@ -50,7 +53,7 @@ def test_write_and_read_counts_per_address_follow_the_inferences(shipped):
     conv1 = rt.images[0].space("nvm")[0]           # conv1.weight: read once per output position (24 × 24)
     assert torch.all(reads[conv1.address:conv1.address + conv1.nbytes] == 576 * n)
     assert sum(c.macs for c in result.counters) == 154_320 * n      # the MNIST CNN's MACs (docs/paper.md)
-    events = rt.timeline(result.runs)
+    events = evaluate(rt.profile, result.runs, preset("paper-testchip")).timeline
     assert [e.chip for e in events if e.state == "compute"] == list(range(8))   # chips one after another
     assert all(a.end_s <= b.start_s + 1e-12 for a, b in zip(events, events[1:], strict=False))
 
