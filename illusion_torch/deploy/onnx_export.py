@@ -285,14 +285,14 @@ class _fresh:
 
 def _write(system: Partition, folder: Path, target: Path, example, progress: bool, reason: str,
            started: float, dtype: torch.dtype, float32_wakes: set[int], with_c: bool = False) -> ExportResult:
-    from ..distributed.launch import expected_wire_bytes, routes_for
+    from ..distributed.launch import expected_wire_bytes, rank_map_for
     from ..distributed.rank import _steps
     from ..runtime import Runtime
 
     programs = system.chips
     n_chips = system.mapping.n_chips
-    routes = routes_for(system, n_chips + 1)            # one chip per rank: rank c + 1 is chip c
-    chip_of_rank = {r: c for c, r in routes.rank_of_chip.items()}
+    rank_map = rank_map_for(system, n_chips + 1)            # one chip per rank: rank c + 1 is chip c
+    chip_of_rank = {r: c for c, r in rank_map.rank_of_chip.items()}
     if progress:
         print(f"memory images of {n_chips} chips, then one ONNX graph per wake structure", flush=True)
     runtime = Runtime(system)
@@ -307,7 +307,7 @@ def _write(system: Partition, folder: Path, target: Path, example, progress: boo
         meta = next(n for n in system.graph.gm.graph.nodes if n.op == "placeholder").meta["tensor_meta"]
         example = torch.zeros((2, *meta.shape[1:]), dtype=meta.dtype)
     args_of = _wake_args(system, example)
-    steps = _steps(programs.top, routes)
+    steps = _steps(programs.top, rank_map)
     (folder / "wakes").mkdir(parents=True, exist_ok=True)
     (folder / "images").mkdir(exist_ok=True)
     manifest_steps: list[dict] = []
@@ -364,10 +364,10 @@ def _write(system: Partition, folder: Path, target: Path, example, progress: boo
                 "structure": structure, "dtype": str(wake_dtype).removeprefix("torch."), "one_at_a_time": single,
                 "binds": [{"input": f"w{j}", **_weight(*region_of[id(tensors[name])])} for j, name in
                           enumerate(bound)]})
-    values, messages = _values(system, routes, chip_of_rank, example, runtime.profile)
-    plan = expected_wire_bytes(runtime.profile, routes, {None: 1})
+    values, messages = _values(system, rank_map, chip_of_rank, example, runtime.profile)
+    plan = expected_wire_bytes(runtime.profile, rank_map, {None: 1})
     if programs.gated:               # the plan's bytes per inference for each route the gate can take
-        plan_routes = {str(r): expected_wire_bytes(runtime.profile, routes, {r: 1})
+        plan_routes = {str(r): expected_wire_bytes(runtime.profile, rank_map, {r: 1})
                        for r in runtime.profile.routes if r is not None}
         plan = 0
     chips = []
@@ -492,7 +492,7 @@ def _jsonable(structure):
     return [_jsonable(s) for s in structure] if isinstance(structure, (tuple, list)) else structure
 
 
-def _values(system: Partition, routes, chip_of_rank: dict, example: torch.Tensor, profile) -> tuple[dict, list]:
+def _values(system: Partition, rank_map, chip_of_rank: dict, example: torch.Tensor, profile) -> tuple[dict, list]:
     """Every top-graph value's maker chip, wire format and destination chips (with, for a gated model, the
     routes for which the plan sends it there: a branch's value only when the route takes the branch); the
     messages between chips."""
@@ -504,10 +504,10 @@ def _values(system: Partition, routes, chip_of_rank: dict, example: torch.Tensor
 
     shapes = probe_shapes(system.chips, example)
     cfg = system.graph.config
-    sums = sum_formats(system.chips, cfg.weight_format, list(routes.expanded_name.values()),
+    sums = sum_formats(system.chips, cfg.weight_format, list(rank_map.expanded_name.values()),
                        per_tensor=cfg.per_tensor_formats)        # unrounded sums: integer codes of a finer step
     values, messages = {}, []
-    for v in routes.values.values():
+    for v in rank_map.values.values():
         names = [v.name] if v.parts is None else [f"{v.name}[{k}]" for k in v.parts]
         wires = [v.wire] if v.parts is None else v.part_wires
         for name, wire in zip(names, wires, strict=True):
@@ -521,7 +521,7 @@ def _values(system: Partition, routes, chip_of_rank: dict, example: torch.Tensor
             dests = sorted({chip_of_rank[d] for d in v.dests} - {src}, key=str)
             one = shape_for(shape, 1)
             bits = wire.bits if wire.fl is not None else torch.empty(0, dtype=shape[2]).element_size() * 8
-            tensor = routes.expanded_name.get(v.name)
+            tensor = rank_map.expanded_name.get(v.name)
             fl, holds = wire.fl, bits
             known = sums.get(tensor) if v.parts is None else None        # the bound of unrounded sums
             if known is not None and known.wl <= bits and fl in (None, known.fl):

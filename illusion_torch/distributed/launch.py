@@ -48,7 +48,7 @@ from ..partitioning.partition import Partition
 from ..partitioning.slices import EmbeddingRows
 from ..partitioning.trace import HOST
 from .rank import Bundle, Walker, make_bundle, probe_shapes
-from .routes import Routes, plan_routes
+from .rank_map import RankMap, plan_rank_map
 from .wire import Link, PeerLost
 
 __all__ = ["run_distributed", "DistributedResult", "RankStats", "serve", "host_run", "SCHEDULES", "distributed_meta"]
@@ -153,9 +153,9 @@ def serve(rank: int, world: int, init_method: str | None = None, timeout_s: floa
                 raise IllusionError("injected: the memory images do not load")
             walker = Walker(bundle, Link(rank, bundle.dtype))
         except Exception as e:
-            raise IllusionError(f"rank {rank} cannot load its chips {bundle.routes.chips_of(rank)}: {e}") from None
+            raise IllusionError(f"rank {rank} cannot load its chips {bundle.rank_map.chips_of(rank)}: {e}") from None
         sys.stderr.flush()                # one write of one line: ranks' lines never interleave
-        os.write(2, f"rank {rank} (pid {os.getpid()}): chips {_span(bundle.routes.chips_of(rank))} loaded\n".encode())
+        os.write(2, f"rank {rank} (pid {os.getpid()}): chips {_span(bundle.rank_map.chips_of(rank))} loaded\n".encode())
         header: list = [None]
         dist.recv_object_list(header, src=0)
         sizes, depth, keep_events = header[0]
@@ -163,7 +163,7 @@ def serve(rank: int, world: int, init_method: str | None = None, timeout_s: floa
             walker.batch(None, n, i)
             walker.link.settle(before=i - depth)
         walker.link.settle()
-        stats = RankStats(rank, bundle.routes.chips_of(rank), walker.link.chip_bytes, walker.link.host_bytes,
+        stats = RankStats(rank, bundle.rank_map.chips_of(rank), walker.link.chip_bytes, walker.link.host_bytes,
                           _peak_rss(), time.perf_counter() - started, walker.link.events if keep_events else [],
                           walker.link.route_bytes, start_rss, walker.link.header_bytes)
         dist.send_object_list([stats], dst=0)
@@ -193,7 +193,7 @@ def _spawned(index: int, world: int, init_method: str, timeout_s: float, errdir:
     serve(index + 1, world, init_method, timeout_s, errdir)
 
 
-def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: str = "one", batch: int = 1,
+def host_run(system: Partition, x: torch.Tensor, rank_map: RankMap, *, schedule: str = "one", batch: int = 1,
              depth: int = 4, timeline: bool = False) -> DistributedResult:
     """Rank 0 of an initialized process group: ship the bundles, run ``x``, gather the ranks' statistics."""
     from ..runtime import Runtime
@@ -208,13 +208,13 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
     branch_of_wake = _branches(rt, system)
     out = system.chips.top.graph.output_node().args[0]
     route_value = getattr(out[1], "name", None) if system.chips.gated and isinstance(out, (tuple, list)) else None
-    late = late_inputs(system.chips, routes, route_value)
-    branch_of_value = _value_branches(rt.profile, routes, route_value, late) if system.chips.gated else {}
+    late = late_inputs(system.chips, rank_map, route_value)
+    branch_of_value = _value_branches(rt.profile, rank_map, route_value, late) if system.chips.gated else {}
     batches, lengths, free = _batches(system, x, batch)
     probe = probe_shapes(system.chips, batches[0], free)
 
     def bundle(r: int) -> Bundle:
-        return make_bundle(system, routes, r, images, dtype, probe, branch_of_wake, branch_of_value,
+        return make_bundle(system, rank_map, r, images, dtype, probe, branch_of_wake, branch_of_value,
                            late_inputs=late)
 
     for r in range(1, world):
@@ -246,7 +246,7 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
         outs.append(walker.batch(None, m, j, env=e, start=split)[0][out_step])
     walker.link.settle()
     wall = time.perf_counter() - started
-    stats = [RankStats(0, routes.chips_of(0), walker.link.chip_bytes, walker.link.host_bytes, _peak_rss(), wall,
+    stats = [RankStats(0, rank_map.chips_of(0), walker.link.chip_bytes, walker.link.host_bytes, _peak_rss(), wall,
                        walker.link.events if timeline else [], walker.link.route_bytes,
                        header_bytes=walker.link.header_bytes)]
     for r in range(1, world):
@@ -259,20 +259,20 @@ def host_run(system: Partition, x: torch.Tensor, routes: Routes, *, schedule: st
     total = sum(len(xi) for xi in batches)
     runs = {None: total} if route is None else {int(r): int((route == r).sum()) for r in route.unique()}
     if route is None:                   # the plan for these inputs: at each length, each message, each lookup
-        shared = _shared(routes, probe)
+        shared = _shared(rank_map, probe)
         holder = next(n for n in system.graph.gm.graph.nodes if n.op == "placeholder")
         example_length = holder.meta["tensor_meta"].shape[1] if free else None
         plan = 0
         for length in sorted(lengths):
             group = [xi for xi in batches if (xi.shape[1] if free else 0) == length]
             at = profile_at(system, (length,)) if free and length != example_length else profile
-            plan += expected_wire_bytes(at, routes, {None: lengths[length]}, shared, len(group),
-                                        _looked_up_bytes(system, routes, group))
+            plan += expected_wire_bytes(at, rank_map, {None: lengths[length]}, shared, len(group),
+                                        _looked_up_bytes(system, rank_map, group))
     else:
-        plan = expected_wire_bytes(profile, routes, runs)
+        plan = expected_wire_bytes(profile, rank_map, runs)
     return DistributedResult(logits, route, world, schedule, batch, sum(s.chip_bytes for s in stats[1:]),
                              sum(s.host_bytes for s in stats), wall, stats, runs=runs, expected_wire_bytes=plan,
-                             chip_ranks=dict(routes.rank_of_chip), lengths=dict(sorted(lengths.items())))
+                             chip_ranks=dict(rank_map.rank_of_chip), lengths=dict(sorted(lengths.items())))
 
 
 def _batches(system: Partition, x: torch.Tensor | list[torch.Tensor],
@@ -300,11 +300,11 @@ def _batches(system: Partition, x: torch.Tensor | list[torch.Tensor],
     return batches, lengths, free
 
 
-def late_inputs(programs, routes: Routes, route_value: str | None) -> frozenset[str]:
+def late_inputs(programs, rank_map: RankMap, route_value: str | None) -> frozenset[str]:
     """The inputs of the wake that makes a gated model's route that the route does not depend on (its
     wake also starts a branch): that wake runs first without them, sends the route on, and takes them only
     when the route takes their branch (the plan sends them only then)."""
-    v = routes.values.get(route_value) if route_value else None
+    v = rank_map.values.get(route_value) if route_value else None
     if v is None or v.wake is None:
         return frozenset()
     top = programs.top
@@ -326,7 +326,7 @@ def late_inputs(programs, routes: Routes, route_value: str | None) -> frozenset[
                      if isinstance(a, fx.Node) and a.op != "get_attr" and h not in seen)
 
 
-def _value_branches(profile, routes: Routes, route_value: str | None,
+def _value_branches(profile, rank_map: RankMap, route_value: str | None,
                     late: frozenset[str] = frozenset()) -> dict[tuple[str, int], frozenset]:
     """(value, destination rank) -> the routes for which the plan sends it (a branch's output that a wake
     outside the branch selects from, or a late input of the route's wake: ``late_inputs``); values sent for
@@ -336,11 +336,11 @@ def _value_branches(profile, routes: Routes, route_value: str | None,
     for t in profile.transfers:
         if t.src_wake is not None and t.dst_wake is not None:
             by_transfer.setdefault((t.tensor, t.src_wake, t.dst_wake), set()).add(t.branch)
-    route = routes.values.get(route_value) if route_value else None
+    route = rank_map.values.get(route_value) if route_value else None
     known_after = route.wake if route is not None and route.wake is not None else -1
     out = {}
-    for v in routes.values.values():
-        tensor = routes.expanded_name.get(v.name)
+    for v in rank_map.values.values():
+        tensor = rank_map.expanded_name.get(v.name)
         if v.wake is None or tensor is None:
             continue
         for d, wakes in v.dest_wakes.items():
@@ -369,7 +369,7 @@ def _branches(rt, system: Partition) -> dict[int, frozenset]:
     return out
 
 
-def expected_wire_bytes(profile, routes: Routes, runs: dict, shared: frozenset[str] | dict = frozenset(),
+def expected_wire_bytes(profile, rank_map: RankMap, runs: dict, shared: frozenset[str] | dict = frozenset(),
                         messages: int = 0, looked_up: dict[str, int] | None = None) -> int:
     """The message plan's bytes between chips on different ranks for ``runs`` ({route: inferences}): a value
     goes once to each rank that needs it (one chip per rank: the plan's inter-chip bytes), and a gated
@@ -382,7 +382,7 @@ def expected_wire_bytes(profile, routes: Routes, runs: dict, shared: frozenset[s
     for t in profile.transfers:
         if t.src == HOST or t.dst == HOST:
             continue
-        src, dst = routes.rank_of_chip[t.src], routes.rank_of_chip[t.dst]
+        src, dst = rank_map.rank_of_chip[t.src], rank_map.rank_of_chip[t.dst]
         if src == dst or (t.tensor, t.src, dst, t.branch) in seen:
             continue
         seen.add((t.tensor, t.src, dst, t.branch))
@@ -394,13 +394,13 @@ def expected_wire_bytes(profile, routes: Routes, runs: dict, shared: frozenset[s
     return total
 
 
-def _looked_up_bytes(system: Partition, routes: Routes, batches: list[torch.Tensor]) -> dict[str, int]:
+def _looked_up_bytes(system: Partition, rank_map: RankMap, batches: list[torch.Tensor]) -> dict[str, int]:
     """{a split embedding's lookup (expanded-graph name): the bytes of the rows it looks up for ``batches``}:
     its ids are computed from the inputs (their ancestors in the chip programs only) and counted in its rows."""
     gm = system.chips.expanded
     lookups = [n for n in gm.graph.nodes if n.op == "call_module" and
                isinstance(gm.get_submodule(str(n.target)), EmbeddingRows) and isinstance(n.args[0], fx.Node)]
-    wires = {routes.expanded_name.get(v.name): v.wire for v in routes.values.values()}
+    wires = {rank_map.expanded_name.get(v.name): v.wire for v in rank_map.values.values()}
     lookups = [n for n in lookups if n.name in wires]
     if not lookups:
         return {}
@@ -427,25 +427,25 @@ def _looked_up_bytes(system: Partition, routes: Routes, batches: list[torch.Tens
     return out
 
 
-def _shared(routes: Routes, probe: dict) -> frozenset[str]:
+def _shared(rank_map: RankMap, probe: dict) -> frozenset[str]:
     """The expanded-graph names of values whose shape does not grow with the inputs (one per message)."""
     out = set()
     for name, shape in probe.items():
         base = name.split("[")[0]
-        if base in routes.values and "[" not in name and not isinstance(shape[0], str) and shape[1] == () \
-                and base in routes.expanded_name:
-            out.add(routes.expanded_name[base])
+        if base in rank_map.values and "[" not in name and not isinstance(shape[0], str) and shape[1] == () \
+                and base in rank_map.expanded_name:
+            out.add(rank_map.expanded_name[base])
     return frozenset(out)
 
 
-def routes_for(system: Partition, procs: int) -> Routes:
+def rank_map_for(system: Partition, procs: int) -> RankMap:
     """Ranks and wire formats of every value; the wire formats read the chip programs' shapes (a flag travels
     as one 16-bit word), so those are propagated first — before any runtime is built."""
     from ..cost.work import expanded_shapes
 
     g = system.graph
     expanded_shapes(g, system.chips)
-    return plan_routes(system.chips, procs, n_chips=system.mapping.n_chips, word_bits=g.word_bits,
+    return plan_rank_map(system.chips, procs, n_chips=system.mapping.n_chips, word_bits=g.word_bits,
                        weight_format=g.config.weight_format, per_tensor=g.config.per_tensor_formats)
 
 
@@ -464,13 +464,13 @@ def run_distributed(system: Partition, x: torch.Tensor, procs: int, *, schedule:
     import torch.multiprocessing as mp
 
     timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
-    routes = routes_for(system, procs)             # checks procs against the chips first
+    rank_map = rank_map_for(system, procs)             # checks procs against the chips first
     if launched_by_torchrun() if join is None else join:   # every rank was started by torchrun: join, not spawn
         if int(os.environ["WORLD_SIZE"]) != procs:
             raise IllusionError(f"torchrun started {os.environ['WORLD_SIZE']} processes but {procs} were asked for")
         _init(0, procs, None, timeout_s)
         try:
-            result = host_run(system, x, routes, schedule=schedule, batch=batch, depth=depth, timeline=timeline)
+            result = host_run(system, x, rank_map, schedule=schedule, batch=batch, depth=depth, timeline=timeline)
         finally:
             dist.destroy_process_group()
         return result
@@ -484,7 +484,7 @@ def run_distributed(system: Partition, x: torch.Tensor, procs: int, *, schedule:
         watch.start()
         try:
             _init(0, procs, init, timeout_s)
-            result = host_run(system, x, routes, schedule=schedule, batch=batch, depth=depth, timeline=timeline)
+            result = host_run(system, x, rank_map, schedule=schedule, batch=batch, depth=depth, timeline=timeline)
             dist.destroy_process_group()
         except (PeerLost, RuntimeError, IllusionError) as e:
             failed.set()

@@ -32,7 +32,7 @@ from ..partitioning.partition import Partition
 from ..partitioning.slices import EmbeddingRows
 from ..partitioning.wakes import ChipPrograms
 from ..runtime.memory import MemoryImage, Space
-from .routes import Routes
+from .rank_map import RankMap
 from .wire import Link
 
 __all__ = ["Bundle", "make_bundle", "Walker", "Step", "probe_shapes", "shape_for", "variable"]
@@ -53,7 +53,7 @@ class Step:
 @dataclass
 class Bundle:
     rank: int
-    routes: Routes
+    rank_map: RankMap
     steps: list[Step]
     dtype: torch.dtype
     wakes: dict[int, fx.GraphModule]
@@ -68,7 +68,7 @@ class Bundle:
     late_inputs: frozenset = frozenset()   # inputs of the route's wake the route does not need (``late_inputs``)
 
 
-def _steps(top: fx.GraphModule, routes: Routes) -> list[Step]:
+def _steps(top: fx.GraphModule, rank_map: RankMap) -> list[Step]:
     out = []
 
     def ref(a: Any) -> tuple:
@@ -85,7 +85,7 @@ def _steps(top: fx.GraphModule, routes: Routes) -> list[Step]:
             if n.kwargs:
                 raise IllusionError(f"wake {n.target} takes keyword arguments; the distributed runtime passes "
                                     f"positional ones only")
-            out.append(Step("wake", n.name, routes.wake_of_node[str(n.target)], tuple(ref(a) for a in n.args)))
+            out.append(Step("wake", n.name, rank_map.wake_of_node[str(n.target)], tuple(ref(a) for a in n.args)))
         elif n.op == "call_function" and n.target is operator.getitem:
             out.append(Step("item", n.name, index=int(n.args[1]), source=n.args[0].name))
         elif n.op == "output":
@@ -263,14 +263,14 @@ def variable(shape: Shape | None) -> bool:
     return shape is not None and not isinstance(shape[0], str) and shape[1] is None
 
 
-def make_bundle(system: Partition, routes: Routes, rank: int, images: list[MemoryImage], dtype: torch.dtype,
+def make_bundle(system: Partition, rank_map: RankMap, rank: int, images: list[MemoryImage], dtype: torch.dtype,
                 probe: dict, branch_of_wake: dict[int, frozenset] | None = None,
                 branch_of_value: dict | None = None, late_inputs: frozenset = frozenset()) -> Bundle:
     """What rank ``rank`` needs to run its chips (rank 0: the host's wakes); ``probe``: ``probe_shapes``."""
     programs = system.chips
     top = programs.top
-    steps = _steps(top, routes)
-    mine = routes.wakes_of(rank)
+    steps = _steps(top, rank_map)
+    mine = rank_map.wakes_of(rank)
     wakes = {w: programs.wakes[w][1] for w in mine}
     constants = {}
     for s in steps:
@@ -282,7 +282,7 @@ def make_bundle(system: Partition, routes: Routes, rank: int, images: list[Memor
             for kind, name in s.args:
                 if kind == "c":
                     constants[name] = _attr(top, name).detach().clone()
-    chips = [c for c in routes.chips_of(rank) if isinstance(c, int)]
+    chips = [c for c in rank_map.chips_of(rank) if isinstance(c, int)]
     owner: dict[int, tuple[int, str]] = {}              # id(module) -> (wake, path in the wake)
     for w, gm in wakes.items():
         for path, m in gm.named_modules():
@@ -302,12 +302,12 @@ def make_bundle(system: Partition, routes: Routes, rank: int, images: list[Memor
                 weights.append((-1, attrs[f"{r.module}.{r.param}"], "", r.name, k))
             else:
                 raise IllusionError(f"chip {chips[k]}'s weight {r.module}.{r.param} is used by none of its wakes")
-    shapes = {name: shape for name, shape in probe.items() if name.split("[")[0] in routes.values}
+    shapes = {name: shape for name, shape in probe.items() if name.split("[")[0] in rank_map.values}
     route_value = None
     if programs.gated:
         out = next(s for s in steps if s.kind == "output")
         route_value = out.args[1][1]
-    return Bundle(rank, routes, steps, dtype, wakes, constants, my_images, weights, shapes,
+    return Bundle(rank, rank_map, steps, dtype, wakes, constants, my_images, weights, shapes,
                   dict(branch_of_wake or {}), dict(branch_of_value or {}), route_value, programs.gated,
                   frozenset(late_inputs))
 
@@ -327,7 +327,7 @@ class Walker:
         self.b = bundle
         self.link = link
         self.rank = bundle.rank
-        self.values = bundle.routes.values
+        self.values = bundle.rank_map.values
         self.item_of = {s.name: (s.source, s.index) for s in bundle.steps if s.kind == "item"}
         self.route_dests = self._route_dests() if bundle.route_value is not None else set()
         self.deferred: list = []                        # sends waiting for the route (see ``_send``)
@@ -378,7 +378,7 @@ class Walker:
                     env[s.name] = b.constants[s.name]
             elif s.kind == "wake":
                 v = self.values.get(s.name)
-                if b.routes.rank_of_wake[s.wake] != self.rank:
+                if b.rank_map.rank_of_wake[s.wake] != self.rank:
                     continue
                 route = self._route(env, n, index) if s.wake in b.branch_of_wake else None
                 if not self._awake(s.wake, route):
@@ -442,7 +442,7 @@ class Walker:
             return {}
         out = {}
         for s in b.steps:
-            if s.kind == "wake" and s.wake == self.values[name].wake and b.routes.rank_of_wake[s.wake] == self.rank:
+            if s.kind == "wake" and s.wake == self.values[name].wake and b.rank_map.rank_of_wake[s.wake] == self.rank:
                 late = [a for a in s.args if a[0] == "v" and a[1] in b.late_inputs
                         and (a[1], self.rank) in b.branch_of_value]
                 if late:
@@ -515,8 +515,8 @@ class Walker:
         """Ranks that need the route: those with a branch's wakes, and those sending to or receiving from them."""
         b = self.b
         cond = b.branch_of_wake
-        need = {b.routes.rank_of_wake[w] for w in cond}
-        for v in b.routes.values.values():
+        need = {b.rank_map.rank_of_wake[w] for w in cond}
+        for v in b.rank_map.values.values():
             if v.wake in cond:
                 need.update(v.dests)
             if any(w in cond for ws in v.dest_wakes.values() for w in ws):
@@ -575,7 +575,7 @@ class Walker:
         them for later batches before collecting earlier ones)."""
         for i, s in enumerate(self.b.steps):
             refs = list(s.args) if s.kind in ("wake", "output") else []
-            if s.kind == "wake" and self.b.routes.rank_of_wake[s.wake] != 0:
+            if s.kind == "wake" and self.b.rank_map.rank_of_wake[s.wake] != 0:
                 continue
             if s.kind == "item" and self.values[s.name].rank != 0:
                 continue

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import IllusionError
-from .routes import Wire
+from .rank_map import Wire
 
 __all__ = ["Link", "encode", "decode", "PeerLost"]
 

@@ -222,7 +222,7 @@ def test_the_gated_model_runs_every_wake_and_counts_a_branchs_messages_only_when
     """D2NN: its fully connected wakes run in float64 (float32 is not proven exact for them), its convolutions
     in float32 (proven); a branch's messages count only for the inputs routed there — the plan's bytes."""
     from illusion_torch.deploy import export
-    from illusion_torch.distributed.launch import expected_wire_bytes, routes_for
+    from illusion_torch.distributed.launch import expected_wire_bytes, rank_map_for
     from illusion_torch.runtime import Runtime
 
     w = job("d2nn", limit=48)
@@ -237,7 +237,7 @@ def test_the_gated_model_runs_every_wake_and_counts_a_branchs_messages_only_when
     runtime = Runtime(system)
     result = runtime.run(w.x)
     runs = {int(r): int((result.routes == r).sum()) for r in result.routes.unique()}
-    plan = expected_wire_bytes(runtime.profile, routes_for(system, system.mapping.n_chips + 1), runs)
+    plan = expected_wire_bytes(runtime.profile, rank_map_for(system, system.mapping.n_chips + 1), runs)
     assert int(run.stdout.split(" B passed")[0].split()[-1]) == plan
     assert len(runs) == 2                                      # both routes taken among these inputs
     if shutil.which("gcc") and shutil.which("make"):           # the C programs route the same way

@@ -2,9 +2,9 @@
 
 Usage::
 
-    from illusion_torch.distributed.routes import plan_routes
-    routes = plan_routes(system.chips, procs=5)     # rank 0: the host; ranks 1–4: contiguous chip groups
-    routes.rank_of_chip, routes.values["submod_3"].dests, routes.values["submod_3"].wire
+    from illusion_torch.distributed.rank_map import plan_rank_map
+    rank_map = plan_rank_map(system.chips, procs=5)  # rank 0: the host; ranks 1–4: contiguous chip groups
+    rank_map.rank_of_chip, rank_map.values["submod_3"].dests, rank_map.values["submod_3"].wire
 
 The top module of ``ChipPrograms`` calls one GraphModule per chip wake in message order; every rank walks it
 in that order. A *value* is a tensor the top graph passes on: a wake's output, or one item of a wake's tuple
@@ -33,7 +33,7 @@ from ..partitioning.trace import HOST, Chip
 from ..partitioning.wakes import ChipPrograms
 from ..runtime.precision import format_of
 
-__all__ = ["Wire", "Value", "Routes", "plan_routes", "chip_groups", "PARTS"]
+__all__ = ["Wire", "Value", "RankMap", "plan_rank_map", "chip_groups", "PARTS"]
 
 PARTS = 16                  # tags per value: a tuple's items travel as messages of their own
 
@@ -72,7 +72,9 @@ class Value:
 
 
 @dataclass
-class Routes:
+class RankMap:
+    """Which rank holds which chips and wakes, and every value that travels between ranks (``plan_rank_map``)."""
+
     procs: int
     rank_of_chip: dict[Chip, int]
     rank_of_wake: list[int]                       # per wake (ChipPrograms.wakes order)
@@ -103,8 +105,8 @@ def chip_groups(n_chips: int, procs: int) -> list[list[int]]:
     return [list(range(n_chips * r // ranks, n_chips * (r + 1) // ranks)) for r in range(ranks)]
 
 
-def plan_routes(programs: ChipPrograms, procs: int, *, n_chips: int, word_bits: int,
-                weight_format: FixedPoint | None, per_tensor: bool = False) -> Routes:
+def plan_rank_map(programs: ChipPrograms, procs: int, *, n_chips: int, word_bits: int,
+                weight_format: FixedPoint | None, per_tensor: bool = False) -> RankMap:
     """The ranks of every wake and value of ``programs`` over ``procs`` processes (rank 0 the host)."""
     groups = chip_groups(n_chips, procs)
     rank_of_chip: dict[Chip, int] = {HOST: 0}
@@ -114,36 +116,36 @@ def plan_routes(programs: ChipPrograms, procs: int, *, n_chips: int, word_bits: 
     top = programs.top
     subs = {name: i for i, name in enumerate(sorted((n for n, _ in top.named_children() if n.startswith("submod_")),
                                                     key=lambda n: int(n.split("_")[1])))}
-    routes = Routes(procs, rank_of_chip, rank_of_wake, subs, expanded_name=expanded_names(programs))
+    rank_map = RankMap(procs, rank_of_chip, rank_of_wake, subs, expanded_name=expanded_names(programs))
     rules = _WireRules(programs, word_bits, weight_format, per_tensor)
 
     def wire_of(node: fx.Node) -> Wire:
-        return rules(routes.expanded_name.get(node.name))
+        return rules(rank_map.expanded_name.get(node.name))
 
     for node in top.graph.nodes:
         if node.op == "placeholder":                  # a model input: the host has it
-            routes.values[node.name] = Value(node.name, 0, _dests(node, routes, 0), Wire(None, word_bits), None,
-                                             len(routes.values))
+            rank_map.values[node.name] = Value(node.name, 0, _dests(node, rank_map, 0), Wire(None, word_bits), None,
+                                             len(rank_map.values))
         elif node.op == "call_module":
             wake = subs[str(node.target)]
             rank = rank_of_wake[wake]
             outs = programs.wakes[wake][1].graph.output_node().args[0]
             if not isinstance(outs, (tuple, list)):
-                routes.values[node.name] = Value(node.name, rank, _dests(node, routes, rank), wire_of(node), wake,
-                                                 len(routes.values))
+                rank_map.values[node.name] = Value(node.name, rank, _dests(node, rank_map, rank), wire_of(node), wake,
+                                                 len(rank_map.values))
         elif node.op == "call_function" and node.target is operator.getitem and \
                 isinstance(node.args[0], fx.Node) and node.args[0].op == "call_module":
             wake = subs[str(node.args[0].target)]
             rank = rank_of_wake[wake]
-            routes.values[node.name] = Value(node.name, rank, _dests(node, routes, rank), wire_of(node), wake,
-                                             len(routes.values))
+            rank_map.values[node.name] = Value(node.name, rank, _dests(node, rank_map, rank), wire_of(node), wake,
+                                             len(rank_map.values))
     top_nodes = {n.name: n for n in top.graph.nodes}
-    for v in routes.values.values():
-        v.dest_wakes = _dest_wakes(top_nodes[v.name], routes, v.rank)
+    for v in rank_map.values.values():
+        v.dest_wakes = _dest_wakes(top_nodes[v.name], rank_map, v.rank)
         v.parts = _tuple_items(top, top_nodes[v.name])
         if v.parts is not None:
-            v.part_wires = [rules.item(routes.expanded_name.get(v.name), k) for k in v.parts]
-    return routes
+            v.part_wires = [rules.item(rank_map.expanded_name.get(v.name), k) for k in v.parts]
+    return rank_map
 
 
 def _tuple_items(top: fx.GraphModule, node: fx.Node) -> list[int] | None:
@@ -191,16 +193,16 @@ def expanded_names(programs: ChipPrograms) -> dict[str, str]:
     return out
 
 
-def _dests(node: fx.Node, routes: Routes, rank: int) -> list[int]:
-    return sorted(_dest_wakes(node, routes, rank))
+def _dests(node: fx.Node, rank_map: RankMap, rank: int) -> list[int]:
+    return sorted(_dest_wakes(node, rank_map, rank))
 
 
-def _dest_wakes(node: fx.Node, routes: Routes, rank: int) -> dict[int, list[int | None]]:
+def _dest_wakes(node: fx.Node, rank_map: RankMap, rank: int) -> dict[int, list[int | None]]:
     out: dict[int, list[int | None]] = {}
     for user in node.users:
         if user.op == "call_module":
-            wake = routes.wake_of_node[str(user.target)]
-            out.setdefault(routes.rank_of_wake[wake], []).append(wake)
+            wake = rank_map.wake_of_node[str(user.target)]
+            out.setdefault(rank_map.rank_of_wake[wake], []).append(wake)
         elif user.op == "output":
             out.setdefault(0, []).append(None)
         elif user.op == "call_function" and user.target is operator.getitem:
