@@ -18,7 +18,7 @@ from pathlib import Path
 import illusion_torch as il
 from illusion_torch.models import weight_bytes
 from illusion_torch.paper.measurements import WORKLOADS
-from illusion_torch.report import simulate
+from illusion_torch.report import run_and_price
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -37,7 +37,7 @@ def sweep(name: str, max_chips: int, limit: int | None) -> list[dict]:
                 break
             except ValueError:
                 slack += 0.1
-        r = simulate(system, x, y, preset="paper-testchip", model_name=name)
+        r = run_and_price(system, x, y, preset="paper-testchip", model_name=name)
         out.append({"workload": name, "chips": chips, "capacity_bytes": cap, "used_chips": r.chips,
                     "samples": r.samples, "accuracy": r.accuracy, "reference_accuracy": r.reference_accuracy,
                     "mismatches": r.mismatches, "inter_chip_bytes": r.inter_chip_bytes,

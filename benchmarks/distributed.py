@@ -200,11 +200,11 @@ def rss() -> dict:
 
 
 def pipelined(inputs: int = 2000) -> dict:
-    from illusion_torch.report import simulate
+    from illusion_torch.report import run_and_price
 
     w = job("mnist", limit=inputs)
     system = il.partition(w.model, w.x[:1], chips=8, capacity=capacity_for(w, 8, None))
-    rep = simulate(system, w.x[:1], w.y[:1])
+    rep = run_and_price(system, w.x[:1], w.y[:1])
     procs = system.mapping.n_chips + 1
     one = run_distributed(system, w.x, procs=procs)
     pipe = run_distributed(system, w.x, procs=procs, schedule="pipelined", depth=8)

@@ -29,7 +29,7 @@ from pathlib import Path
 import illusion_torch as il
 from illusion_torch.errors import IllusionError
 from illusion_torch.files import dumps_json, write_atomic
-from illusion_torch.paper.endurance_run import DE_MIX, WORKLOADS, scenario, simulate_paper
+from illusion_torch.paper.endurance_run import DE_MIX, WORKLOADS, run_experiment, scenario
 from illusion_torch.paper.measurements import CAPACITY
 from illusion_torch.wear.lifetime import LABELS
 
@@ -57,11 +57,11 @@ def paper(seeds: int) -> list[dict]:
         system, x, y = _workload(name)
         peaks = {}
         for res in ("none", "endurer", "distributed-endurer"):
-            peaks[res] = simulate_paper(system, x, y, resilience=res, seed=0).points[-1].max_writes_per_word
+            peaks[res] = run_experiment(system, x, y, resilience=res, seed=0).points[-1].max_writes_per_word
         for res in ("none", "distributed-endurer"):
             runs = []
             for s in range(seeds):
-                runs.append(simulate_paper(system, x, y, resilience=res, seed=s))
+                runs.append(run_experiment(system, x, y, resilience=res, seed=s))
             acc = {lb: [r.points[i].accuracy for r in runs] for i, lb in enumerate(LABELS)}
             row = {"workload": name, "resilience": res, "policy": runs[0].resilience, "params": runs[0].params,
                    "inputs": len(x), "seeds": seeds, "peak_writes_per_word": peaks,
@@ -114,7 +114,7 @@ def sensitivity(seeds: int) -> list[dict]:
                 try:
                     for pol in POLICIES:
                         t = time.perf_counter()
-                        runs = [simulate_paper(system, x, y, resilience=pol, seed=s,
+                        runs = [run_experiment(system, x, y, resilience=pol, seed=s,
                                                assumptions=a)  # type: ignore[arg-type]
                                 for s in range(seeds)]
                         row["tenyear"][pol] = statistics.mean(r.points[-1].accuracy for r in runs)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 import illusion_torch as il
-from illusion_torch.report import simulate
+from illusion_torch.report import run_and_price
 from illusion_torch.runtime.engine import profile_of
 from illusion_torch.units import parse_bytes
 
@@ -58,7 +58,7 @@ def run(name: str, capacity: str, solver: str) -> dict:
     profile_of(system)                          # the work count, shared by the runtime and the report below
     steps["profile_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    report = simulate(system, x, preset="accelerator-28nm", model_name=name)
+    report = run_and_price(system, x, preset="accelerator-28nm", model_name=name)
     steps["run_and_price_s"] = time.perf_counter() - t
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:

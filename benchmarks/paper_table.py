@@ -21,7 +21,7 @@ import illusion_torch as il
 from illusion_torch.cost.evaluate import CATEGORIES
 from illusion_torch.paper.measurements import CAPACITY, HEADLINE_8_CHIPS, RATIOS_4_CHIPS, WORKLOADS
 from illusion_torch.partitioning.paper_mappings import PAPER_MAPPINGS
-from illusion_torch.report import simulate
+from illusion_torch.report import run_and_price
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,7 +36,7 @@ def rows(limit: int | None) -> list[dict]:
         for chips, solver in runs:
             started = time.perf_counter()
             system = il.partition(model, x[:1], chips=chips, capacity=CAPACITY[name][chips], solver=solver)
-            r = simulate(system, x, y, preset="paper-testchip", model_name=name)
+            r = run_and_price(system, x, y, preset="paper-testchip", model_name=name)
             parts = {k: sum(c.breakdown.get(k, 0.0) for c in r.illusion.per_chip) for k in CATEGORIES}
             out.append({"workload": name, "chips": chips, "capacity": CAPACITY[name][chips],
                         "mapping": "paper" if solver == "paper" else "ours",

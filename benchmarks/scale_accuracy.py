@@ -34,7 +34,7 @@ from illusion_torch import checkpoint
 from illusion_torch.cli.arguments import positive_int
 from illusion_torch.cli.jobs import job
 from illusion_torch.files import dumps_json
-from illusion_torch.report import simulate
+from illusion_torch.report import run_and_price
 
 RESULTS = Path(__file__).parent / "results"
 OUT = RESULTS / "scale_accuracy.json"
@@ -141,7 +141,7 @@ def main() -> int:
             system = il.partition(w.model, w.x[:1], capacity=capacity, max_chips=2 * target,
                                   time_limit_s=args.time_limit)
             partition_s = time.perf_counter() - t
-            report = simulate(system, w.x, w.y, preset=args.preset, batch_size=BATCH.get(name, 100))
+            report = run_and_price(system, w.x, w.y, preset=args.preset, batch_size=BATCH.get(name, 100))
             wall = time.perf_counter() - t
             m = w.metric.evaluate(report.logits)
             row = {"model": name, "dataset": w.dataset, "synthetic": w.synthetic, "samples": len(w.x),

@@ -31,7 +31,7 @@ from .partitioning.partition import Partition
 from .partitioning.plan import Mapping, inter_chip_bytes
 from .partitioning.solver import Mapper, Objective, solve
 from .partitioning.trace import ORDERS, OpGraph, shorter_branches_first, trace
-from .report import Report, simulate
+from .report import Report, run_and_price
 
 __all__ = ["IllusionSystem", "build", "partition"]
 
@@ -52,7 +52,7 @@ class IllusionSystem(Partition):
     def run(self, x: torch.Tensor, y: torch.Tensor | None = None, *, preset: str | ChipSpec = "paper-testchip",
             batch_size: int | None = None, progress: bool = False) -> Report:
         """Run ``x`` chip by chip on ``preset`` chips: accuracy, mismatches, energy and time vs the ideal chip."""
-        return simulate(self, x, y, preset=preset, batch_size=batch_size, progress=progress)
+        return run_and_price(self, x, y, preset=preset, batch_size=batch_size, progress=progress)
 
     def export(self, folder: str, format: str = "onnx", *, progress: bool = False):
         """Write the per-chip programs into ``folder`` (``deploy.export``; the ``deploy`` extra): ``"onnx"`` —

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> None:
     """The shipped checkpoint partitioned onto chips, run chip by chip, priced against the ideal chip."""
     from ..cost.hardware import preset
     from ..metrics import metric_text
-    from ..report import REPORT_FILES, simulate
+    from ..report import REPORT_FILES, run_and_price
     from ..units import bytes_text, percent
     from .jobs import capacity_for, job
 
@@ -166,10 +166,10 @@ def run(args: argparse.Namespace) -> None:
                                       depth=args.depth, join=args.torchrun, timeout_s=args.timeout)
         result = RunResult(distributed.logits, distributed.routes, distributed.runs,
                            Runtime(system).counters(distributed.runs))
-        report = simulate(system, w.x, w.y, preset=spec, model_name=args.model, result=result)
+        report = run_and_price(system, w.x, w.y, preset=spec, model_name=args.model, result=result)
         report.meta.update(distributed_meta(distributed))
     else:
-        report = simulate(system, w.x, w.y, preset=spec, progress=not args.quiet, model_name=args.model)
+        report = run_and_price(system, w.x, w.y, preset=spec, progress=not args.quiet, model_name=args.model)
     report.meta.update({"dataset": w.dataset, "synthetic": w.synthetic})
     if w.metric is not None:
         report.meta["metric"] = {**w.metric.evaluate(report.logits), "samples": len(w.x)}
@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> None:
 
 def lifetime(args: argparse.Namespace) -> None:
     """Years of inference on wearing RRAM chips under a resilience policy; accuracy at ZERO … TENYEAR."""
-    from ..paper.endurance_run import WORKLOADS, Assumptions, simulate_paper, stuck_at_one
+    from ..paper.endurance_run import WORKLOADS, Assumptions, run_experiment, stuck_at_one
     from ..report.plots import plot_lifetime
     from ..units import bytes_text
     from ..wear import PAPER_ENDURANCE, policy, simulate
@@ -253,7 +253,7 @@ def lifetime(args: argparse.Namespace) -> None:
     stage(args, f"{args.years:g} years of wear on {system.mapping.n_chips} chips ({args.resilience}, "
                 f"{args.scenario} scenario), accuracy on {len(w.x)} inputs at each mark")
     if args.scenario == "paper":
-        result = simulate_paper(system, w.x, w.y, resilience=args.resilience, years=args.years, seed=args.seed,
+        result = run_experiment(system, w.x, w.y, resilience=args.resilience, years=args.years, seed=args.seed,
                                 rate=args.rate, assumptions=assumptions)
     else:
         assert resilience is not None

@@ -3,9 +3,9 @@ ENDURER keeps accuracy.
 
 Usage::
 
-    from illusion_torch.paper.endurance_run import Assumptions, simulate_paper
-    r = simulate_paper(system, x, y, resilience="distributed-endurer", seed=0)        # as the paper ran it
-    r = simulate_paper(system, x, y, resilience="distributed-endurer",
+    from illusion_torch.paper.endurance_run import Assumptions, run_experiment
+    r = run_experiment(system, x, y, resilience="distributed-endurer", seed=0)        # as the paper ran it
+    r = run_experiment(system, x, y, resilience="distributed-endurer",
                        assumptions=Assumptions(stuck_at_one=DE_MIX))                  # one assumption changed
     r.points[-1].accuracy, r.points[-1].buffer_stuck_bits
 
@@ -60,7 +60,7 @@ from ..wear.faults import FaultyChips, StuckBits
 from ..wear.lifetime import PERIODS_PER_YEAR, LifetimePoint, LifetimeResult, _inference_rate, marks_until, simulate
 from ..wear.rram import PAPER_ENDURANCE, Endurance, write_back
 
-__all__ = ["Assumptions", "simulate_paper", "scenario", "stuck_at_one", "paper_patterns", "SEGMENT_WORDS", "PAPER_DE",
+__all__ = ["Assumptions", "run_experiment", "scenario", "stuck_at_one", "paper_patterns", "SEGMENT_WORDS", "PAPER_DE",
            "DE_MIX", "WORKLOADS", "SCENARIOS", "RunningMax", "PaperFaults"]
 
 SEGMENT_WORDS = 2048                   # M: one chip's RRAM segment in the experiment
@@ -410,7 +410,7 @@ class PaperFaults(FaultyChips):
 
 
 # -- the run -------------------------------------------------------------------------------------------------
-def simulate_paper(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience: str = "distributed-endurer",
+def run_experiment(system: Partition, x: torch.Tensor, y: torch.Tensor, *, resilience: str = "distributed-endurer",
                    years: float = 10.0, seed: int = 0, rate: float | None = None,
                    assumptions: Assumptions | None = None) -> LifetimeResult:
     """Fast-forward ``years`` of the paper's experiment (see the module) under ``resilience``; accuracy on (x, y).

@@ -4,12 +4,12 @@ Usage::
 
     import illusion_torch as il
     system = il.partition(il.load("mnist"), x[:1], chips=8, capacity="512B")
-    report = system.run(x, y, preset="paper-testchip")      # = report.simulate(system, x, y, ...)
+    report = system.run(x, y, preset="paper-testchip")      # = report.run_and_price(system, x, y, ...)
     print(report.summary())
     report.save("runs/mnist-8")      # report.json, power_timeline.png, energy_breakdown.png, mapping.png
     report.as_dict()["energy_ratio"]
 
-``simulate`` runs the inputs chip by chip (``runtime``), compares every input's logits with the
+``run_and_price`` runs the inputs chip by chip (``runtime``), compares every input's logits with the
 unpartitioned model's (``mismatches``: inputs whose logits differ at all — for a float model, with no
 fixed-point format, beyond float64 rounding: |Δ| > 1e-9·(1 + |logit|); ``max_abs_diff`` is reported
 beside), and prices the same inferences on
@@ -35,7 +35,7 @@ from ..runtime import Runtime, batches
 from ..runtime.engine import RunResult, profile_of
 from ..units import bytes_text, percent
 
-__all__ = ["Report", "simulate", "REPORT_FILES", "REPORT_MARKER"]
+__all__ = ["Report", "run_and_price", "REPORT_FILES", "REPORT_MARKER"]
 
 REPORT_MARKER = ".illusion-report"         # says the folder is a report's, replaced whole by the next save
 MARKER_TEXT = "written by illusion_torch (Report.save); the next report saved here replaces this folder whole\n"
@@ -148,7 +148,7 @@ class Report:
         return Path(out_dir)
 
 
-def simulate(system: Partition, x: torch.Tensor, y: torch.Tensor | None = None, *,
+def run_and_price(system: Partition, x: torch.Tensor, y: torch.Tensor | None = None, *,
              preset: str | ChipSpec = "paper-testchip", batch_size: int | None = None, progress: bool = False,
              model_name: str | None = None, result: RunResult | None = None) -> Report:
     """Run ``x`` chip by chip, check it against the unpartitioned model, and price it on ``preset``

@@ -16,7 +16,7 @@ from illusion_torch.paper.endurance_run import (
     PaperFaults,
     RunningMax,
     paper_patterns,
-    simulate_paper,
+    run_experiment,
 )
 from illusion_torch.paper.measurements import CAPACITY
 from illusion_torch.runtime import Runtime
@@ -160,16 +160,16 @@ def test_paper_faults_are_exact_without_stuck_bits_and_hit_the_buffer(shipped):
 @pytest.mark.slow
 def test_paper_scenario_is_seeded_and_reaches_the_papers_write_counts(shipped):
     system, _, x, y = _paper_system(shipped, "d2nn", 100)
-    a = simulate_paper(system, x, y, resilience="none", seed=3)
-    b = simulate_paper(system, x, y, resilience="none", seed=3)
+    a = run_experiment(system, x, y, resilience="none", seed=3)
+    b = run_experiment(system, x, y, resilience="none", seed=3)
     assert a.points == b.points
     top = a.points[-1]
     assert top.max_writes_per_word == 3000 * 21_900                     # one write per inference, ten years
     assert top.buffer_stuck_bits == top.stuck_bits > 0                  # only the buffer wears
-    de = simulate_paper(system, x, y, resilience="distributed-endurer", seed=3)
+    de = run_experiment(system, x, y, resilience="distributed-endurer", seed=3)
     assert de.params == {"tau": 0.4, "eps": 0.4, "c": 7e8}
     assert de.points[-1].max_writes_per_word < top.max_writes_per_word / 10
-    off = simulate_paper(system, x, y, resilience="distributed-endurer", seed=3,
+    off = run_experiment(system, x, y, resilience="distributed-endurer", seed=3,
                          assumptions=Assumptions(mask_weights=False, stuck_at_one=0.02))
     assert off.points[-1].stuck_bits == de.points[-1].stuck_bits        # the same cells fail: only masks differ
 

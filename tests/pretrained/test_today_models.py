@@ -13,7 +13,7 @@ from illusion_torch.cli import main
 from illusion_torch.cli.jobs import job
 from illusion_torch.pretrained.quantize import fixed_outputs, task_metric
 from illusion_torch.pretrained.tasks import TASKS
-from illusion_torch.report import simulate
+from illusion_torch.report import run_and_price
 
 pytestmark = pytest.mark.slow        # fetched weights, real images and text
 
@@ -42,7 +42,7 @@ def test_mobilenet_v2_agrees_with_its_float_model_and_runs_bit_identically_on_ch
     assert w.metric.evaluate(fixed_outputs(w.model, w.x))["value"] >= 0.9
     system = il.partition(w.model, w.x[:1], capacity=il.models.weight_bytes(w.model) // 6, solver="first-fit")
     assert system.mapping.n_chips >= 7
-    report = simulate(system, w.x[:4], w.y[:4], batch_size=4)
+    report = run_and_price(system, w.x[:4], w.y[:4], batch_size=4)
     assert report.mismatches == 0 and report.meta["compute_dtype"] == "float64"
 
 
@@ -51,7 +51,7 @@ def test_minilm_embeddings_keep_their_direction_and_split_exactly():
     m = w.metric.evaluate(fixed_outputs(w.model, w.x))
     assert m["value"] >= 0.99 and m["retrieval_agreement"] >= 0.9
     system = il.partition(w.model, w.x[:1], capacity=il.models.weight_bytes(w.model) // 20, solver="first-fit")
-    report = simulate(system, w.x[:16], None, batch_size=16)
+    report = run_and_price(system, w.x[:16], None, batch_size=16)
     assert system.mapping.n_chips >= 20 and report.mismatches == 0
 
 
@@ -60,7 +60,7 @@ def test_gpt_perplexity_stays_within_five_percent_of_float_and_splits_exactly():
     m = w.metric.evaluate(fixed_outputs(w.model, w.x))
     assert m["value"] <= 1.05 * m["float_value"] and m["float_value"] < 10
     system = il.partition(w.model, w.x[:1], capacity=il.models.weight_bytes(w.model) // 12, solver="first-fit")
-    report = simulate(system, w.x[:6], None, batch_size=6)
+    report = run_and_price(system, w.x[:6], None, batch_size=6)
     assert report.mismatches == 0
 
 
@@ -87,7 +87,7 @@ def test_resnet18_fashion_keeps_its_trained_accuracy_deployed_and_splits_exactly
     assert m["value"] >= 0.85 and abs(m["value"] - m["float_value"]) <= 0.01
     assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in w.model.modules())     # folded
     system = il.partition(w.model, w.x[:1], capacity=il.models.weight_bytes(w.model) // 30, solver="first-fit")
-    report = simulate(system, w.x[:8], w.y[:8], batch_size=8)
+    report = run_and_price(system, w.x[:8], w.y[:8], batch_size=8)
     assert system.mapping.n_chips >= 30 and report.mismatches == 0
 
 

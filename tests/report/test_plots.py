@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 import illusion_torch as il
-from illusion_torch.report import simulate
+from illusion_torch.report import run_and_price
 from illusion_torch.report.plots import MANY_CHIPS, TIME_BINS, _power_grid
 
 
@@ -14,7 +14,7 @@ def test_a_run_on_many_chips_draws_matrices_and_a_heatmap_that_keeps_every_joule
     x = torch.rand(2, *il.models.config_of(model).input_shape, generator=torch.Generator().manual_seed(0))
     system = il.partition(model, x[:1], capacity=700, solver="first-fit")
     assert system.mapping.n_chips > MANY_CHIPS
-    report = simulate(system, x, preset="paper-testchip")
+    report = run_and_price(system, x, preset="paper-testchip")
     grid, busy, total = _power_grid(report, TIME_BINS)
     sleep = report.preset.sleep_power_w
     above = sum((e.power_w - sleep) * (e.end_s - e.start_s) for e in report.illusion.timeline)
