@@ -144,6 +144,7 @@ def test_a_sleeping_watch_entry_is_never_due(monkeypatch):
     assert max(asleep) > 0                               # the calendar did put entries to sleep
 
 
+@pytest.mark.slow
 def test_spare_words_catch_failures_under_start_gap_too():
     # Start-Gap spreads a period over offsets (dense rows, not the placement log the lazy reports read): with
     # spares it is read whole at every weekly report, so failed words move to spares as under the other policies
