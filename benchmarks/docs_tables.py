@@ -44,10 +44,6 @@ def n(x: float) -> str:
     return f"{round(x):,}"
 
 
-def f(x: float, digits: int) -> str:
-    return f"{x:.{digits}f}"
-
-
 def pct(x: float, digits: int = 2) -> str:
     return f"{100 * x:.{digits}f} %"
 
